@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Example app: a firmware rollout to a thing group, staged and guarded."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iot as iot
+from constructs import Construct
+
+from cdk_iot_job import (
+    AbortConfig,
+    AbortCriteria,
+    ExponentialRolloutRate,
+    IotJob,
+    JobExecutionFailureType,
+    JobExecutionsRolloutConfig,
+    RateIncreaseCriteria,
+    TargetSelection,
+    TimeoutConfig,
+)
+
+
+class FirmwareRolloutStack(cdk.Stack):
+    """A thing group, a thing in it, and a staged firmware job for the group."""
+
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        fleet = iot.CfnThingGroup(self, "Fleet", thing_group_name="demo-sensors")
+        sensor = iot.CfnThing(self, "Sensor", thing_name="demo-sensor-001")
+
+        rollout = IotJob(
+            self,
+            "FirmwareRollout",
+            targets=[fleet.attr_arn],
+            target_selection=TargetSelection.CONTINUOUS,
+            description="Sensor firmware 2.4.1",
+            document={
+                "operation": "firmware-update",
+                "version": "2.4.1",
+                "url": "https://firmware.example.com/sensor/2.4.1.bin",
+            },
+            job_executions_rollout_config=JobExecutionsRolloutConfig(
+                exponential_rate=ExponentialRolloutRate(
+                    base_rate_per_minute=5,
+                    increment_factor=2.0,
+                    rate_increase_criteria=RateIncreaseCriteria(number_of_succeeded_things=10),
+                ),
+            ),
+            abort_config=AbortConfig(
+                criteria_list=[
+                    AbortCriteria(
+                        failure_type=JobExecutionFailureType.FAILED,
+                        threshold_percentage=10,
+                        min_number_of_executed_things=20,
+                    )
+                ]
+            ),
+            timeout_config=TimeoutConfig(in_progress_timeout_in_minutes=60),
+            tags={"team": "firmware"},
+        )
+
+        reboot = IotJob(
+            self,
+            "CanaryReboot",
+            targets=[self.format_arn(service="iot", resource="thing", resource_name=sensor.thing_name or "")],
+            document={"operation": "reboot"},
+            job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=50),
+        )
+        reboot.node.add_dependency(sensor)
+
+        cdk.CfnOutput(self, "FirmwareRolloutJobId", value=rollout.job_id)
+        cdk.CfnOutput(self, "FirmwareRolloutJobArn", value=rollout.job_arn)
+        cdk.CfnOutput(self, "CanaryRebootJobArn", value=reboot.job_arn)
+
+
+app = cdk.App()
+FirmwareRolloutStack(app, "CdkIotJobDemo")
+app.synth()

@@ -1,0 +1,53 @@
+"""cdk-iot-job: an AWS IoT job as a CloudFormation resource, for the AWS CDK.
+
+>>> job = IotJob(self, "FirmwareRollout", targets=[group_arn], document={"operation": "update"},
+...              job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=50))
+"""
+
+from cdk_iot_job_provider.schema import InvalidPropertyError
+
+from .config import (
+    AbortAction,
+    AbortConfig,
+    AbortCriteria,
+    DeleteBehavior,
+    ExponentialRolloutRate,
+    JobEndBehavior,
+    JobExecutionFailureType,
+    JobExecutionsRetryConfig,
+    JobExecutionsRolloutConfig,
+    MaintenanceWindow,
+    PresignedUrlConfig,
+    RateIncreaseCriteria,
+    RetryableFailureType,
+    RetryCriteria,
+    SchedulingConfig,
+    TargetSelection,
+    TimeoutConfig,
+)
+from .iot_job import RESOURCE_TYPE, IotJob
+from .provider import IotJobProvider
+
+__all__ = [
+    "RESOURCE_TYPE",
+    "AbortAction",
+    "AbortConfig",
+    "AbortCriteria",
+    "DeleteBehavior",
+    "ExponentialRolloutRate",
+    "InvalidPropertyError",
+    "IotJob",
+    "IotJobProvider",
+    "JobEndBehavior",
+    "JobExecutionFailureType",
+    "JobExecutionsRetryConfig",
+    "JobExecutionsRolloutConfig",
+    "MaintenanceWindow",
+    "PresignedUrlConfig",
+    "RateIncreaseCriteria",
+    "RetryCriteria",
+    "RetryableFailureType",
+    "SchedulingConfig",
+    "TargetSelection",
+    "TimeoutConfig",
+]

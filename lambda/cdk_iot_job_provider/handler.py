@@ -1,0 +1,96 @@
+"""Lambda entry point of the ``Custom::IotJob`` provider.
+
+Each event is parsed, validated against the shared schema, then dispatched to
+the job lifecycle. Anything raised becomes a FAILED response whose reason
+names the property or the conflict.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from . import lifecycle, schema
+from .ownership import Owner
+from .response import OneResponseCfnResource
+
+__all__ = ["handler", "helper"]
+
+logger = logging.getLogger(__name__)
+
+# Stop waiting for deletions early enough to still answer CloudFormation.
+_RESPONSE_RESERVE_SECONDS = 30.0
+
+
+def _owner(event: dict[str, Any]) -> Owner:
+    return Owner(str(event.get("StackId", "")), str(event.get("LogicalResourceId", "")), str(event.get("RequestId", "")))
+
+
+def _raw_properties(event: dict[str, Any], key: str = "ResourceProperties") -> dict[str, Any]:
+    value = event.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _fallback_physical_id(event: dict[str, Any]) -> str:
+    return lifecycle.planned_job_id(_owner(event), _raw_properties(event))
+
+
+helper = OneResponseCfnResource(_fallback_physical_id)
+
+
+def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> lifecycle.JobRequest:
+    raw = _raw_properties(event)
+    old_raw = _raw_properties(event, "OldResourceProperties")
+    old: dict[str, Any] | None
+    try:
+        old = schema.parse_properties(old_raw) if old_raw else None
+    except schema.InvalidPropertyError:
+        old = None
+    remaining = context.get_remaining_time_in_millis() / 1000.0
+    return lifecycle.JobRequest(
+        owner=_owner(event),
+        properties=schema.parse_properties(raw) if validate else raw,
+        physical_id=event.get("PhysicalResourceId"),
+        old_properties=old,
+        old_raw_properties=old_raw,
+        deadline=time.monotonic() + remaining - _RESPONSE_RESERVE_SECONDS,
+    )
+
+
+def _respond(result: lifecycle.JobResult) -> str:
+    helper.Data.update(result.attributes())
+    return result.job_id
+
+
+@helper.create
+def create(event: dict[str, Any], context: Any) -> str:
+    """Create the job; the physical id is its JobId."""
+    return _respond(lifecycle.create(_request(event, context)))
+
+
+@helper.update
+def update(event: dict[str, Any], context: Any) -> str:
+    """Update in place, or return a new JobId when the job was replaced."""
+    return _respond(lifecycle.update(_request(event, context)))
+
+
+@helper.delete
+def delete(event: dict[str, Any], context: Any) -> str | None:
+    """Delete or cancel the job this resource created; succeed otherwise."""
+    # Never validate on Delete: a failed Create's rollback Delete carries the
+    # same invalid properties, and must succeed.
+    request = _request(event, context, validate=False)
+    raw = request.properties
+    namespace_id = raw.get("NamespaceId")
+    lifecycle.delete(
+        request,
+        cancel_only=raw.get("DeleteBehavior") == "CANCEL",
+        namespace_id=namespace_id if isinstance(namespace_id, str) else None,
+    )
+    return request.physical_id
+
+
+def handler(event: dict[str, Any], context: Any) -> None:
+    """The Lambda handler: answers CloudFormation exactly once per event."""
+    helper(event, context)

@@ -1,0 +1,263 @@
+"""What Create, Update and Delete do to IoT jobs.
+
+Decisions rest on the job as it is in IoT (its status and ownership tags), not
+only on what the event claims, so that redelivered events and CloudFormation's
+rollbacks converge instead of failing or touching someone else's job.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from . import iot_api, schema
+from .ownership import FINGERPRINT_TAG, Owner, generated_job_id, is_job_id, user_tags
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["JobConflictError", "JobRequest", "JobResult", "create", "delete", "update"]
+
+logger = logging.getLogger(__name__)
+
+DELETING = "DELETION_IN_PROGRESS"
+TERMINAL = frozenset({"COMPLETED", "CANCELED"})
+_FIRST_POLL_SECONDS = 0.5
+_MAX_POLL_SECONDS = 5.0
+
+
+class JobConflictError(Exception):
+    """The job cannot be created or changed without touching a job that is not ours."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One CloudFormation event, reduced to what the lifecycle needs.
+
+    ``properties`` are parsed and valid. ``old_properties`` are the parsed
+    previous properties on Update, or ``None`` when they are absent or invalid
+    (a rollback sends back whatever failed). ``deadline`` is a
+    ``time.monotonic()`` value by which waiting must stop.
+    """
+
+    owner: Owner
+    properties: Mapping[str, Any]
+    physical_id: str | None = None
+    old_properties: Mapping[str, Any] | None = None
+    old_raw_properties: Mapping[str, Any] = field(default_factory=dict)
+    deadline: float = float("inf")
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """The job a Create or Update leaves in place."""
+
+    job_id: str
+    job_arn: str
+
+    def attributes(self) -> dict[str, str]:
+        """``Fn::GetAtt`` attributes."""
+        return {"JobId": self.job_id, "JobArn": self.job_arn, "Arn": self.job_arn}
+
+
+def planned_job_id(owner: Owner, properties: Mapping[str, Any]) -> str:
+    """The id Create uses: ``JobId`` when given, else a generated one."""
+    job_id = properties.get("JobId")
+    return job_id if is_job_id(job_id) else generated_job_id(owner)
+
+
+def create(request: JobRequest) -> JobResult:
+    """Create the job, or find the one a redelivery of this event created."""
+    return _create_job(request, planned_job_id(request.owner, request.properties))
+
+
+def update(request: JobRequest) -> JobResult:
+    """Update the job in place, or replace it when a create-only property changed.
+
+    Raises
+    ------
+    JobConflictError
+        When a replacement is needed but ``JobId`` is fixed and unchanged, or
+        the current job is not this resource's.
+    """
+    new = request.properties
+    current_id = request.physical_id or ""
+    wanted_id = new.get("JobId")
+
+    if wanted_id is not None and wanted_id != current_id:
+        logger.info("JobId changed: replacing %s with %s", current_id, wanted_id)
+        return _create_job(request, wanted_id)
+    if wanted_id is None and request.old_raw_properties.get("JobId") == current_id:
+        logger.info("JobId removed: replacing %s with a generated id", current_id)
+        return _create_job(request, generated_job_id(request.owner))
+
+    job = iot_api.describe_job(current_id) if is_job_id(current_id) else None
+    if job is None or job.get("status") == DELETING:
+        logger.warning("job %s no longer exists: creating it again", current_id)
+        return _create_job(request, wanted_id or generated_job_id(request.owner))
+    tags = iot_api.list_tags(job["jobArn"])
+    if not request.owner.owns(tags):
+        raise JobConflictError(f"JobId '{current_id}' exists but was not created by this resource; it is left untouched")
+
+    if _create_only_unchanged(request, tags):
+        _update_in_place(request, job, tags)
+        return JobResult(current_id, job["jobArn"])
+    if wanted_id is not None:
+        raise JobConflictError(
+            f"{_changed_create_only(request)} cannot change in place, and JobId '{current_id}' is fixed: "
+            "give the job a new JobId (or remove JobId to let the provider generate one) to replace it"
+        )
+    logger.info("replacing %s: %s changed", current_id, _changed_create_only(request))
+    return _create_job(request, generated_job_id(request.owner))
+
+
+def delete(request: JobRequest, *, cancel_only: bool, namespace_id: str | None) -> None:
+    """Delete (or cancel) the job if this resource created it; otherwise do nothing.
+
+    Succeeds for ids that never named a job, jobs already gone or being
+    deleted, and jobs that belong to someone else, which are left untouched.
+    """
+    job_id = request.physical_id
+    if not is_job_id(job_id):
+        logger.info("physical id is not a job id: nothing to delete")
+        return
+    assert job_id is not None
+    job = iot_api.describe_job(job_id)
+    if job is None:
+        logger.info("job %s does not exist: nothing to delete", job_id)
+        return
+    try:
+        tags = iot_api.list_tags(job["jobArn"])
+    except iot_api.JobNotFoundError:
+        return
+    if not request.owner.owns(tags):
+        logger.warning("job %s was not created by this resource: left untouched", job_id)
+        return
+    status = job.get("status")
+    if status == DELETING:
+        _wait_until_deleted(request, job_id)
+    elif cancel_only:
+        if status not in TERMINAL:
+            iot_api.cancel_job(job_id, comment="Canceled by CloudFormation stack deletion")
+        logger.info("job %s canceled, not deleted (DeleteBehavior CANCEL)", job_id)
+    else:
+        _start_deletion(request, job_id, force=status not in TERMINAL, namespace_id=namespace_id)
+        _wait_until_deleted(request, job_id)
+
+
+def _create_job(request: JobRequest, job_id: str) -> JobResult:
+    props = request.properties
+    fingerprint = schema.create_only_fingerprint(props)
+    api_request = schema.to_api(props)
+    api_request["jobId"] = job_id
+    tags = {**{tag["Key"]: tag["Value"] for tag in props.get("Tags", [])}, **request.owner.tags(fingerprint)}
+    api_request["tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
+    try:
+        created = iot_api.create_job(api_request)
+    except ClientError as error:
+        if iot_api.error_code(error) != "ResourceAlreadyExistsException":
+            raise
+        return _resolve_existing(request, job_id, api_request)
+    logger.info("created job %s", job_id)
+    return JobResult(created["jobId"], created["jobArn"])
+
+
+def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str, Any]) -> JobResult:
+    """CreateJob found the id taken: our own redelivery, a deletion in progress, or a conflict."""
+    job = iot_api.describe_job(job_id)
+    if job is not None and job.get("status") != DELETING:
+        if request.owner.created(iot_api.list_tags(job["jobArn"])):
+            logger.info("job %s was already created by this request", job_id)
+            return JobResult(job_id, job["jobArn"])
+        raise JobConflictError(
+            f"JobId '{job_id}' already exists and was not created by this resource; "
+            "choose another JobId (the existing job is left untouched)"
+        )
+    if job is not None:
+        logger.info("JobId %s is still being deleted: waiting before creating it", job_id)
+        _wait_until_deleted(request, job_id)
+    created = iot_api.create_job(api_request)
+    return JobResult(created["jobId"], created["jobArn"])
+
+
+def _create_only_unchanged(request: JobRequest, tags: Mapping[str, str]) -> bool:
+    # The job's own fingerprint is the truth; it also makes rollbacks in place.
+    actual = tags.get(FINGERPRINT_TAG)
+    if actual is None and request.old_properties is not None:
+        actual = schema.create_only_fingerprint(request.old_properties)
+    return actual == schema.create_only_fingerprint(request.properties)
+
+
+def _changed_create_only(request: JobRequest) -> str:
+    old = request.old_properties or {}
+    names = sorted(
+        name
+        for name in schema.CREATE_ONLY_PROPERTIES - {"JobId"}
+        if request.properties.get(name) != old.get(name)
+    )
+    return "create-only properties " + ", ".join(names) if names else "create-only properties"
+
+
+def _update_in_place(request: JobRequest, job: Mapping[str, Any], tags: Mapping[str, str]) -> None:
+    new = request.properties
+    old = request.old_properties
+    job_id = str(job["jobId"])
+    changed = [
+        name for name in schema.UPDATABLE_API_PROPERTIES if old is None or new.get(name) != old.get(name)
+    ]
+    present = [name for name in schema.UPDATABLE_API_PROPERTIES if name in new]
+    if any(name in new for name in changed):
+        iot_api.update_job(job_id, schema.to_api(new, present), new.get("NamespaceId"))
+        logger.info("updated job %s: %s", job_id, ", ".join(name for name in changed if name in new))
+    removed = [name for name in changed if name not in new and old is not None]
+    if removed:
+        logger.warning("UpdateJob cannot clear %s: job %s keeps its current value", ", ".join(removed), job_id)
+    _sync_tags(job, tags, new.get("Tags", []))
+
+
+def _sync_tags(job: Mapping[str, Any], tags: Mapping[str, str], wanted_tags: list[dict[str, str]]) -> None:
+    current = user_tags(tags)
+    wanted = {tag["Key"]: tag["Value"] for tag in wanted_tags}
+    to_set = {key: value for key, value in wanted.items() if current.get(key) != value}
+    to_remove = sorted(set(current) - set(wanted))
+    if to_set:
+        iot_api.tag_job(job["jobArn"], to_set)
+    if to_remove:
+        iot_api.untag_job(job["jobArn"], to_remove)
+
+
+def _start_deletion(request: JobRequest, job_id: str, *, force: bool, namespace_id: str | None) -> None:
+    delay = _FIRST_POLL_SECONDS
+    while True:
+        try:
+            iot_api.delete_job(job_id, force=force, namespace_id=namespace_id)
+            logger.info("deleting job %s (force=%s)", job_id, force)
+            return
+        except iot_api.JobNotFoundError:
+            return
+        except ClientError as error:
+            # At most 10 jobs may be deleting at once: wait for a slot.
+            if iot_api.error_code(error) != "LimitExceededException" or time.monotonic() + delay > request.deadline:
+                raise
+        request.sleep(delay)
+        delay = min(delay * 2, _MAX_POLL_SECONDS)
+
+
+def _wait_until_deleted(request: JobRequest, job_id: str) -> None:
+    delay = _FIRST_POLL_SECONDS
+    while True:
+        job = iot_api.describe_job(job_id)
+        if job is None:
+            logger.info("job %s deleted", job_id)
+            return
+        if time.monotonic() + delay > request.deadline:
+            # The deletion cannot be stopped any more; IoT finishes it on its own.
+            logger.warning("job %s is still being deleted when the wait budget ran out", job_id)
+            return
+        request.sleep(delay)
+        delay = min(delay * 2, _MAX_POLL_SECONDS)

@@ -1,0 +1,143 @@
+"""crhelper's ``CfnResource`` with a response contract CloudFormation can rely on.
+
+crhelper 2.0.12 can answer an event twice (its timeout timer and the main
+thread both send), retries the PUT forever without a socket timeout, keeps the
+*tail* of long reasons (losing the property name), and invents random physical
+ids. This subclass sends exactly one bounded response per event, keeps the
+head of the reason, never exceeds CloudFormation's 4096-byte body limit and
+falls back to a deterministic physical id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import ssl
+import threading
+import time
+from http.client import HTTPSConnection
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from crhelper import CfnResource
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["MAX_BODY_BYTES", "OneResponseCfnResource", "send_response"]
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 4096
+MAX_REASON_CHARS = 1024
+_ATTEMPTS = 4
+_SOCKET_TIMEOUT_SECONDS = 10.0
+_REQUIRED_EVENT_KEYS = ("RequestType", "StackId", "RequestId", "LogicalResourceId")
+
+
+def send_response(url: str, body: dict[str, Any], *, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """PUT the response to the pre-signed URL, a bounded number of times.
+
+    Returns whether CloudFormation accepted it. Never logs the URL: it is a
+    credential for the stack's response.
+    """
+    payload = json.dumps(body).encode()
+    parts = urlsplit(url)
+    path = urlunsplit(("", "", parts.path, parts.query, ""))
+    context = ssl.create_default_context()
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            connection = HTTPSConnection(parts.netloc, timeout=_SOCKET_TIMEOUT_SECONDS, context=context)
+            try:
+                connection.request("PUT", path, body=payload, headers={"content-type": "", "content-length": str(len(payload))})
+                status = connection.getresponse().status
+            finally:
+                connection.close()
+        except (OSError, ValueError) as error:
+            logger.warning("sending the response failed (attempt %d of %d): %s", attempt, _ATTEMPTS, type(error).__name__)
+        else:
+            if status < 500:
+                if status >= 300:
+                    logger.error("CloudFormation refused the response with HTTP %d", status)
+                return 200 <= status < 300
+            logger.warning("CloudFormation answered HTTP %d (attempt %d of %d)", status, attempt, _ATTEMPTS)
+        if attempt < _ATTEMPTS:
+            sleep(2 ** (attempt - 1))
+    logger.error("gave up sending the response after %d attempts", _ATTEMPTS)
+    return False
+
+
+def _fit_body(body: dict[str, Any]) -> dict[str, Any]:
+    """Shrink Reason, then Data, until the body fits CloudFormation's limit."""
+    if len(json.dumps(body).encode()) <= MAX_BODY_BYTES:
+        return body
+    overflow = len(json.dumps(body).encode()) - MAX_BODY_BYTES
+    reason = body.get("Reason", "")
+    body = {**body, "Reason": reason[: max(0, len(reason) - overflow - 4)] + "..." if reason else ""}
+    if len(json.dumps(body).encode()) > MAX_BODY_BYTES:
+        body = {**body, "Data": {}}
+    return body
+
+
+class OneResponseCfnResource(CfnResource):  # type: ignore[misc]
+    """``CfnResource`` that sends exactly one response per event.
+
+    Parameters
+    ----------
+    fallback_physical_id
+        Gives the physical id to report when the handler produced none (a
+        failed Create, or a timeout): deterministic, never crhelper's random one.
+    """
+
+    def __init__(self, fallback_physical_id: Callable[[dict[str, Any]], str]) -> None:
+        # INFO: DEBUG would log the event (ResponseURL, job documents).
+        # No sleep on Delete: crhelper's default waits two minutes per Delete.
+        super().__init__(log_level="INFO", sleep_on_delete=0)
+        self._fallback_physical_id = fallback_physical_id
+        self._response_lock = threading.Lock()
+        self._responded = True
+
+    def __call__(self, event: dict[str, Any], context: Any) -> None:
+        # Reset per-event state first, so a malformed event can never reuse
+        # the previous event's ResponseURL.
+        with self._response_lock:
+            self._responded = False
+        self._event = event if isinstance(event, dict) else {}
+        self._response_url = self._event.get("ResponseURL", "")
+        self.PhysicalResourceId = ""
+        self.Data = {}
+        missing = [key for key in _REQUIRED_EVENT_KEYS if not isinstance(self._event.get(key), str)]
+        if missing:
+            self._send("FAILED", f"the event lacks {', '.join(missing)}")
+            return
+        super().__call__(self._event, context)
+
+    def generate_physical_id(self, event: dict[str, Any]) -> str:
+        """Used by crhelper when a Create failed; never random."""
+        return self._fallback_physical_id(event)
+
+    def _send(self, status: str | None = None, reason: str = "", *_ignored: Any) -> None:
+        with self._response_lock:
+            if self._responded:
+                return
+            self._responded = True
+        event = self._event
+        physical_id = str(self.PhysicalResourceId or event.get("PhysicalResourceId") or "")
+        if not physical_id:
+            physical_id = self._fallback_physical_id(event)
+        body: dict[str, Any] = {
+            "Status": status or self.Status or "FAILED",
+            "PhysicalResourceId": physical_id,
+            "StackId": str(event.get("StackId", "")),
+            "RequestId": str(event.get("RequestId", "")),
+            "LogicalResourceId": str(event.get("LogicalResourceId", "")),
+            "Reason": str(reason if status else self.Reason)[:MAX_REASON_CHARS],
+            "Data": self.Data if isinstance(self.Data, dict) else {},
+            "NoEcho": False,
+        }
+        if body["Status"] == "FAILED" and not body["Reason"]:
+            body["Reason"] = "the provider failed without a reason; see its log"
+        if not self._response_url:
+            logger.error("the event has no ResponseURL: no response can be sent")
+            return
+        send_response(self._response_url, _fit_body(body))

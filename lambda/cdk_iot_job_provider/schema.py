@@ -1,0 +1,537 @@
+"""The one definition of the ``Custom::IotJob`` properties.
+
+Names, nesting and the create-only set follow ``AWS::IoT::Job``; limits follow
+the IoT CreateJob API shapes. The construct validates literal values with this
+module at synth time and the provider validates every event with it at deploy
+time, so both sides always agree. Pure standard library: it ships in the Lambda
+asset and is imported by the construct without pulling in boto3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = [
+    "CREATE_ONLY_PROPERTIES",
+    "FRAMEWORK_PROPERTIES",
+    "MAX_USER_TAGS",
+    "OWNERSHIP_TAG_PREFIX",
+    "PROPERTIES",
+    "UPDATABLE_API_PROPERTIES",
+    "InvalidPropertyError",
+    "create_only_fingerprint",
+    "parse_properties",
+    "to_api",
+]
+
+# Added by CloudFormation or CDK, never part of the job.
+FRAMEWORK_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
+
+# Tags the provider puts on each job it creates to recognise it later.
+OWNERSHIP_TAG_PREFIX = "cdk-iot-job:"
+OWNERSHIP_TAG_COUNT = 4
+# IoT allows 50 tags per resource; the provider's ownership tags use some.
+MAX_USER_TAGS = 50 - OWNERSHIP_TAG_COUNT
+
+_VALUE_PREVIEW = 60
+
+Unresolved = Callable[[Any], bool]
+
+
+class InvalidPropertyError(ValueError):
+    """A property value breaks a rule of the ``Custom::IotJob`` schema.
+
+    The message names the property path, the offending value (shortened) and
+    the rule, for example ``JobId 'bad id!' must match [a-zA-Z0-9_-]{1,64}``.
+    """
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    if len(text) > _VALUE_PREVIEW:
+        text = text[: _VALUE_PREVIEW - 3] + "..."
+    return text
+
+
+def _fail(path: str, value: Any, rule: str, *, sensitive: bool = False) -> InvalidPropertyError:
+    if sensitive:
+        return InvalidPropertyError(f"{path} {rule}")
+    return InvalidPropertyError(f"{path} {_preview(value)} {rule}")
+
+
+def _no_control_characters(text: str) -> bool:
+    return all(not unicodedata.category(char).startswith("C") for char in text)
+
+
+def _is_tag_key_text(text: str) -> bool:
+    # ^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$ without the third-party regex module.
+    return all(unicodedata.category(char)[0] in "LZN" or char in "_.:/=+-@" for char in text)
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule on a scalar value beyond its type and bounds."""
+
+    test: Callable[[Any], bool]
+    rule: str
+
+
+@dataclass(frozen=True)
+class Field:
+    """One property, with its type and API limits.
+
+    ``kind`` is one of ``string``, ``integer``, ``number``, ``list``, ``object``
+    or ``map``. ``api_name`` is the CreateJob member name; by default the
+    PascalCase name with a lower-case first letter.
+    """
+
+    kind: str
+    min: float | None = None
+    max: float | None = None
+    pattern: str | None = None
+    enum: tuple[str, ...] = ()
+    decimals: int | None = None
+    checks: tuple[Check, ...] = ()
+    items: Field | None = None
+    fields: Mapping[str, Field] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    any_of: tuple[str, ...] = ()
+    map_key: Field | None = None
+    unique_by: str | None = None
+    sensitive: bool = False
+    api_name: str | None = None
+
+
+def _string(
+    min_len: int | None = None,
+    max_len: int | None = None,
+    pattern: str | None = None,
+    *checks: Check,
+    sensitive: bool = False,
+    api_name: str | None = None,
+) -> Field:
+    return Field(
+        "string",
+        min=min_len,
+        max=max_len,
+        pattern=pattern,
+        checks=checks,
+        sensitive=sensitive,
+        api_name=api_name,
+    )
+
+
+def _enum(*values: str) -> Field:
+    return Field("string", enum=values)
+
+
+def _integer(minimum: int | None = None, maximum: int | None = None) -> Field:
+    return Field("integer", min=minimum, max=maximum)
+
+
+def _number(minimum: float | None, maximum: float | None, decimals: int) -> Field:
+    return Field("number", min=minimum, max=maximum, decimals=decimals)
+
+
+def _object(fields: dict[str, Field], *, required: Sequence[str] = (), any_of: Sequence[str] = ()) -> Field:
+    return Field("object", fields=fields, required=tuple(required), any_of=tuple(any_of))
+
+
+def _list(items: Field, min_items: int | None = None, max_items: int | None = None, *, unique_by: str | None = None) -> Field:
+    return Field("list", items=items, min=min_items, max=max_items, unique_by=unique_by)
+
+
+_ARN = r"arn:[!-~]+"
+_TARGET_ARN = r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:\d{12}:(thing|thinggroup)/[^\s]+"
+_NO_CONTROL = Check(_no_control_characters, "must not contain control characters")
+
+_TAG = _object(
+    {
+        "Key": _string(
+            1,
+            128,
+            None,
+            Check(_is_tag_key_text, "must contain only letters, digits, spaces and _.:/=+-@"),
+            Check(lambda key: not key.lower().startswith("aws:"), "must not start with the reserved prefix 'aws:'"),
+            Check(
+                lambda key: not key.startswith(OWNERSHIP_TAG_PREFIX),
+                f"must not start with '{OWNERSHIP_TAG_PREFIX}', which the provider reserves for ownership tags",
+            ),
+            api_name="Key",
+        ),
+        "Value": _string(0, 256, api_name="Value"),
+    },
+    required=("Key", "Value"),
+)
+
+PROPERTIES: Mapping[str, Field] = {
+    "JobId": _string(1, 64, r"[a-zA-Z0-9_-]+"),
+    "Targets": _list(
+        _string(
+            1,
+            2048,
+            _TARGET_ARN,
+        ),
+        1,
+        100,
+    ),
+    "Document": _string(
+        0, 32768, None, Check(_is_json, "must be valid JSON"), sensitive=True
+    ),
+    "DocumentSource": _string(1, 1350),
+    "Description": _string(1, 2028, None, _NO_CONTROL),
+    "TargetSelection": _enum("CONTINUOUS", "SNAPSHOT"),
+    "DocumentParameters": Field(
+        "map",
+        map_key=_string(1, 128, r"[a-zA-Z0-9_-]+"),
+        items=_string(1, 30720, None, _NO_CONTROL),
+    ),
+    "JobTemplateArn": _string(1, 1600, _ARN),
+    "PresignedUrlConfig": _object(
+        {"RoleArn": _string(20, 2048, _ARN), "ExpiresInSec": _integer(60, 3600)}
+    ),
+    "JobExecutionsRolloutConfig": _object(
+        {
+            "MaximumPerMinute": _integer(1),
+            "ExponentialRate": _object(
+                {
+                    "BaseRatePerMinute": _integer(1, 1000),
+                    "IncrementFactor": _number(1.1, 5, decimals=1),
+                    "RateIncreaseCriteria": _object(
+                        {"NumberOfNotifiedThings": _integer(1), "NumberOfSucceededThings": _integer(1)},
+                        any_of=("NumberOfNotifiedThings", "NumberOfSucceededThings"),
+                    ),
+                },
+                required=("BaseRatePerMinute", "IncrementFactor", "RateIncreaseCriteria"),
+            ),
+        }
+    ),
+    "AbortConfig": _object(
+        {
+            "CriteriaList": _list(
+                _object(
+                    {
+                        "FailureType": _enum("FAILED", "REJECTED", "TIMED_OUT", "ALL"),
+                        "Action": _enum("CANCEL"),
+                        "ThresholdPercentage": _number(0, 100, decimals=2),
+                        "MinNumberOfExecutedThings": _integer(1),
+                    },
+                    required=("FailureType", "Action", "ThresholdPercentage", "MinNumberOfExecutedThings"),
+                ),
+                1,
+            )
+        },
+        required=("CriteriaList",),
+    ),
+    "TimeoutConfig": _object({"InProgressTimeoutInMinutes": _integer(1, 10080)}),
+    "JobExecutionsRetryConfig": _object(
+        {
+            "CriteriaList": _list(
+                _object(
+                    {"FailureType": _enum("FAILED", "TIMED_OUT", "ALL"), "NumberOfRetries": _integer(0, 10)},
+                    required=("FailureType", "NumberOfRetries"),
+                ),
+                1,
+                2,
+            )
+        },
+        required=("CriteriaList",),
+    ),
+    "SchedulingConfig": _object(
+        {
+            "StartTime": _string(1, 64),
+            "EndTime": _string(1, 64),
+            "EndBehavior": _enum("STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"),
+            "MaintenanceWindows": _list(
+                _object(
+                    {"StartTime": _string(1, 256), "DurationInMinutes": _integer(1, 1430)},
+                    required=("StartTime", "DurationInMinutes"),
+                )
+            ),
+        }
+    ),
+    "DestinationPackageVersions": _list(_string(1, 1600, _ARN)),
+    "Tags": _list(_TAG, 0, MAX_USER_TAGS, unique_by="Key"),
+    # Not in AWS::IoT::Job: CreateJob's namespace, and what Delete does.
+    "NamespaceId": _string(1, 64, r"[a-zA-Z0-9_-]+"),
+    "DeleteBehavior": _enum("DELETE", "CANCEL"),
+}
+
+REQUIRED_PROPERTIES = ("Targets",)
+
+# As AWS::IoT::Job's createOnlyProperties, plus NamespaceId.
+CREATE_ONLY_PROPERTIES = frozenset(
+    {
+        "JobId",
+        "Targets",
+        "Document",
+        "DocumentSource",
+        "TargetSelection",
+        "JobTemplateArn",
+        "DocumentParameters",
+        "SchedulingConfig",
+        "DestinationPackageVersions",
+        "JobExecutionsRetryConfig",
+        "NamespaceId",
+    }
+)
+
+# What UpdateJob changes; Tags change through Tag/UntagResource, DeleteBehavior
+# only changes what the provider does on Delete.
+UPDATABLE_API_PROPERTIES = (
+    "Description",
+    "PresignedUrlConfig",
+    "JobExecutionsRolloutConfig",
+    "AbortConfig",
+    "TimeoutConfig",
+)
+
+# Properties that never reach CreateJob.
+_PROVIDER_ONLY = frozenset({"DeleteBehavior"})
+
+_MANAGED_TEMPLATE = re.compile(r"arn:[a-z0-9-]+:iot:[a-z0-9-]*::jobtemplate/AWS-[!-~]+")
+
+
+def parse_properties(raw: Mapping[str, Any], *, is_unresolved: Unresolved | None = None) -> dict[str, Any]:
+    """Coerce and validate ``Custom::IotJob`` properties.
+
+    CloudFormation sends every scalar as a string, so values are converted by
+    their schema type (``"50"`` becomes ``50``) before the rules are checked.
+
+    Parameters
+    ----------
+    raw
+        The resource properties. ``ServiceToken`` and ``ServiceTimeout`` are
+        ignored.
+    is_unresolved
+        At synth time, tells which values are unresolved CDK tokens; those are
+        skipped and left to the provider at deploy time.
+
+    Returns
+    -------
+    dict
+        The typed properties, without the framework properties.
+
+    Raises
+    ------
+    InvalidPropertyError
+        When a property is unknown, missing, of the wrong type or breaks a limit.
+    """
+    unresolved = is_unresolved or (lambda _value: False)
+    if not isinstance(raw, Mapping):
+        raise _fail("ResourceProperties", raw, "must be an object")
+    properties = {name: value for name, value in raw.items() if name not in FRAMEWORK_PROPERTIES}
+    root = _object(dict(PROPERTIES), required=REQUIRED_PROPERTIES)
+    parsed = _parse(root, properties, "", unresolved)
+    _check_document_rules(parsed, unresolved)
+    return parsed
+
+
+def _check_document_rules(props: Mapping[str, Any], unresolved: Unresolved) -> None:
+    has_document = "Document" in props
+    has_source = "DocumentSource" in props
+    template = props.get("JobTemplateArn")
+    if has_document and has_source:
+        raise InvalidPropertyError("Document and DocumentSource are mutually exclusive: set only one of them")
+    if template is None and not (has_document or has_source):
+        raise InvalidPropertyError("one of Document or DocumentSource is required unless JobTemplateArn is set")
+    if "DocumentParameters" in props:
+        if template is None:
+            raise InvalidPropertyError("DocumentParameters requires JobTemplateArn naming an AWS managed template")
+        if not unresolved(template) and not _MANAGED_TEMPLATE.fullmatch(template):
+            raise _fail(
+                "JobTemplateArn",
+                template,
+                "must be an AWS managed template ARN (arn:<partition>:iot:<region>::jobtemplate/AWS-...) "
+                "when DocumentParameters is set",
+            )
+
+
+def _parse(spec: Field, value: Any, path: str, unresolved: Unresolved) -> Any:
+    if unresolved(value):
+        return value
+    parser = _PARSERS[spec.kind]
+    return parser(spec, value, path, unresolved)
+
+
+def _parse_object(spec: Field, value: Any, path: str, unresolved: Unresolved) -> dict[str, Any]:
+    label = path or "ResourceProperties"
+    if not isinstance(value, Mapping):
+        raise _fail(label, value, "must be an object")
+    prefix = f"{path}." if path else ""
+    for name in value:
+        if name not in spec.fields:
+            allowed = ", ".join(sorted(spec.fields))
+            raise InvalidPropertyError(f"{prefix}{name} is not a supported property (allowed: {allowed})")
+    for name in spec.required:
+        if name not in value:
+            raise InvalidPropertyError(f"{prefix}{name} is required")
+    if spec.any_of and not any(name in value for name in spec.any_of):
+        raise InvalidPropertyError(f"{label} must set at least one of {', '.join(spec.any_of)}")
+    return {name: _parse(spec.fields[name], item, prefix + name, unresolved) for name, item in value.items()}
+
+
+def _parse_list(spec: Field, value: Any, path: str, unresolved: Unresolved) -> list[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise _fail(path, value, "must be a list")
+    if spec.min is not None and len(value) < spec.min:
+        raise InvalidPropertyError(f"{path} must have at least {spec.min:g} item(s) (got {len(value)})")
+    if spec.max is not None and len(value) > spec.max:
+        raise InvalidPropertyError(f"{path} must have at most {spec.max:g} item(s) (got {len(value)})")
+    assert spec.items is not None
+    parsed = [_parse(spec.items, item, f"{path}[{index}]", unresolved) for index, item in enumerate(value)]
+    if spec.unique_by:
+        seen: set[Any] = set()
+        for index, item in enumerate(parsed):
+            key = item.get(spec.unique_by) if isinstance(item, Mapping) else None
+            if key is None or unresolved(key):
+                continue
+            if key in seen:
+                raise _fail(f"{path}[{index}].{spec.unique_by}", key, "is a duplicate: each must be unique")
+            seen.add(key)
+    return parsed
+
+
+def _parse_map(spec: Field, value: Any, path: str, unresolved: Unresolved) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(path, value, "must be an object")
+    assert spec.map_key is not None and spec.items is not None
+    parsed: dict[str, Any] = {}
+    for key, item in value.items():
+        _parse(spec.map_key, key, f"{path} key", unresolved)
+        parsed[key] = _parse(spec.items, item, f"{path}.{key}", unresolved)
+    return parsed
+
+
+def _parse_string(spec: Field, value: Any, path: str, unresolved: Unresolved) -> str:
+    if not isinstance(value, str):
+        raise _fail(path, value, "must be a string", sensitive=spec.sensitive)
+    if spec.enum:
+        if value not in spec.enum:
+            raise _fail(path, value, f"must be one of {', '.join(spec.enum)}")
+        return value
+    if spec.min is not None and len(value) < spec.min:
+        raise _fail(path, value, f"must be at least {spec.min:g} character(s) long", sensitive=spec.sensitive)
+    if spec.max is not None and len(value) > spec.max:
+        rule = f"must be at most {spec.max:g} characters long (got {len(value)})"
+        raise _fail(path, value, rule, sensitive=spec.sensitive)
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, value):
+        raise _fail(path, value, f"must match {spec.pattern}", sensitive=spec.sensitive)
+    for check in spec.checks:
+        if not check.test(value):
+            raise _fail(path, value, check.rule, sensitive=spec.sensitive)
+    return value
+
+
+def _parse_integer(spec: Field, value: Any, path: str, unresolved: Unresolved) -> int:
+    number = _as_decimal(value)
+    if number is None or number != number.to_integral_value():
+        raise _fail(path, value, "must be a whole number")
+    _check_bounds(spec, number, value, path)
+    return int(number)
+
+
+def _parse_number(spec: Field, value: Any, path: str, unresolved: Unresolved) -> float:
+    number = _as_decimal(value)
+    if number is None:
+        raise _fail(path, value, "must be a number")
+    _check_bounds(spec, number, value, path)
+    if spec.decimals is not None:
+        exponent = number.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > spec.decimals:
+            raise _fail(path, value, f"must have at most {spec.decimals} digit(s) after the decimal point")
+    return float(number)
+
+
+def _as_decimal(value: Any) -> Decimal | None:
+    # bool is an int subclass; "true" is never a number here.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    text = value.strip() if isinstance(value, str) else repr(value)
+    try:
+        number = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _check_bounds(spec: Field, number: Decimal, value: Any, path: str) -> None:
+    if spec.min is not None and number < Decimal(str(spec.min)):
+        raise _fail(path, value, f"must be at least {spec.min:g}")
+    if spec.max is not None and number > Decimal(str(spec.max)):
+        raise _fail(path, value, f"must be at most {spec.max:g}")
+
+
+_PARSERS: dict[str, Callable[[Field, Any, str, Unresolved], Any]] = {
+    "object": _parse_object,
+    "list": _parse_list,
+    "map": _parse_map,
+    "string": _parse_string,
+    "integer": _parse_integer,
+    "number": _parse_number,
+}
+
+
+def to_api(props: Mapping[str, Any], names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Translate parsed properties to IoT API request members.
+
+    Parameters
+    ----------
+    props
+        Output of :func:`parse_properties`.
+    names
+        Only these top-level properties; all job properties by default.
+
+    Returns
+    -------
+    dict
+        CreateJob/UpdateJob keyword arguments (``jobId``, ``targets``, ...).
+    """
+    selected = names if names is not None else [name for name in props if name not in _PROVIDER_ONLY]
+    return {
+        _api_name(name, PROPERTIES[name]): _value_to_api(PROPERTIES[name], props[name])
+        for name in selected
+        if name in props
+    }
+
+
+def _api_name(name: str, spec: Field) -> str:
+    return spec.api_name or name[0].lower() + name[1:]
+
+
+def _value_to_api(spec: Field, value: Any) -> Any:
+    if spec.kind == "object":
+        return {_api_name(name, spec.fields[name]): _value_to_api(spec.fields[name], item) for name, item in value.items()}
+    if spec.kind == "list":
+        assert spec.items is not None
+        return [_value_to_api(spec.items, item) for item in value]
+    return value
+
+
+def create_only_fingerprint(props: Mapping[str, Any]) -> str:
+    """Digest of the create-only properties other than ``JobId``.
+
+    Two property sets with the same fingerprint describe the same job as far as
+    CreateJob is concerned, so no replacement is needed between them.
+    """
+    create_only = {name: props[name] for name in sorted(CREATE_ONLY_PROPERTIES - {"JobId"}) if name in props}
+    # SNAPSHOT is CreateJob's default: stating it explicitly is the same job.
+    if create_only.get("TargetSelection") == "SNAPSHOT":
+        del create_only["TargetSelection"]
+    canonical = json.dumps(create_only, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
