@@ -35,7 +35,7 @@ _SOCKET_TIMEOUT_SECONDS = 10.0
 _REQUIRED_EVENT_KEYS = ("RequestType", "StackId", "RequestId", "LogicalResourceId")
 
 
-def send_response(url: str, body: dict[str, Any], *, sleep: Callable[[float], None] = time.sleep) -> bool:
+def send_response(url: str, body: dict[str, Any], *, sleep: Callable[[float], None] | None = None) -> bool:
     """PUT the response to the pre-signed URL, a bounded number of times.
 
     Returns whether CloudFormation accepted it. Never logs the URL: it is a
@@ -62,7 +62,7 @@ def send_response(url: str, body: dict[str, Any], *, sleep: Callable[[float], No
                 return 200 <= status < 300
             logger.warning("CloudFormation answered HTTP %d (attempt %d of %d)", status, attempt, _ATTEMPTS)
         if attempt < _ATTEMPTS:
-            sleep(2 ** (attempt - 1))
+            (sleep or time.sleep)(2 ** (attempt - 1))
     logger.error("gave up sending the response after %d attempts", _ATTEMPTS)
     return False
 

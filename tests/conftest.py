@@ -1,0 +1,83 @@
+"""Shared fixtures: fake AWS credentials, moto with the strict IoT fake, and a
+local HTTPS endpoint standing in for CloudFormation's response bucket."""
+
+from __future__ import annotations
+
+import os
+import time
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+# Before anything imports boto3, crhelper or aws_cdk.
+os.environ.update(
+    {
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+os.environ.pop("AWS_PROFILE", None)
+
+import boto3  # noqa: E402
+import botocore.endpoint  # noqa: E402
+from harness.cfn_endpoint import CloudFormationEndpoint  # noqa: E402
+from iot_fake import StrictIotFake  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def cfn_endpoint() -> Iterator[CloudFormationEndpoint]:
+    """CloudFormation's response URLs, served over HTTPS by a trustme CA."""
+    with CloudFormationEndpoint() as endpoint:
+        yield endpoint
+
+
+@dataclass
+class RetrySleeps:
+    """Backoff sleeps botocore asked for; recorded instead of slept."""
+
+    delays: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@dataclass
+class Aws:
+    """moto with the strict IoT fake, as the in-process handler sees it."""
+
+    fake: StrictIotFake
+    iot: Any
+    retry_sleeps: RetrySleeps
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, cfn_endpoint: CloudFormationEndpoint) -> Iterator[Aws]:
+    """A fresh moto account with the strict IoT fake installed.
+
+    The handler's cached IoT client is rebuilt, its response PUTs trust the
+    local endpoint's CA, and botocore's retry backoff and the handler's
+    deletion polls do not really sleep.
+    """
+    from cdk_iot_job_provider import iot_api, lifecycle
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(cfn_endpoint.ca_pem_path))
+    monkeypatch.setattr(lifecycle, "_FIRST_POLL_SECONDS", 0.001)
+    monkeypatch.setattr(lifecycle, "_MAX_POLL_SECONDS", 0.001)
+    sleeps = RetrySleeps()
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=sleeps.sleep, time=time.time))
+    iot_api._client.cache_clear()
+    with mock_aws(), StrictIotFake(deletion_polls=1) as fake:
+        yield Aws(fake=fake, iot=boto3.client("iot", region_name=REGION), retry_sleeps=sleeps)
+    iot_api._client.cache_clear()

@@ -1,0 +1,657 @@
+"""A stricter AWS IoT Jobs fake, layered on moto 5.2.5 by monkeypatching.
+
+moto's IoT job support is looser than the real service. Tests that only pass
+against loose behaviour prove little, so :class:`StrictIotFake` patches moto's
+``IoTBackend``, ``FakeJob`` and ``IoTResponse`` classes to close these gaps
+(real IoT behaviour / moto 5.2.5 alone / what the fake does):
+
+UpdateJob
+    Real: works. moto: ``NotImplementedError``. Fake: implemented for
+    description, presignedUrlConfig, jobExecutionsRolloutConfig, abortConfig,
+    timeoutConfig and jobExecutionsRetryConfig; omitted fields stay; bumps
+    lastUpdatedAt.
+CreateJob with an existing id
+    Real: ResourceAlreadyExistsException (409). moto: silently overwrites.
+    Fake: 409 whenever the id exists, also while it is DELETION_IN_PROGRESS
+    (an id is reusable only once deletion has finished).
+Delete/Cancel/Update/Describe/Tag of an unknown job
+    Real: ResourceNotFoundException (404). moto: raw ``KeyError`` (500 over
+    HTTP) for delete/cancel. Fake: 404.
+New job status
+    Real: IN_PROGRESS. moto: QUEUED (so delete without force passes). Fake:
+    IN_PROGRESS.
+DeleteJob
+    Real: asynchronous. moto: immediate. Fake: a job that is not COMPLETED or
+    CANCELED needs ``force=true`` (else InvalidStateTransitionException, 409);
+    with 10 jobs of the account/region already deleting,
+    LimitExceededException (410); otherwise the status becomes
+    DELETION_IN_PROGRESS and the next ``deletion_polls`` DescribeJob calls on
+    it still see that, after which the job, its executions and its tags are
+    gone (``deletion_polls=0``: gone at once). Deterministic, no sleeps.
+Delete/Cancel/Update of a job being deleted
+    Real: an error. moto: allowed. Fake: InvalidStateTransitionException (409).
+CancelJob
+    Fake: status CANCELED, keeps reasonCode, comment and force.
+jobId pattern
+    Real: ``^[a-zA-Z0-9_-]{1,64}$``. moto: checks the first character only.
+    Fake: the whole pattern, else InvalidRequestException (400).
+document XOR documentSource
+    Real: exactly one unless jobTemplateArn is given. moto: not checked.
+    Fake: InvalidRequestException (400).
+Tags (CreateJob ``tags``, TagResource, UntagResource, ListTagsForResource)
+    Real: supported. moto: ignored / not implemented. Fake: stored on the job
+    (at most 50, else LimitExceededException 410); job ARNs only.
+namespaceId, jobTemplateArn, destinationPackageVersions
+    moto drops them. Fake: stored and returned by DescribeJob (which already
+    returned the six config fields). The job ARN stays ``...:job/<jobId>``.
+Throttling (429), ServiceUnavailable (503), LimitExceeded (410), ...
+    Real: happen. moto: never. Fake: on demand with
+    :meth:`StrictIotFake.fail_next`, as real HTTP error responses that
+    botocore parses and (in standard retry mode) retries.
+
+Every patched operation is also recorded in :attr:`StrictIotFake.calls`.
+
+The patches sit on moto's classes, so they apply to both ways of reaching moto
+from a test:
+
+* boto3 in-process under ``moto.mock_aws()``;
+* boto3 in another process (or the same one) over HTTP to a
+  ``moto.server.ThreadedMotoServer`` started in the test process; the server
+  handles requests on threads of that process, which see the patched classes.
+
+Extra per-job state lives on moto's ``FakeJob`` objects, which moto keys by
+account and region, so several accounts and regions stay independent.
+
+Examples
+--------
+In-process (install the fake around ``mock_aws``; order does not matter)::
+
+    with mock_aws(), StrictIotFake(deletion_polls=1) as fake:
+        fake.fail_next("CreateJob", "ThrottlingException", times=2)
+        run_handler(...)                  # boto3 inside sees the fake
+        assert fake.count("DeleteJob") == 0
+
+Over HTTP (the server thread lives in the test process, so it is patched)::
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    with StrictIotFake() as fake:
+        subprocess.run([...], env={**os.environ,
+                                   "AWS_ENDPOINT_URL": f"http://{host}:{port}"})
+    server.stop()
+
+Approximations (where the real service's exact choice is not documented):
+
+* Deletion completes after a number of DescribeJob calls, not after time.
+* DeleteJob/CancelJob/UpdateJob of a deleting job answer
+  InvalidStateTransitionException; the docs say only "an error".
+* More than 50 tags answers LimitExceededException (both CreateJob and
+  TagResource list it); tags are stored as given, in insertion order.
+* Tag operations on non-job ARNs answer InvalidRequestException, because
+  neither moto nor this fake keeps tags for other IoT resources.
+* The injected ThrottlingException defaults to HTTP 429 although botocore's
+  model declares 400; botocore's retry logic keys on the code, so both retry.
+* ``lastUpdatedAt`` moves forward by at least 1 ms on every change, so a bump
+  stays visible at the millisecond resolution of the wire format.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar
+
+from moto.core.responses import ActionResult, EmptyResult
+from moto.core.utils import utcnow
+from moto.iot.exceptions import (
+    IoTClientError,
+    InvalidRequestException,
+    InvalidStateTransitionException,
+    ResourceAlreadyExistsException,
+    ResourceNotFoundException,
+)
+from moto.iot.models import FakeJob, IoTBackend
+from moto.iot.responses import IoTResponse
+
+__all__ = ["DEFAULT_STATUS", "OPERATIONS", "InjectedError", "LimitExceededException", "StrictIotFake"]
+
+JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
+DELETING = "DELETION_IN_PROGRESS"
+MAX_TAGS = 50
+#: Botocore operation names that the fake handles (and can fail on demand).
+OPERATIONS = (
+    "CreateJob",
+    "UpdateJob",
+    "DeleteJob",
+    "DescribeJob",
+    "CancelJob",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
+)
+_TAG_OPERATIONS = {"TagResource", "UntagResource", "ListTagsForResource"}
+#: HTTP status used by :meth:`StrictIotFake.fail_next` when none is given.
+DEFAULT_STATUS = {
+    "ThrottlingException": 429,
+    "ServiceUnavailableException": 503,
+    "LimitExceededException": 410,
+    "InternalFailureException": 500,
+    "InvalidRequestException": 400,
+    "UnauthorizedException": 401,
+    "ResourceNotFoundException": 404,
+    "ResourceAlreadyExistsException": 409,
+    "InvalidStateTransitionException": 409,
+    "ConflictException": 409,
+}
+_MISSING = object()
+
+
+class LimitExceededException(IoTClientError):
+    """IoT ``LimitExceededException`` (HTTP 410); moto has no such class."""
+
+    def __init__(self, msg: str) -> None:
+        self.code = 410
+        super().__init__("LimitExceededException", msg)
+
+
+class InjectedError(IoTClientError):
+    """An error that :meth:`StrictIotFake.fail_next` asked for."""
+
+    def __init__(self, error_code: str, status: int, msg: str) -> None:
+        self.code = status
+        super().__init__(error_code, msg)
+
+
+@dataclass
+class _Fault:
+    code: str
+    status: int
+    message: str
+    remaining: int
+
+
+class StrictIotFake:
+    """Patch moto so IoT job operations behave like the real service.
+
+    Parameters
+    ----------
+    deletion_polls : int, default 2
+        How many DescribeJob calls on a deleted job still see
+        ``DELETION_IN_PROGRESS``; the job is gone right after the last of them.
+        ``0`` deletes immediately. May be changed while installed.
+    max_concurrent_deletions : int, default 10
+        Jobs per account and region that may be ``DELETION_IN_PROGRESS``.
+
+    Notes
+    -----
+    Only one instance may be installed at a time. ``install``/``uninstall``
+    can be repeated; ``uninstall`` restores moto's attributes exactly.
+    """
+
+    _installed: ClassVar[StrictIotFake | None] = None
+    _install_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, *, deletion_polls: int = 2, max_concurrent_deletions: int = 10) -> None:
+        self.deletion_polls = deletion_polls
+        self.max_concurrent_deletions = max_concurrent_deletions
+        # RLock: backend methods take it and are called from handlers holding it.
+        self._lock = threading.RLock()
+        self._faults: dict[str, deque[_Fault]] = {}
+        self._calls: list[tuple[str, str | None]] = []
+        self._saved: dict[tuple[type, str], Any] = {}
+
+    # ------------------------------------------------------------------ public
+    def install(self) -> StrictIotFake:
+        """Apply the patches to moto's classes.
+
+        Returns
+        -------
+        StrictIotFake
+            ``self``, for chaining.
+
+        Raises
+        ------
+        RuntimeError
+            If another ``StrictIotFake`` is installed.
+        """
+        with StrictIotFake._install_lock:
+            if StrictIotFake._installed is self:
+                return self
+            if StrictIotFake._installed is not None:
+                raise RuntimeError("another StrictIotFake is already installed")
+            for (cls, name), value in self._patches().items():
+                self._saved[(cls, name)] = cls.__dict__.get(name, _MISSING)
+                setattr(cls, name, value)
+            StrictIotFake._installed = self
+        return self
+
+    def uninstall(self) -> None:
+        """Restore moto's original attributes; a no-op if not installed."""
+        with StrictIotFake._install_lock:
+            if StrictIotFake._installed is not self:
+                return
+            for (cls, name), original in self._saved.items():
+                if original is _MISSING:
+                    delattr(cls, name)
+                else:
+                    setattr(cls, name, original)
+            self._saved.clear()
+            StrictIotFake._installed = None
+
+    @property
+    def installed(self) -> bool:
+        """Whether this instance's patches are in place."""
+        return StrictIotFake._installed is self
+
+    def __enter__(self) -> StrictIotFake:
+        return self.install()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.uninstall()
+
+    def fail_next(
+        self,
+        operation: str,
+        error_code: str,
+        *,
+        times: int = 1,
+        status: int | None = None,
+        message: str = "Injected by StrictIotFake",
+    ) -> None:
+        """Make the next ``times`` calls of ``operation`` fail.
+
+        Parameters
+        ----------
+        operation : str
+            Botocore operation name, one of :data:`OPERATIONS`.
+        error_code : str
+            Error code botocore reports, e.g. ``"ThrottlingException"``.
+        times : int, default 1
+            Number of consecutive calls to fail. Queued after earlier faults.
+        status : int, optional
+            HTTP status; defaults to :data:`DEFAULT_STATUS` for ``error_code``.
+        message : str
+            Error message in the response.
+        """
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown operation {operation!r}; expected one of {OPERATIONS}")
+        if status is None:
+            if error_code not in DEFAULT_STATUS:
+                raise ValueError(f"no default status for {error_code!r}; pass status=")
+            status = DEFAULT_STATUS[error_code]
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._faults.setdefault(operation, deque()).append(_Fault(error_code, status, message, times))
+
+    @property
+    def calls(self) -> list[tuple[str, str | None]]:
+        """``(operation, jobId or resourceArn)`` of every handled call, in order.
+
+        Calls that an injected fault failed are included.
+        """
+        with self._lock:
+            return list(self._calls)
+
+    def count(self, operation: str, target: str | None = None) -> int:
+        """Number of recorded calls of ``operation`` (on ``target`` if given)."""
+        return sum(1 for op, t in self.calls if op == operation and (target is None or t == target))
+
+    def reset(self) -> None:
+        """Forget injected faults and the call log (moto's job state is kept)."""
+        with self._lock:
+            self._faults.clear()
+            self._calls.clear()
+
+    # -------------------------------------------------------------- patching
+    def _patches(self) -> dict[tuple[type, str], Any]:
+        fake = self
+
+        def backend_method(impl: Callable[..., Any]) -> Callable[..., Any]:
+            # A plain function, so it binds to the backend like moto's methods.
+            def method(backend: IoTBackend, *args: Any, **kwargs: Any) -> Any:
+                with fake._lock:
+                    return impl(backend, *args, **kwargs)
+
+            method.__name__ = impl.__name__.lstrip("_")
+            return method
+
+        patches: dict[tuple[type, str], Any] = {(FakeJob, "JOB_ID_REGEX"): JOB_ID_RE}
+        for impl in (
+            self._create_job,
+            self._describe_job,
+            self._update_job,
+            self._delete_job,
+            self._cancel_job,
+            self._tag_resource,
+            self._untag_resource,
+            self._list_tags_for_resource,
+        ):
+            patches[(IoTBackend, impl.__name__.lstrip("_"))] = backend_method(impl)
+
+        # moto dispatches an operation to IoTResponse.<snake_case name>.
+        handlers: dict[str, Callable[[IoTResponse], Any]] = {
+            "CreateJob": _create_job_response,
+            "UpdateJob": _update_job_response,
+            "DescribeJob": _describe_job_response,
+            # moto's own handlers already call the (patched) backend methods.
+            "DeleteJob": IoTResponse.delete_job,
+            "CancelJob": IoTResponse.cancel_job,
+            "TagResource": _tag_resource_response,
+            "UntagResource": _untag_resource_response,
+            "ListTagsForResource": _list_tags_response,
+        }
+        for operation, handler in handlers.items():
+            name = re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+            patches[(IoTResponse, name)] = self._entry(operation, name, handler)
+        return patches
+
+    def _entry(
+        self, operation: str, name: str, handler: Callable[[IoTResponse], Any]
+    ) -> Callable[[IoTResponse], Any]:
+        """Wrap a response handler with the call log and fault injection."""
+        fake = self
+
+        def entry(response: IoTResponse) -> Any:
+            key = "resourceArn" if operation in _TAG_OPERATIONS else "jobId"
+            with fake._lock:
+                fake._calls.append((operation, response._get_param(key)))
+                queue = fake._faults.get(operation)
+                if queue:
+                    fault = queue[0]
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        queue.popleft()
+                    # An HTTPException: moto renders it as a real error response.
+                    raise InjectedError(fault.code, fault.status, fault.message)
+                return handler(response)
+
+        entry.__name__ = name
+        return entry
+
+    # --------------------------------------------------------- backend logic
+    def _create_job(
+        self,
+        backend: IoTBackend,
+        job_id: str,
+        targets: list[str],
+        document_source: str | None,
+        document: str | None,
+        description: str | None,
+        presigned_url_config: dict[str, Any] | None,
+        target_selection: str | None,
+        job_executions_rollout_config: dict[str, Any] | None,
+        document_parameters: dict[str, str] | None,
+        abort_config: dict[str, Any] | None,
+        job_execution_retry_config: dict[str, Any] | None,
+        scheduling_config: dict[str, Any] | None,
+        timeout_config: dict[str, Any] | None,
+        tags: list[dict[str, str]] | None = None,
+        namespace_id: str | None = None,
+        job_template_arn: str | None = None,
+        destination_package_versions: list[str] | None = None,
+    ) -> tuple[str, str, str | None]:
+        if not isinstance(job_id, str) or not JOB_ID_RE.match(job_id):
+            raise InvalidRequestException(f"jobId must match [a-zA-Z0-9_-]{{1,64}}: {job_id!r}")
+        if job_template_arn is None and (document is None) == (document_source is None):
+            raise InvalidRequestException("Exactly one of document or documentSource must be specified")
+        if job_id in backend.jobs:
+            existing = backend.jobs[job_id]
+            raise ResourceAlreadyExistsException(f"Job {job_id} already exists", job_id, existing.job_arn)
+        tags = _checked_tags([], tags or [])
+        create = self._saved[(IoTBackend, "create_job")]
+        result = create(
+            backend,
+            job_id=job_id,
+            targets=targets,
+            document_source=document_source,
+            document=document,
+            description=description,
+            presigned_url_config=presigned_url_config,
+            target_selection=target_selection,
+            job_executions_rollout_config=job_executions_rollout_config,
+            document_parameters=document_parameters,
+            abort_config=abort_config,
+            job_execution_retry_config=job_execution_retry_config,
+            scheduling_config=scheduling_config,
+            timeout_config=timeout_config,
+        )
+        job = backend.jobs[job_id]
+        job.status = "IN_PROGRESS"
+        job.strict_tags = tags
+        job.namespace_id = namespace_id
+        job.job_template_arn = job_template_arn
+        job.destination_package_versions = destination_package_versions
+        return result
+
+    def _describe_job(self, backend: IoTBackend, job_id: str) -> FakeJob:
+        job = _get_job(backend, job_id)
+        if job.status == DELETING:
+            job.deletion_polls_left -= 1
+            if job.deletion_polls_left <= 0:
+                _forget(backend, job_id)  # this caller still sees DELETION_IN_PROGRESS
+        return job
+
+    def _update_job(
+        self,
+        backend: IoTBackend,
+        job_id: str,
+        description: str | None = None,
+        presigned_url_config: dict[str, Any] | None = None,
+        job_executions_rollout_config: dict[str, Any] | None = None,
+        abort_config: dict[str, Any] | None = None,
+        timeout_config: dict[str, Any] | None = None,
+        job_executions_retry_config: dict[str, Any] | None = None,
+    ) -> None:
+        job = _get_job(backend, job_id)
+        if job.status == DELETING:
+            raise InvalidStateTransitionException(f"Job {job_id} is being deleted and cannot be updated")
+        changes = {
+            "description": description,
+            "presigned_url_config": presigned_url_config,
+            "job_executions_rollout_config": job_executions_rollout_config,
+            "abort_config": abort_config,
+            "timeout_config": timeout_config,
+            "job_execution_retry_config": job_executions_retry_config,
+        }
+        for attr, value in changes.items():
+            if value is not None:  # UpdateJob leaves omitted fields unchanged
+                setattr(job, attr, value)
+        _touch(job)
+
+    def _delete_job(self, backend: IoTBackend, job_id: str, force: bool | None = False) -> None:
+        job = _get_job(backend, job_id)
+        if job.status == DELETING:
+            raise InvalidStateTransitionException(f"Job {job_id} is already being deleted")
+        if job.status not in ("COMPLETED", "CANCELED") and not force:
+            raise InvalidStateTransitionException(
+                f"Job {job_id} is {job.status}; deleting it requires force=true"
+            )
+        deleting = sum(1 for j in backend.jobs.values() if j.status == DELETING)
+        if deleting >= self.max_concurrent_deletions:
+            raise LimitExceededException(
+                f"Only {self.max_concurrent_deletions} jobs may be in status {DELETING} at the same time"
+            )
+        if self.deletion_polls <= 0:
+            _forget(backend, job_id)
+            return
+        job.status = DELETING
+        job.deletion_polls_left = self.deletion_polls
+        _touch(job)
+
+    def _cancel_job(
+        self,
+        backend: IoTBackend,
+        job_id: str,
+        reason_code: str | None = None,
+        comment: str | None = None,
+        force: bool | None = None,
+    ) -> FakeJob:
+        job = _get_job(backend, job_id)
+        if job.status == DELETING:
+            raise InvalidStateTransitionException(f"Job {job_id} is being deleted and cannot be canceled")
+        if reason_code is not None:
+            job.reason_code = reason_code
+        if comment is not None:
+            job.comment = comment
+        if force is not None:
+            job.force = force
+        job.status = "CANCELED"
+        _touch(job)
+        return job
+
+    def _tag_resource(self, backend: IoTBackend, resource_arn: str, tags: list[dict[str, str]]) -> None:
+        job = _job_by_arn(backend, resource_arn)
+        job.strict_tags = _checked_tags(getattr(job, "strict_tags", []), tags)
+
+    def _untag_resource(self, backend: IoTBackend, resource_arn: str, tag_keys: list[str]) -> None:
+        job, doomed = _job_by_arn(backend, resource_arn), set(tag_keys)
+        job.strict_tags = [t for t in getattr(job, "strict_tags", []) if t["Key"] not in doomed]
+
+    def _list_tags_for_resource(self, backend: IoTBackend, resource_arn: str) -> list[dict[str, str]]:
+        return list(getattr(_job_by_arn(backend, resource_arn), "strict_tags", []))
+
+
+# ------------------------------------------------------------------ helpers
+def _get_job(backend: IoTBackend, job_id: str) -> FakeJob:
+    job = backend.jobs.get(job_id)
+    if job is None:
+        raise ResourceNotFoundException(f"Job {job_id} does not exist")
+    return job
+
+
+def _job_by_arn(backend: IoTBackend, arn: str) -> FakeJob:
+    if ":job/" not in (arn or ""):
+        # moto has no tags for other IoT resources; say so instead of faking it.
+        raise InvalidRequestException(f"StrictIotFake supports tags on job ARNs only: {arn}")
+    for job in backend.jobs.values():
+        if job.job_arn == arn:
+            return job
+    raise ResourceNotFoundException(f"Resource {arn} does not exist")
+
+
+def _forget(backend: IoTBackend, job_id: str) -> None:
+    """Finish a deletion: the job, its executions and its tags go."""
+    del backend.jobs[job_id]
+    for key in [k for k in backend.job_executions if k[0] == job_id]:
+        del backend.job_executions[key]
+
+
+def _touch(job: FakeJob) -> None:
+    # At least 1 ms later: the wire format has millisecond resolution.
+    job.last_updated_at = max(utcnow(), job.last_updated_at + datetime.timedelta(milliseconds=1))
+
+
+def _checked_tags(current: list[dict[str, str]], new: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Merge ``new`` into ``current`` (same key overwrites), enforcing limits."""
+    merged = {t["Key"]: t for t in current}
+    for tag in new:
+        key, value = tag.get("Key"), tag.get("Value", "")
+        if not isinstance(key, str) or not 1 <= len(key) <= 128 or len(value or "") > 256:
+            raise InvalidRequestException(f"Invalid tag {tag!r}")
+        merged[key] = dict(tag)  # stored as given; a Value may be omitted
+    if len(merged) > MAX_TAGS:
+        raise LimitExceededException(f"A resource can have at most {MAX_TAGS} tags")
+    return list(merged.values())
+
+
+# ---------------------------------------------------- IoTResponse handlers
+def _create_job_response(self: IoTResponse) -> ActionResult:
+    job_arn, job_id, description = self.iot_backend.create_job(
+        job_id=self._get_param("jobId"),
+        targets=self._get_param("targets"),
+        document_source=self._get_param("documentSource"),
+        document=self._get_param("document"),
+        description=self._get_param("description"),
+        presigned_url_config=self._get_param("presignedUrlConfig"),
+        target_selection=self._get_param("targetSelection"),
+        job_executions_rollout_config=self._get_param("jobExecutionsRolloutConfig"),
+        document_parameters=self._get_param("documentParameters"),
+        abort_config=self._get_param("abortConfig"),
+        job_execution_retry_config=self._get_param("jobExecutionsRetryConfig"),
+        scheduling_config=self._get_param("schedulingConfig"),
+        timeout_config=self._get_param("timeoutConfig"),
+        tags=self._get_param("tags"),
+        namespace_id=self._get_param("namespaceId"),
+        job_template_arn=self._get_param("jobTemplateArn"),
+        destination_package_versions=self._get_param("destinationPackageVersions"),
+    )
+    return ActionResult({"jobArn": job_arn, "jobId": job_id, "description": description})
+
+
+def _update_job_response(self: IoTResponse) -> EmptyResult:
+    self.iot_backend.update_job(
+        job_id=self._get_param("jobId"),
+        description=self._get_param("description"),
+        presigned_url_config=self._get_param("presignedUrlConfig"),
+        job_executions_rollout_config=self._get_param("jobExecutionsRolloutConfig"),
+        abort_config=self._get_param("abortConfig"),
+        timeout_config=self._get_param("timeoutConfig"),
+        job_executions_retry_config=self._get_param("jobExecutionsRetryConfig"),
+    )
+    return EmptyResult()
+
+
+def _describe_job_response(self: IoTResponse) -> ActionResult:
+    job = self.iot_backend.describe_job(job_id=self._get_param("jobId"))
+    # moto's fields plus the three it drops; the serializer skips None values.
+    return ActionResult(
+        {
+            "documentSource": job.document_source,
+            "job": {
+                "jobArn": job.job_arn,
+                "jobId": job.job_id,
+                "targetSelection": job.target_selection,
+                "status": job.status,
+                "forceCanceled": job.force,
+                "reasonCode": job.reason_code,
+                "comment": job.comment,
+                "targets": job.targets,
+                "description": job.description,
+                "presignedUrlConfig": job.presigned_url_config,
+                "jobExecutionsRolloutConfig": job.job_executions_rollout_config,
+                "abortConfig": job.abort_config,
+                "createdAt": job.created_at,
+                "lastUpdatedAt": job.last_updated_at,
+                "completedAt": job.completed_at,
+                "jobProcessDetails": job.job_process_details,
+                "timeoutConfig": job.timeout_config,
+                "namespaceId": getattr(job, "namespace_id", None),
+                "jobTemplateArn": getattr(job, "job_template_arn", None),
+                "jobExecutionsRetryConfig": job.job_execution_retry_config,
+                "documentParameters": job.document_parameters,
+                "schedulingConfig": job.scheduling_config,
+                "destinationPackageVersions": getattr(job, "destination_package_versions", None),
+            },
+        }
+    )
+
+
+def _tag_resource_response(self: IoTResponse) -> EmptyResult:
+    self.iot_backend.tag_resource(
+        resource_arn=self._get_param("resourceArn"), tags=self._get_param("tags") or []
+    )
+    return EmptyResult()
+
+
+def _untag_resource_response(self: IoTResponse) -> EmptyResult:
+    self.iot_backend.untag_resource(
+        resource_arn=self._get_param("resourceArn"), tag_keys=self._get_param("tagKeys") or []
+    )
+    return EmptyResult()
+
+
+def _list_tags_response(self: IoTResponse) -> ActionResult:
+    tags = self.iot_backend.list_tags_for_resource(resource_arn=self._get_param("resourceArn"))
+    return ActionResult({"tags": tags})
