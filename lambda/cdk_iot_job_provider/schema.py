@@ -60,6 +60,10 @@ def _preview(value: Any) -> str:
     return text
 
 
+def _shorten(name: str) -> str:
+    return name if len(name) <= _VALUE_PREVIEW else name[: _VALUE_PREVIEW - 3] + "..."
+
+
 def _fail(path: str, value: Any, rule: str, *, sensitive: bool = False) -> InvalidPropertyError:
     if sensitive:
         return InvalidPropertyError(f"{path} {rule}")
@@ -377,7 +381,7 @@ def _parse_object(spec: Field, value: Any, path: str, unresolved: Unresolved) ->
     for name in value:
         if name not in spec.fields:
             allowed = ", ".join(sorted(spec.fields))
-            raise InvalidPropertyError(f"{prefix}{name} is not a supported property (allowed: {allowed})")
+            raise InvalidPropertyError(f"{prefix}{_shorten(str(name))} is not a supported property (allowed: {allowed})")
     for name in spec.required:
         if name not in value:
             raise InvalidPropertyError(f"{prefix}{name} is required")
@@ -414,7 +418,7 @@ def _parse_map(spec: Field, value: Any, path: str, unresolved: Unresolved) -> di
     parsed: dict[str, Any] = {}
     for key, item in value.items():
         _parse(spec.map_key, key, f"{path} key", unresolved)
-        parsed[key] = _parse(spec.items, item, f"{path}.{key}", unresolved)
+        parsed[key] = _parse(spec.items, item, f"{path}.{_shorten(str(key))}", unresolved)
     return parsed
 
 
