@@ -356,7 +356,8 @@ def test_update_of_a_job_this_stack_does_not_own_fails_and_leaves_it(cfn: Cfn, a
 
     assert response["Status"] == "FAILED"
     assert "not-ours" in response["Reason"]
-    assert "description" not in job(aws, "not-ours") or job(aws, "not-ours")["description"] != "hijack"
+    assert job(aws, "not-ours").get("description") != "hijack"
+    assert aws.fake.count("UpdateJob") == aws.fake.count("TagResource") == 0
 
 
 def test_update_coerces_decimal_strings_by_schema(cfn: Cfn, aws: Any) -> None:

@@ -187,8 +187,8 @@ class SchedulingConfig:
     Attributes
     ----------
     start_time, end_time
-        ``datetime`` (rendered in UTC as ``YYYY-MM-DDTHH:MM``) or IoT's string
-        form. Default: start now, no end.
+        ``datetime`` (rendered in UTC as ``YYYY-MM-DDTHH:MM``; a naive one is
+        taken as UTC) or IoT's string form. Default: start now, no end.
     end_behavior
         What happens at ``end_time``. Default: IoT's ``STOP_ROLLOUT``.
     maintenance_windows

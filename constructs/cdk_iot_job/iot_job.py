@@ -32,11 +32,24 @@ def _is_unresolved(value: Any) -> bool:
     return bool(Token.is_unresolved(value))
 
 
-def render_document(document: Mapping[str, Any] | str) -> str:
-    """A job document as IoT stores it: compact JSON with sorted keys for a dict."""
-    if isinstance(document, str):
+def render_document(document: Mapping[str, Any] | str) -> Any:
+    """A job document as IoT stores it: compact JSON with sorted keys for a dict.
+
+    Anything else is passed on unchanged for the schema to reject.
+    """
+    if not isinstance(document, Mapping):
         return document
-    return json.dumps(document, sort_keys=True, separators=(",", ":"))
+    try:
+        return json.dumps(document, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise schema.InvalidPropertyError(f"Document must be JSON-serializable: {error}") from error
+
+
+def _as_list(values: Sequence[str] | None) -> Any:
+    # A lone string is a Sequence too: keep it whole so the schema says "must be a list".
+    if values is None or isinstance(values, str) or _is_unresolved(values):
+        return values
+    return list(values)
 
 
 class IotJob(Construct):
@@ -118,7 +131,7 @@ class IotJob(Construct):
         super().__init__(scope, construct_id)
         candidates: dict[str, Any] = {
             "JobId": job_id,
-            "Targets": list(targets) if not _is_unresolved(targets) else targets,
+            "Targets": _as_list(targets),
             "Document": render_document(document) if document is not None else None,
             "DocumentSource": document_source,
             "Description": description,
@@ -131,9 +144,7 @@ class IotJob(Construct):
             "TimeoutConfig": timeout_config,
             "JobExecutionsRetryConfig": job_executions_retry_config,
             "SchedulingConfig": scheduling_config,
-            "DestinationPackageVersions": (
-                list(destination_package_versions) if destination_package_versions is not None else None
-            ),
+            "DestinationPackageVersions": _as_list(destination_package_versions),
             "NamespaceId": namespace_id,
             "Tags": [{"Key": key, "Value": tags[key]} for key in sorted(tags)] if tags else None,
             "DeleteBehavior": delete_behavior if delete_behavior not in (None, DeleteBehavior.DELETE) else None,
@@ -145,9 +156,8 @@ class IotJob(Construct):
         role_arn = properties.get("PresignedUrlConfig", {}).get("RoleArn")
         if role_arn is not None:
             provider.allow_pass_role(role_arn)
-        extra_create_resources = [
-            arn for arn in [job_template_arn, *(destination_package_versions or [])] if arn is not None
-        ]
+        extra_create_resources = [job_template_arn] if job_template_arn is not None else []
+        extra_create_resources += properties.get("DestinationPackageVersions", [])
         if extra_create_resources:
             provider.allow_create_with(extra_create_resources)
 
