@@ -543,3 +543,14 @@ def test_properties_are_not_mutated_between_events(cfn: Cfn, aws: Any) -> None:
     before = copy.deepcopy(properties)
     cfn.create(properties)
     assert properties == before
+
+
+def test_create_over_a_job_left_by_an_earlier_request_of_this_resource_is_not_adopted(cfn: Cfn, aws: Any) -> None:
+    first = cfn.create(props(JobId="left-behind"))
+
+    second = cfn.create(props(JobId="left-behind"))
+
+    assert first["Status"] == "SUCCESS"
+    assert second["Status"] == "FAILED"
+    assert "earlier request of this resource" in second["Reason"]
+    assert aws.fake.count("CreateJob") == 2

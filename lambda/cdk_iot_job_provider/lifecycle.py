@@ -171,9 +171,15 @@ def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str
     """CreateJob found the id taken: our own redelivery, a deletion in progress, or a conflict."""
     job = iot_api.describe_job(job_id)
     if job is not None and job.get("status") != DELETING:
-        if request.owner.created(iot_api.list_tags(job["jobArn"])):
+        tags = iot_api.list_tags(job["jobArn"])
+        if request.owner.created(tags):
             logger.info("job %s was already created by this request", job_id)
             return JobResult(job_id, job["jobArn"])
+        if request.owner.owns(tags):
+            raise JobConflictError(
+                f"JobId '{job_id}' already exists from an earlier request of this resource and is not "
+                "adopted; give the job a new JobId (the existing job is left untouched)"
+            )
         raise JobConflictError(
             f"JobId '{job_id}' already exists and was not created by this resource; "
             "choose another JobId (the existing job is left untouched)"

@@ -1,0 +1,340 @@
+"""Read a synthesized CDK cloud assembly and resolve a template the way a deployment would.
+
+Shared by the whole-flow test (``tests/test_flow.py``) and ``scripts/demo.py``:
+both need the ``Custom::IotJob`` properties exactly as CloudFormation would
+send them to the provider, and the asset folder holding the provider's code.
+
+What it covers is what our stacks use, no more:
+
+* the cloud assembly: ``manifest.json`` -> stacks -> template, and the
+  ``asset.<hash>`` folder a Lambda function's ``Code.S3Key`` (``<hash>.zip``)
+  names;
+* the thing groups and things a template declares, created for real in moto
+  so that their ARNs resolve to existing resources;
+* the intrinsics CDK emits for them: ``Ref`` (pseudo parameters, resources),
+  ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``; anything else
+  raises :class:`UnsupportedTemplateError` rather than being guessed;
+* CloudFormation's stringification of scalars (:func:`cfn_events.stringify`);
+* the order CloudFormation creates custom resources in (``DependsOn`` and
+  references).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cfn_events import stringify
+
+__all__ = [
+    "ACCOUNT",
+    "IOT_JOB_TYPE",
+    "PARTITION",
+    "REGION",
+    "Stack",
+    "TemplateResolver",
+    "UnsupportedTemplateError",
+    "load_stacks",
+]
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+IOT_JOB_TYPE = "Custom::IotJob"
+_STACK_ARTIFACT = "aws:cloudformation:stack"
+_SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+
+
+class UnsupportedTemplateError(ValueError):
+    """The template uses something this small resolver does not model."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One stack of a cloud assembly.
+
+    Attributes
+    ----------
+    name
+        The stack name (``displayName``/artifact id).
+    outdir
+        The cloud assembly folder (``cdk.out``).
+    template
+        The parsed template.
+    """
+
+    name: str
+    outdir: Path
+    template: dict[str, Any]
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        """The template's ``Resources`` section."""
+        resources: dict[str, dict[str, Any]] = self.template.get("Resources", {})
+        return resources
+
+    def logical_ids(self, resource_type: str) -> list[str]:
+        """Logical ids of the resources of ``resource_type``, in template order."""
+        return [name for name, res in self.resources.items() if res.get("Type") == resource_type]
+
+    def iot_job_ids(self) -> list[str]:
+        """The ``Custom::IotJob`` logical ids in the order CloudFormation creates them.
+
+        A resource comes after every ``Custom::IotJob`` it depends on, through
+        ``DependsOn`` or a ``Ref``/``Fn::GetAtt``/``Fn::Sub`` reference
+        (directly or through other resources); ties keep template order.
+        """
+        jobs = self.logical_ids(IOT_JOB_TYPE)
+        ordered: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in ordered:
+                return
+            if name in visiting:
+                raise UnsupportedTemplateError(f"circular dependency through {name}")
+            visiting.add(name)
+            for dependency in self._dependencies(name):
+                visit(dependency)
+            visiting.discard(name)
+            if name in jobs:
+                ordered.append(name)
+
+        for job in jobs:
+            visit(job)
+        return ordered
+
+    def _dependencies(self, logical_id: str) -> list[str]:
+        resource = self.resources[logical_id]
+        depends_on = resource.get("DependsOn", [])
+        names = [depends_on] if isinstance(depends_on, str) else list(depends_on)
+        names += _references(resource.get("Properties", {}))
+        return [name for name in dict.fromkeys(names) if name in self.resources]
+
+    def function_of(self, logical_id: str) -> str:
+        """Logical id of the Lambda function a custom resource's ``ServiceToken`` names."""
+        token = self.resources[logical_id]["Properties"]["ServiceToken"]
+        if not (isinstance(token, dict) and "Fn::GetAtt" in token):
+            raise UnsupportedTemplateError(f"{logical_id}: ServiceToken is not Fn::GetAtt of a function: {token!r}")
+        target, attribute = _get_att_parts(token["Fn::GetAtt"])
+        if attribute != "Arn" or self.resources[target]["Type"] != "AWS::Lambda::Function":
+            raise UnsupportedTemplateError(f"{logical_id}: ServiceToken names {target}.{attribute}")
+        return target
+
+    def asset_dir(self, function_logical_id: str) -> Path:
+        """The ``asset.<hash>`` folder holding a function's code.
+
+        Found through the function's ``Code.S3Key`` (``<hash>.zip``) and the
+        stack's asset manifest, which maps the hash to the folder.
+        """
+        code = self.resources[function_logical_id]["Properties"]["Code"]
+        key = code.get("S3Key")
+        if not isinstance(key, str) or not key.endswith(".zip"):
+            raise UnsupportedTemplateError(f"{function_logical_id}: Code.S3Key is not '<hash>.zip': {key!r}")
+        asset_hash = key.removesuffix(".zip")
+        folder = f"asset.{asset_hash}"
+        for manifest in self.outdir.glob(f"{self.name}.assets.json"):
+            entry = json.loads(manifest.read_text()).get("files", {}).get(asset_hash)
+            if entry is not None:
+                folder = entry["source"]["path"]
+        path = self.outdir / folder
+        if not path.is_dir():
+            raise FileNotFoundError(f"asset folder {path} of {function_logical_id} does not exist")
+        return path
+
+
+def load_stacks(outdir: Path | str) -> list[Stack]:
+    """The CloudFormation stacks of a cloud assembly, in manifest order."""
+    outdir = Path(outdir)
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    stacks = []
+    for artifact_id, artifact in manifest.get("artifacts", {}).items():
+        if artifact.get("type") != _STACK_ARTIFACT:
+            continue
+        template_file = outdir / artifact["properties"]["templateFile"]
+        name = artifact.get("displayName", artifact_id)
+        stacks.append(Stack(name=name, outdir=outdir, template=json.loads(template_file.read_text())))
+    return stacks
+
+
+def _get_att_parts(value: Any) -> tuple[str, str]:
+    if isinstance(value, str):
+        target, _, attribute = value.partition(".")
+        return target, attribute
+    target, attribute = value
+    return str(target), str(attribute)
+
+
+def _references(value: Any) -> list[str]:
+    """Logical ids a property value refers to (pseudo parameters excluded)."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "Ref" and isinstance(item, str) and not item.startswith("AWS::"):
+                found.append(item)
+            elif key == "Fn::GetAtt":
+                found.append(_get_att_parts(item)[0])
+            elif key == "Fn::Sub":
+                text = item if isinstance(item, str) else item[0]
+                for name in _SUB_VARIABLE.findall(text):
+                    if not name.startswith("AWS::"):
+                        found.append(name.split(".")[0])
+                found.extend(_references(item))
+            else:
+                found.extend(_references(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_references(item))
+    return found
+
+
+@dataclass
+class TemplateResolver:
+    """Resolves one stack's intrinsics as CloudFormation would in one account and region.
+
+    Call :meth:`provision` first: it creates the stack's thing groups and
+    things in moto (through ``iot``, a boto3 IoT client) and remembers their
+    real ARNs. Record each custom resource's outcome with :meth:`record` so
+    later resources can refer to it.
+
+    Parameters
+    ----------
+    stack
+        The stack to deploy.
+    stack_id
+        Its CloudFormation stack ARN; a fresh one by default.
+    """
+
+    stack: Stack
+    stack_id: str = ""
+    account: str = ACCOUNT
+    region: str = REGION
+    partition: str = PARTITION
+    _refs: dict[str, str] = field(default_factory=dict)
+    _attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.stack_id:
+            self.stack_id = (
+                f"arn:{self.partition}:cloudformation:{self.region}:{self.account}:"
+                f"stack/{self.stack.name}/{uuid.uuid4()}"
+            )
+
+    # -------------------------------------------------------------- provision
+    def provision(self, iot: Any) -> None:
+        """Create the thing groups and things the template declares, in moto."""
+        for logical_id, resource in self.stack.resources.items():
+            kind = resource.get("Type")
+            if kind not in ("AWS::IoT::ThingGroup", "AWS::IoT::Thing"):
+                continue
+            props = self.resolve(resource.get("Properties", {}))
+            if kind == "AWS::IoT::ThingGroup":
+                name = props.get("ThingGroupName") or self._generated_name(logical_id)
+                created = iot.create_thing_group(thingGroupName=name)
+                self.record(logical_id, name, {"Arn": created["thingGroupArn"], "Id": created["thingGroupId"]})
+            elif kind == "AWS::IoT::Thing":
+                name = props.get("ThingName") or self._generated_name(logical_id)
+                created = iot.create_thing(thingName=name)
+                self.record(logical_id, name, {"Arn": created["thingArn"], "Id": created["thingId"]})
+
+    def _generated_name(self, logical_id: str) -> str:
+        return f"{self.stack.name}-{logical_id}"[:128]
+
+    def function_arn(self, logical_id: str) -> str:
+        """The (fake) ARN of one of the stack's Lambda functions."""
+        name = f"{self.stack.name}-{logical_id}"[:64]
+        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{name}"
+
+    def record(self, logical_id: str, physical_id: str, attributes: Mapping[str, str] | None = None) -> None:
+        """Remember a resource's ``Ref`` value and ``Fn::GetAtt`` attributes."""
+        self._refs[logical_id] = physical_id
+        self._attributes[logical_id] = dict(attributes or {})
+
+    # ---------------------------------------------------------------- resolve
+    def properties(self, logical_id: str) -> dict[str, Any]:
+        """A resource's properties as CloudFormation sends them: resolved, scalars as strings."""
+        resolved = self.resolve(self.stack.resources[logical_id].get("Properties", {}))
+        properties: dict[str, Any] = stringify(resolved)
+        return properties
+
+    def resolve(self, value: Any) -> Any:
+        """Replace every intrinsic in ``value`` by its value."""
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, argument), = value.items()
+            if key == "Ref":
+                return self._ref(argument)
+            if key == "Fn::GetAtt":
+                return self._get_att(*_get_att_parts(argument))
+            if key == "Fn::Join":
+                separator, items = argument
+                return str(separator).join(str(item) for item in self.resolve(items))
+            if key == "Fn::Sub":
+                return self._sub(argument)
+            if key == "Fn::Select":
+                index, items = argument
+                return self.resolve(items)[int(self.resolve(index))]
+            if key.startswith("Fn::") or key == "Condition":
+                raise UnsupportedTemplateError(f"intrinsic {key} is not supported: {value!r}")
+        return {key: self.resolve(item) for key, item in value.items()}
+
+    def _pseudo(self, name: str) -> str:
+        values = {
+            "AWS::Partition": self.partition,
+            "AWS::Region": self.region,
+            "AWS::AccountId": self.account,
+            "AWS::StackName": self.stack.name,
+            "AWS::StackId": self.stack_id,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name not in values:
+            raise UnsupportedTemplateError(f"pseudo parameter {name} is not supported")
+        return values[name]
+
+    def _ref(self, name: str) -> str:
+        if name.startswith("AWS::"):
+            return self._pseudo(name)
+        if name in self._refs:
+            return self._refs[name]
+        resource = self.stack.resources.get(name)
+        if resource is not None and resource.get("Type") == "AWS::Lambda::Function":
+            return self.function_arn(name).rsplit(":", 1)[1]
+        raise UnsupportedTemplateError(f"Ref {name}: not provisioned or recorded yet")
+
+    def _get_att(self, name: str, attribute: str) -> str:
+        resource = self.stack.resources.get(name)
+        if resource is None:
+            raise UnsupportedTemplateError(f"Fn::GetAtt of unknown resource {name}")
+        if resource.get("Type") == "AWS::Lambda::Function" and attribute == "Arn":
+            return self.function_arn(name)
+        if resource.get("Type") == "AWS::IAM::Role" and attribute == "Arn":
+            return f"arn:{self.partition}:iam::{self.account}:role/{self.stack.name}-{name}"[:200]
+        attributes = self._attributes.get(name)
+        if attributes is None or attribute not in attributes:
+            raise UnsupportedTemplateError(f"Fn::GetAtt {name}.{attribute}: not provisioned or recorded yet")
+        return attributes[attribute]
+
+    def _sub(self, argument: Any) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        values = {key: str(self.resolve(item)) for key, item in dict(variables).items()}
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in values:
+                return values[name]
+            if name.startswith("AWS::"):
+                return self._pseudo(name)
+            if "." in name:
+                return self._get_att(*name.split(".", 1))
+            return self._ref(name)
+
+        # ${!Literal} stands for the text ${Literal}.
+        return _SUB_VARIABLE.sub(replace, str(text)).replace("${!", "${")

@@ -1,0 +1,683 @@
+"""The whole flow, the way Lambda and CloudFormation run it.
+
+GIVEN ``app.py``'s stack (synthesized by running ``app.py``, as the CDK CLI
+does) and a test stack synthesized in-process, the ``Custom::IotJob``
+properties are taken from the templates, their intrinsics resolved against
+moto and their scalars stringified as CloudFormation does
+(``tests/harness/template.py``). The provider runs from the synthesized asset
+folder in a child process whose ``sys.path`` holds only that folder and boto3
+(``LambdaProcess``), talks to a ``ThreadedMotoServer`` carrying the strict IoT
+fake, and answers on a local HTTPS endpoint trusted through ``SSL_CERT_FILE``.
+
+Every test checks what a user would notice: exactly one response per event at
+its ResponseURL, its Status, PhysicalResourceId and Data, and the job as moto
+holds it afterwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from cfn_events import event as cfn_event
+from harness.cfn_endpoint import CloudFormationEndpoint
+from harness.lambda_process import LambdaProcess
+from harness.template import ACCOUNT, REGION, Stack, TemplateResolver, load_stacks
+from iot_fake import StrictIotFake
+from moto.server import ThreadedMotoServer
+
+REPO = Path(__file__).resolve().parent.parent
+OWNERSHIP_PREFIX = "cdk-iot-job:"
+DOC_MARKER = "flow-doc-marker-5d1c"
+MUTATING = ("CreateJob", "UpdateJob", "DeleteJob", "CancelJob", "TagResource", "UntagResource")
+# A Delete that waits for the deletion must still answer quickly.
+MAX_DELETE_SECONDS = 20.0
+
+
+# --------------------------------------------------------------------------
+# synthesis
+# --------------------------------------------------------------------------
+def _build_test_stack(outdir: Path) -> dict[str, str]:
+    """Synthesize the test stack in-process; returns construct id -> logical id."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_iot as iot
+    from cdk_iot_job import (
+        AbortConfig,
+        AbortCriteria,
+        DeleteBehavior,
+        ExponentialRolloutRate,
+        IotJob,
+        JobExecutionFailureType,
+        JobExecutionsRetryConfig,
+        JobExecutionsRolloutConfig,
+        RateIncreaseCriteria,
+        RetryableFailureType,
+        RetryCriteria,
+        TargetSelection,
+        TimeoutConfig,
+    )
+
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "CdkIotJobFlow")
+    group = iot.CfnThingGroup(stack, "Group", thing_group_name="flow-group")
+    thing = iot.CfnThing(stack, "Thing", thing_name="flow-thing-1")
+    thing_arn = stack.format_arn(service="iot", resource="thing", resource_name=thing.thing_name or "")
+    jobs = {
+        "Generated": IotJob(
+            stack,
+            "Generated",
+            targets=[group.attr_arn],
+            document={"operation": "calibrate", "marker": DOC_MARKER},
+            description="calibration v1",
+            job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=10),
+            tags={"team": "flow"},
+        ),
+        "Fixed": IotJob(
+            stack,
+            "Fixed",
+            job_id="flow-fixed-job",
+            targets=[thing_arn],
+            document={"operation": "reboot", "marker": DOC_MARKER},
+            description="fixed id",
+        ),
+        "Cancelled": IotJob(
+            stack,
+            "Cancelled",
+            targets=[thing_arn],
+            document={"operation": "inventory", "marker": DOC_MARKER},
+            delete_behavior=DeleteBehavior.CANCEL,
+        ),
+        "Numbers": IotJob(
+            stack,
+            "Numbers",
+            targets=[group.attr_arn],
+            target_selection=TargetSelection.CONTINUOUS,
+            document={"operation": "rollout", "marker": DOC_MARKER},
+            job_executions_rollout_config=JobExecutionsRolloutConfig(
+                exponential_rate=ExponentialRolloutRate(
+                    base_rate_per_minute=3,
+                    increment_factor=1.5,
+                    rate_increase_criteria=RateIncreaseCriteria(number_of_notified_things=7),
+                )
+            ),
+            abort_config=AbortConfig(
+                criteria_list=[
+                    AbortCriteria(
+                        failure_type=JobExecutionFailureType.REJECTED,
+                        threshold_percentage=25.5,
+                        min_number_of_executed_things=4,
+                    )
+                ]
+            ),
+            timeout_config=TimeoutConfig(in_progress_timeout_in_minutes=30),
+            job_executions_retry_config=JobExecutionsRetryConfig(
+                criteria_list=[RetryCriteria(failure_type=RetryableFailureType.FAILED, number_of_retries=2)]
+            ),
+        ),
+        "Taken": IotJob(
+            stack,
+            "Taken",
+            job_id="flow-taken-job",
+            targets=[thing_arn],
+            document={"operation": "mine", "marker": DOC_MARKER},
+        ),
+    }
+    app.synth()
+    return {name: stack.resolve(stack.get_logical_id(job.resource.node.default_child)) for name, job in jobs.items()}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    app: Stack
+    test: Stack
+    test_ids: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """app.py run as the CDK CLI runs it, and the test stack built in-process (in parallel)."""
+    app_out = tmp_path_factory.mktemp("app-cdk.out")
+    test_out = tmp_path_factory.mktemp("flow-cdk.out")
+    child = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=REPO,
+        env={**os.environ, "CDK_OUTDIR": str(app_out)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    test_ids = _build_test_stack(test_out)
+    output, _ = child.communicate(timeout=120)
+    assert child.returncode == 0, output.decode()
+    [app_stack] = load_stacks(app_out)
+    [test_stack] = load_stacks(test_out)
+    return Synthesized(app=app_stack, test=test_stack, test_ids=test_ids)
+
+
+# --------------------------------------------------------------------------
+# moto, the response endpoint and the Lambda child
+# --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # moto's backends live in this process: start from an empty account.
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def fake(moto_url: str) -> Iterator[StrictIotFake]:
+    with StrictIotFake(deletion_polls=1) as installed:
+        yield installed
+
+
+@pytest.fixture(scope="module")
+def iot(moto_url: str) -> Any:
+    """The test's own view of moto (not the handler's)."""
+    return boto3.client(
+        "iot",
+        endpoint_url=moto_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="module")
+def asset_dir(synthesized: Synthesized) -> Path:
+    app = synthesized.app
+    [job_id, *_] = app.iot_job_ids()
+    return app.asset_dir(app.function_of(job_id))
+
+
+@pytest.fixture(scope="module")
+def lam(asset_dir: Path, moto_url: str, cfn_endpoint: CloudFormationEndpoint, fake: StrictIotFake) -> Iterator[LambdaProcess]:
+    env = {
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "SSL_CERT_FILE": str(cfn_endpoint.ca_pem_path),
+    }
+    with LambdaProcess(asset_dir, env=env, function_timeout=300) as process:
+        assert process.init_error is None, process.logs()
+        yield process
+
+
+@dataclass
+class Flow:
+    """Plays CloudFormation: builds events, invokes the provider, collects the one response."""
+
+    lam: LambdaProcess
+    cfn: CloudFormationEndpoint
+    iot: Any
+    fake: StrictIotFake
+    app: TemplateResolver
+    test: TemplateResolver
+    test_ids: dict[str, str]
+    response_urls: list[str] = field(default_factory=list)
+    documents: list[str] = field(default_factory=list)
+
+    def logical_id(self, name: str) -> str:
+        return self.test_ids[name]
+
+    def event(
+        self,
+        deployment: TemplateResolver,
+        request_type: str,
+        logical_id: str,
+        properties: dict[str, Any],
+        *,
+        physical_id: str | None = None,
+        old_properties: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
+        url = self.cfn.response_url(f"{request_type}-{logical_id}")
+        self.response_urls.append(url)
+        for props in (properties, old_properties or {}):
+            if isinstance(props.get("Document"), str):
+                self.documents.append(props["Document"])
+        return cfn_event(
+            request_type,
+            properties,
+            response_url=url,
+            physical_id=physical_id,
+            old_properties=old_properties,
+            logical_id=logical_id,
+            stack_id=deployment.stack_id,
+            request_id=request_id,
+        )
+
+    def send(self, event: dict[str, Any], *, responses: int = 1) -> dict[str, Any]:
+        """Invoke the provider with ``event``; the response it PUT (exactly ``responses`` so far).
+
+        The returned body also carries ``_duration_s``, how long the invocation took.
+        """
+        reply = self.lam.invoke(event, timeout=120)
+        assert reply["ok"] and not reply["timed_out"], reply
+        url = event["ResponseURL"]
+        bodies = self.cfn.wait_for(url, timeout=5, count=responses)
+        assert len(bodies) == responses, bodies
+        for request in self.cfn.requests_for(url):
+            assert request.known_url and request.reply_status == 200
+            assert request.body_size <= 4096
+        body: dict[str, Any] = dict(bodies[-1])  # a copy: the endpoint's record stays as sent
+        assert body["StackId"] == event["StackId"]
+        assert body["RequestId"] == event["RequestId"]
+        assert body["LogicalResourceId"] == event["LogicalResourceId"]
+        assert body["PhysicalResourceId"], body
+        if body["Status"] == "FAILED":
+            assert body["Reason"], body
+        body["_duration_s"] = reply["duration_ms"] / 1000
+        return body
+
+    def create(self, deployment: TemplateResolver, logical_id: str, properties: dict[str, Any] | None = None,
+               **kwargs: Any) -> dict[str, Any]:
+        props = deployment.properties(logical_id) if properties is None else properties
+        return self.send(self.event(deployment, "Create", logical_id, props, **kwargs))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self.iot.describe_job(jobId=job_id)["job"]
+        return job
+
+    def document(self, job_id: str) -> str:
+        return str(self.iot.get_job_document(jobId=job_id)["document"])
+
+    def tags(self, job_arn: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self.iot.list_tags_for_resource(resourceArn=job_arn)["tags"]}
+
+    def exists(self, job_id: str) -> bool:
+        try:
+            self.iot.describe_job(jobId=job_id)
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "ResourceNotFoundException", error
+            return False
+        return True
+
+    def mutations_since(self, mark: int) -> list[tuple[str, str | None]]:
+        return [call for call in self.fake.calls[mark:] if call[0] in MUTATING]
+
+
+@pytest.fixture(scope="module")
+def flow(
+    synthesized: Synthesized,
+    lam: LambdaProcess,
+    cfn_endpoint: CloudFormationEndpoint,
+    iot: Any,
+    fake: StrictIotFake,
+) -> Flow:
+    app = TemplateResolver(synthesized.app)
+    test = TemplateResolver(synthesized.test)
+    app.provision(iot)
+    test.provision(iot)
+    return Flow(lam=lam, cfn=cfn_endpoint, iot=iot, fake=fake, app=app, test=test, test_ids=synthesized.test_ids)
+
+
+def _camel(value: Any) -> Any:
+    """Template (PascalCase) properties in the API's camelCase, as DescribeJob returns them."""
+    if isinstance(value, dict):
+        return {key[0].lower() + key[1:]: _camel(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_camel(item) for item in value]
+    return value
+
+
+def _scalars(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [scalar for item in value.values() for scalar in _scalars(item)]
+    if isinstance(value, list):
+        return [scalar for item in value for scalar in _scalars(item)]
+    return [value]
+
+
+def _job_arn(job_id: str) -> str:
+    return f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{job_id}"
+
+
+def _assert_success(body: dict[str, Any]) -> str:
+    assert body["Status"] == "SUCCESS", body
+    job_id = str(body["PhysicalResourceId"])
+    assert body["Data"] == {"JobId": job_id, "JobArn": _job_arn(job_id), "Arn": _job_arn(job_id)}
+    return job_id
+
+
+# --------------------------------------------------------------------------
+# app.py
+# --------------------------------------------------------------------------
+def test_app_jobs_are_created_as_the_template_declares(flow: Flow, synthesized: Synthesized) -> None:
+    stack = synthesized.app
+    job_ids = stack.iot_job_ids()
+    assert sorted(job_ids) == sorted(stack.logical_ids("Custom::IotJob")) and len(job_ids) == 2
+
+    for logical_id in job_ids:
+        # GIVEN the template's properties, resolved and stringified
+        template_props = flow.app.resolve(stack.resources[logical_id]["Properties"])
+        sent = flow.app.properties(logical_id)
+        assert _scalars(sent) and all(isinstance(value, str) for value in _scalars(sent))
+
+        # WHEN CloudFormation sends Create
+        body = flow.create(flow.app, logical_id)
+
+        # THEN the job exists as declared, with its user and ownership tags
+        job_id = _assert_success(body)
+        flow.app.record(logical_id, job_id, body["Data"])
+        job = flow.job(job_id)
+        assert job["status"] == "IN_PROGRESS"
+        assert job["targets"] == template_props["Targets"]
+        assert flow.document(job_id) == template_props["Document"]
+        assert job.get("description") == template_props.get("Description")
+        assert job.get("targetSelection", "SNAPSHOT") == template_props.get("TargetSelection", "SNAPSHOT")
+        for name in ("JobExecutionsRolloutConfig", "AbortConfig", "TimeoutConfig"):
+            assert job.get(name[0].lower() + name[1:]) == _camel(template_props.get(name)), name
+        tags = flow.tags(job["jobArn"])
+        user_tags = {t["Key"]: t["Value"] for t in template_props.get("Tags", [])}
+        assert {k: v for k, v in tags.items() if not k.startswith(OWNERSHIP_PREFIX)} == user_tags
+        assert tags[f"{OWNERSHIP_PREFIX}stack-id"] == flow.app.stack_id
+        assert tags[f"{OWNERSHIP_PREFIX}logical-id"] == logical_id
+
+    # The rollout targets the thing group app.py declares, as moto knows it.
+    [rollout] = [name for name in job_ids if name.startswith("FirmwareRollout")]
+    group_arn = flow.iot.describe_thing_group(thingGroupName="demo-sensors")["thingGroupArn"]
+    assert flow.job(flow.app.resolve({"Ref": rollout}))["targets"] == [group_arn]
+    # Outputs resolve from the responses.
+    outputs = flow.app.resolve(stack.template["Outputs"])
+    assert outputs["FirmwareRolloutJobArn"]["Value"] == _job_arn(outputs["FirmwareRolloutJobId"]["Value"])
+
+
+def test_numbers_arrive_as_strings_and_reach_iot_as_numbers(flow: Flow) -> None:
+    logical_id = flow.logical_id("Numbers")
+    props = flow.test.properties(logical_id)
+    rollout = props["JobExecutionsRolloutConfig"]["ExponentialRate"]
+    assert rollout["IncrementFactor"] == "1.5" and rollout["BaseRatePerMinute"] == "3"
+    assert props["AbortConfig"]["CriteriaList"][0]["ThresholdPercentage"] == "25.5"
+
+    job_id = _assert_success(flow.create(flow.test, logical_id, props))
+
+    job = flow.job(job_id)
+    assert job["targetSelection"] == "CONTINUOUS"
+    assert job["jobExecutionsRolloutConfig"] == {
+        "exponentialRate": {
+            "baseRatePerMinute": 3,
+            "incrementFactor": 1.5,
+            "rateIncreaseCriteria": {"numberOfNotifiedThings": 7},
+        }
+    }
+    assert job["abortConfig"] == {
+        "criteriaList": [
+            {"failureType": "REJECTED", "action": "CANCEL", "thresholdPercentage": 25.5, "minNumberOfExecutedThings": 4}
+        ]
+    }
+    assert job["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}
+    assert job["jobExecutionsRetryConfig"] == {"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 2}]}
+
+
+# --------------------------------------------------------------------------
+# lifecycle of a generated-id job
+# --------------------------------------------------------------------------
+def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
+    logical_id = flow.logical_id("Generated")
+    v1 = flow.test.properties(logical_id)
+    thing_arn = flow.iot.describe_thing(thingName="flow-thing-1")["thingArn"]
+
+    # Create
+    first = _assert_success(flow.create(flow.test, logical_id, v1))
+    assert len(first) <= 64 and first.startswith("CdkIotJobFlow-")
+    assert flow.job(first)["description"] == "calibration v1"
+
+    # In-place Update: Description and the rollout rate are updatable.
+    v2 = copy.deepcopy(v1)
+    v2["Description"] = "calibration v2"
+    v2["JobExecutionsRolloutConfig"] = {"MaximumPerMinute": "20"}
+    mark = len(flow.fake.calls)
+    body = flow.send(flow.event(flow.test, "Update", logical_id, v2, physical_id=first, old_properties=v1))
+    assert _assert_success(body) == first
+    assert flow.mutations_since(mark) == [("UpdateJob", first)]
+    job = flow.job(first)
+    assert job["description"] == "calibration v2"
+    assert job["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 20}
+
+    # Replacing Update: Targets and Document are create-only.
+    v3 = copy.deepcopy(v2)
+    v3["Targets"] = [thing_arn]
+    v3["Document"] = json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": 3})
+    body = flow.send(flow.event(flow.test, "Update", logical_id, v3, physical_id=first, old_properties=v2))
+    second = _assert_success(body)
+    assert second != first
+    new_job = flow.job(second)
+    assert new_job["status"] == "IN_PROGRESS" and new_job["targets"] == [thing_arn]
+    assert new_job["description"] == "calibration v2"
+    assert flow.document(second) == v3["Document"]
+    assert flow.job(first)["status"] == "IN_PROGRESS", "the old job stays until CloudFormation deletes it"
+
+    # Cleanup: CloudFormation deletes the old physical id, with the old properties.
+    body = flow.send(flow.event(flow.test, "Delete", logical_id, v2, physical_id=first))
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == first
+    assert body["_duration_s"] < MAX_DELETE_SECONDS
+    # The deletion was awaited: the very next DescribeJob finds nothing.
+    assert not flow.exists(first)
+    assert flow.exists(second)
+
+    # Final Delete (stack deletion).
+    body = flow.send(flow.event(flow.test, "Delete", logical_id, v3, physical_id=second))
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == second
+    assert body["_duration_s"] < MAX_DELETE_SECONDS
+    assert not flow.exists(second)
+
+
+def test_rolled_back_replacement_deletes_only_the_new_job(flow: Flow) -> None:
+    # GIVEN a replacement that succeeded before another resource of the stack failed
+    logical_id = flow.logical_id("Generated")
+    v1 = flow.test.properties(logical_id)
+    old = _assert_success(flow.create(flow.test, logical_id, v1))
+    v2 = {**v1, "Document": json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": "rollback"})}
+    new = _assert_success(
+        flow.send(flow.event(flow.test, "Update", logical_id, v2, physical_id=old, old_properties=v1))
+    )
+    assert new != old
+
+    # WHEN CloudFormation rolls back: it deletes the new physical id
+    body = flow.send(flow.event(flow.test, "Delete", logical_id, v2, physical_id=new))
+
+    # THEN only the new job goes; the old one is untouched
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == new
+    assert not flow.exists(new)
+    assert flow.job(old)["status"] == "IN_PROGRESS"
+    assert flow.document(old) == v1["Document"]
+
+
+def test_a_service_timeout_only_change_touches_nothing(flow: Flow) -> None:
+    logical_id = flow.logical_id("Generated")
+    v1 = flow.test.properties(logical_id)
+    job_id = _assert_success(flow.create(flow.test, logical_id, v1))
+    mark = len(flow.fake.calls)
+
+    v2 = {**v1, "ServiceTimeout": "900"}
+    body = flow.send(flow.event(flow.test, "Update", logical_id, v2, physical_id=job_id, old_properties=v1))
+
+    assert _assert_success(body) == job_id
+    assert flow.mutations_since(mark) == []
+
+
+def test_redelivered_create_finds_its_own_job(flow: Flow) -> None:
+    logical_id = flow.logical_id("Generated")
+    before = {job["jobId"] for job in flow.iot.list_jobs()["jobs"]}
+    event = flow.event(flow.test, "Create", logical_id, flow.test.properties(logical_id))
+
+    first = flow.send(event)
+    second = flow.send(event, responses=2)  # Lambda's retry of the same event: same ResponseURL
+
+    assert _assert_success(first) == _assert_success(second)
+    after = {job["jobId"] for job in flow.iot.list_jobs()["jobs"]}
+    assert after - before == {first["PhysicalResourceId"]}
+
+
+# --------------------------------------------------------------------------
+# fixed JobId
+# --------------------------------------------------------------------------
+def test_fixed_job_id_refuses_a_create_only_change_then_rolls_back(flow: Flow) -> None:
+    logical_id = flow.logical_id("Fixed")
+    v1 = flow.test.properties(logical_id)
+    job_id = _assert_success(flow.create(flow.test, logical_id, v1))
+    assert job_id == "flow-fixed-job"
+    before = (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id)))
+
+    # WHEN the Document (create-only) changes but JobId stays
+    v2 = {**v1, "Document": json.dumps({"operation": "reboot", "marker": DOC_MARKER, "v": 2})}
+    mark = len(flow.fake.calls)
+    body = flow.send(flow.event(flow.test, "Update", logical_id, v2, physical_id=job_id, old_properties=v1))
+
+    # THEN it fails before touching anything, saying JobId must change
+    assert body["Status"] == "FAILED"
+    assert body["PhysicalResourceId"] == job_id
+    assert "Document" in body["Reason"] and "new JobId" in body["Reason"]
+    assert flow.mutations_since(mark) == []
+    assert (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id))) == before
+
+    # AND CloudFormation's rollback Update (properties swapped) succeeds with the same id
+    body = flow.send(flow.event(flow.test, "Update", logical_id, v1, physical_id=job_id, old_properties=v2))
+    assert _assert_success(body) == job_id
+    assert flow.document(job_id) == v1["Document"]
+    assert flow.job(job_id)["status"] == "IN_PROGRESS"
+
+
+# --------------------------------------------------------------------------
+# failed Create and its rollback Delete
+# --------------------------------------------------------------------------
+def test_invalid_literal_fails_create_and_the_rollback_delete_succeeds(flow: Flow) -> None:
+    logical_id = flow.logical_id("Generated")
+    props = flow.test.properties(logical_id)
+    props["JobExecutionsRolloutConfig"] = {"MaximumPerMinute": "0"}  # as a hand-written template could say
+    mark = len(flow.fake.calls)
+
+    body = flow.create(flow.test, logical_id, props)
+
+    assert body["Status"] == "FAILED"
+    assert "JobExecutionsRolloutConfig.MaximumPerMinute" in body["Reason"] and "'0'" in body["Reason"]
+    physical_id = body["PhysicalResourceId"]
+    assert flow.mutations_since(mark) == []
+
+    body = flow.send(flow.event(flow.test, "Delete", logical_id, props, physical_id=physical_id))
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == physical_id
+    assert flow.mutations_since(mark) == []
+
+
+def test_create_over_someone_elses_job_id_fails_and_never_touches_it(flow: Flow) -> None:
+    logical_id = flow.logical_id("Taken")
+    props = flow.test.properties(logical_id)
+    foreign_document = json.dumps({"owner": "someone-else"})
+    flow.iot.create_job(jobId="flow-taken-job", targets=props["Targets"], document=foreign_document)
+    before = (flow.job("flow-taken-job"), flow.tags(_job_arn("flow-taken-job")))
+    mark = len(flow.fake.calls)
+
+    body = flow.create(flow.test, logical_id, props)
+
+    assert body["Status"] == "FAILED"
+    assert "flow-taken-job" in body["Reason"] and "already exists" in body["Reason"]
+    physical_id = body["PhysicalResourceId"]
+
+    body = flow.send(flow.event(flow.test, "Delete", logical_id, props, physical_id=physical_id))
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == physical_id
+    assert [call for call in flow.mutations_since(mark) if call[0] != "CreateJob"] == []
+    assert (flow.job("flow-taken-job"), flow.tags(_job_arn("flow-taken-job"))) == before
+    assert flow.document("flow-taken-job") == foreign_document
+
+
+# --------------------------------------------------------------------------
+# removal options and transient faults
+# --------------------------------------------------------------------------
+def test_delete_with_delete_behavior_cancel_keeps_the_canceled_job(flow: Flow) -> None:
+    logical_id = flow.logical_id("Cancelled")
+    props = flow.test.properties(logical_id)
+    assert props["DeleteBehavior"] == "CANCEL"
+    job_id = _assert_success(flow.create(flow.test, logical_id, props))
+
+    body = flow.send(flow.event(flow.test, "Delete", logical_id, props, physical_id=job_id))
+
+    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == job_id
+    assert body["_duration_s"] < MAX_DELETE_SECONDS
+    job = flow.job(job_id)
+    assert job["status"] == "CANCELED"
+    assert flow.fake.count("DeleteJob", job_id) == 0
+
+
+def test_create_survives_three_throttles_in_a_row(flow: Flow) -> None:
+    logical_id = flow.logical_id("Generated")
+    flow.fake.fail_next("CreateJob", "ThrottlingException", times=3)
+
+    job_id = _assert_success(flow.create(flow.test, logical_id))
+
+    assert flow.fake.count("CreateJob", job_id) == 4
+    assert flow.job(job_id)["status"] == "IN_PROGRESS"
+
+
+# --------------------------------------------------------------------------
+# what the Lambda child logs and sees
+# --------------------------------------------------------------------------
+def test_logs_never_contain_a_response_url_signature_or_a_job_document(flow: Flow) -> None:
+    # GIVEN at least a success, a failure on the document itself and a Delete in this test
+    logical_id = flow.logical_id("Generated")
+    job_id = _assert_success(flow.create(flow.test, logical_id))
+    bad = {**flow.test.properties(logical_id), "Document": f"not json {DOC_MARKER}-secret"}
+    failed = flow.create(flow.test, logical_id, bad)
+    assert failed["Status"] == "FAILED" and "Document" in failed["Reason"]
+    assert DOC_MARKER not in failed["Reason"]
+    flow.send(flow.event(flow.test, "Delete", logical_id, flow.test.properties(logical_id), physical_id=job_id))
+
+    # THEN the whole log of the child (every test so far) holds none of them
+    logs = flow.lam.logs()
+    assert f"created job {job_id}" in logs, "INFO logs are captured, so the check is not vacuous"
+    for url in flow.response_urls:
+        assert CloudFormationEndpoint.signature_of(url) not in logs
+        assert url.split("?")[0] not in logs
+    for document in flow.documents:
+        assert document not in logs
+    assert DOC_MARKER not in logs
+    assert "firmware.example.com" not in logs
+
+
+def test_the_child_sees_only_the_asset_folder_and_boto3(flow: Flow, lam: LambdaProcess, asset_dir: Path) -> None:
+    info = lam.introspect(importable=["crhelper", "boto3", "cdk_iot_job_provider", "moto", "aws_cdk", "jsii", "cdk_iot_job"])
+
+    assert info["sys_path"][:2] == [str(asset_dir.resolve()), str(lam.runtime_path)]
+    # The rest is the interpreter's standard library (its zip, lib/pythonX.Y, lib-dynload).
+    stdlib_root = str(Path(sysconfig.get_paths()["stdlib"]).parent)
+    rest = info["sys_path"][2:]
+    assert rest and all(path.startswith(stdlib_root) and "site-packages" not in path for path in rest), rest
+    assert info["importable"] == {
+        "crhelper": True,
+        "boto3": True,
+        "cdk_iot_job_provider": True,
+        "moto": False,
+        "aws_cdk": False,
+        "jsii": False,
+        "cdk_iot_job": False,
+    }
+    files = info["module_files"]
+    assert Path(files["crhelper"]).is_relative_to(asset_dir.resolve())
+    assert Path(files["cdk_iot_job_provider"]).is_relative_to(asset_dir.resolve())
+    assert Path(files["boto3"]).is_relative_to(lam.runtime_path)
+    assert not list(asset_dir.rglob("__pycache__")), "the child must not write bytecode into the asset"
+
+
+def test_the_test_stack_ships_the_same_provider_asset(synthesized: Synthesized, asset_dir: Path) -> None:
+    test = synthesized.test
+    test_asset = test.asset_dir(test.function_of(test.iot_job_ids()[0]))
+    assert test_asset.name == asset_dir.name
