@@ -74,7 +74,8 @@ def provider_code() -> lambda_.Code:
     return lambda_.Code.from_asset(
         str(_package_dir(PROVIDER_PACKAGE)),
         asset_hash_type=AssetHashType.OUTPUT,
-        bundling=BundlingOptions(image=RUNTIME.bundling_image, local=_LocalBundling()),
+        # jsii passes the options positionally, unlike ILocalBundling's keyword-only stub.
+        bundling=BundlingOptions(image=RUNTIME.bundling_image, local=_LocalBundling()),  # type: ignore[arg-type]
     )
 
 

@@ -68,7 +68,7 @@ class JobResult:
 def planned_job_id(owner: Owner, properties: Mapping[str, Any]) -> str:
     """The id Create uses: ``JobId`` when given, else a generated one."""
     job_id = properties.get("JobId")
-    return job_id if is_job_id(job_id) else generated_job_id(owner)
+    return str(job_id) if is_job_id(job_id) else generated_job_id(owner)
 
 
 def create(request: JobRequest) -> JobResult:

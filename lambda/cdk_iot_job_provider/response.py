@@ -79,7 +79,7 @@ def _fit_body(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-class OneResponseCfnResource(CfnResource):  # type: ignore[misc]
+class OneResponseCfnResource(CfnResource):
     """``CfnResource`` that sends exactly one response per event.
 
     Parameters

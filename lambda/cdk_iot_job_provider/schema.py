@@ -341,7 +341,7 @@ def parse_properties(raw: Mapping[str, Any], *, is_unresolved: Unresolved | None
         raise _fail("ResourceProperties", raw, "must be an object")
     properties = {name: value for name, value in raw.items() if name not in FRAMEWORK_PROPERTIES}
     root = _object(dict(PROPERTIES), required=REQUIRED_PROPERTIES)
-    parsed = _parse(root, properties, "", unresolved)
+    parsed = _parse_object(root, properties, "", unresolved)
     _check_document_rules(parsed, unresolved)
     return parsed
 
