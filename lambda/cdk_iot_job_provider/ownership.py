@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .schema import OWNERSHIP_TAG_PREFIX
+from .schema import OWNERSHIP_TAG_PREFIX, is_valid
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -31,7 +31,6 @@ LOGICAL_ID_TAG = f"{OWNERSHIP_TAG_PREFIX}logical-id"
 REQUEST_TAG = f"{OWNERSHIP_TAG_PREFIX}request-id"
 FINGERPRINT_TAG = f"{OWNERSHIP_TAG_PREFIX}create-fingerprint"
 
-_JOB_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _UNSAFE = re.compile(r"[^a-zA-Z0-9-]+")
 
 
@@ -77,7 +76,7 @@ def generated_job_id(owner: Owner) -> str:
 
 def is_job_id(value: object) -> bool:
     """Whether ``value`` could name an IoT job at all."""
-    return isinstance(value, str) and _JOB_ID.fullmatch(value) is not None
+    return is_valid("JobId", value)
 
 
 def user_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -27,6 +27,7 @@ __all__ = [
     "UPDATABLE_API_PROPERTIES",
     "InvalidPropertyError",
     "create_only_fingerprint",
+    "is_valid",
     "parse_properties",
     "to_api",
 ]
@@ -344,6 +345,15 @@ def parse_properties(raw: Mapping[str, Any], *, is_unresolved: Unresolved | None
     parsed = _parse_object(root, properties, "", unresolved)
     _check_document_rules(parsed, unresolved)
     return parsed
+
+
+def is_valid(name: str, value: Any) -> bool:
+    """Whether ``value`` is a valid literal for the top-level property ``name``."""
+    try:
+        _parse(PROPERTIES[name], value, name, lambda _value: False)
+    except InvalidPropertyError:
+        return False
+    return True
 
 
 def _check_document_rules(props: Mapping[str, Any], unresolved: Unresolved) -> None:
