@@ -36,10 +36,10 @@ sys.path.insert(0, str(REPO / "tests"))
 import boto3  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from cfn_events import event as cfn_event  # noqa: E402
-from harness.cfn_endpoint import CloudFormationEndpoint  # noqa: E402
-from harness.lambda_process import LambdaProcess  # noqa: E402
-from harness.template import IOT_JOB_TYPE, REGION, Stack, TemplateResolver, load_stacks  # noqa: E402
-from iot_fake import StrictIotFake  # noqa: E402
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint  # noqa: E402
+from cdk_iot_job.local.lambda_process import LambdaProcess  # noqa: E402
+from cdk_iot_job.local.template import IOT_JOB_TYPE, REGION, Stack, TemplateResolver, load_stacks  # noqa: E402
+from cdk_iot_job.local.iot_fake import StrictIotFake  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}

@@ -12,21 +12,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cdk_iot_job.local.events import stringify
+
 EVENTS_DIR = Path(__file__).parent / "events"
 SERVICE_TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:CdkIotJobDemo-CdkIotJobProviderFunction"
 
-
-def stringify(value: Any) -> Any:
-    """Properties as CloudFormation delivers them: every scalar a string."""
-    if isinstance(value, dict):
-        return {key: stringify(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [stringify(item) for item in value]
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
 
 
 def sample(name: str) -> dict[str, Any]:

@@ -28,8 +28,8 @@ os.environ.pop("AWS_PROFILE", None)
 
 import boto3  # noqa: E402
 import botocore.endpoint  # noqa: E402
-from harness.cfn_endpoint import CloudFormationEndpoint  # noqa: E402
-from iot_fake import StrictIotFake  # noqa: E402
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint  # noqa: E402
+from cdk_iot_job.local.iot_fake import StrictIotFake  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 ACCOUNT = "123456789012"

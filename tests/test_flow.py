@@ -32,10 +32,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event as cfn_event
-from harness.cfn_endpoint import CloudFormationEndpoint
-from harness.lambda_process import LambdaProcess
-from harness.template import ACCOUNT, REGION, Stack, TemplateResolver, load_stacks
-from iot_fake import StrictIotFake
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job.local.lambda_process import LambdaProcess
+from cdk_iot_job.local.template import ACCOUNT, REGION, Stack, TemplateResolver, load_stacks
+from cdk_iot_job.local.iot_fake import StrictIotFake
 from moto.server import ThreadedMotoServer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event, sample_properties
-from harness.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
 
 from cdk_iot_job_provider import handler, lifecycle
 from cdk_iot_job_provider.ownership import generated_job_id, Owner

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cfn_events import stringify
+from .events import stringify
 
 __all__ = [
     "ACCOUNT",
