@@ -20,7 +20,16 @@ from .ownership import FINGERPRINT_TAG, Owner, generated_job_id, is_job_id, user
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["JobConflictError", "JobRequest", "JobResult", "create", "delete", "update"]
+__all__ = [
+    "JobConflictError",
+    "JobRequest",
+    "JobResult",
+    "UpdateDecision",
+    "create",
+    "decide_update",
+    "delete",
+    "update",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +85,79 @@ def create(request: JobRequest) -> JobResult:
     return _create_job(request, planned_job_id(request.owner, request.properties))
 
 
+@dataclass(frozen=True)
+class UpdateDecision:
+    """What an Update does to the job, by the provider's rules.
+
+    ``action`` is ``none`` (nothing to do), ``update`` (in place),
+    ``replace`` (a new job; ``new_job_id`` is the fixed id, or ``None`` for a
+    generated one) or ``refuse`` (a replacement is needed but ``JobId`` is
+    fixed and unchanged). ``changed`` names the properties that differ.
+    """
+
+    action: str
+    reason: str
+    changed: tuple[str, ...] = ()
+    new_job_id: str | None = None
+
+
+def decide_update(
+    new: Mapping[str, Any],
+    old: Mapping[str, Any] | None,
+    physical_id: str,
+    *,
+    old_job_id: Any = None,
+    job_fingerprint: str | None = None,
+) -> UpdateDecision:
+    """Decide between no-op, in-place update, replacement and refusal.
+
+    Pure: the provider calls it with the job's recorded fingerprint, and
+    ``python -m cdk_iot_job.local plan`` calls it with the previous properties.
+
+    Parameters
+    ----------
+    new, old
+        Parsed new and previous properties (``old`` is ``None`` when absent or
+        invalid, as in a rollback of a failed update).
+    physical_id
+        The job's current id.
+    old_job_id
+        The raw ``JobId`` of the previous properties, if any.
+    job_fingerprint
+        The create-only fingerprint recorded on the job; by default the one of
+        ``old``.
+    """
+    wanted_id = new.get("JobId")
+    if wanted_id is not None and wanted_id != physical_id:
+        return UpdateDecision("replace", f"JobId changed from {physical_id} to {wanted_id}", ("JobId",), wanted_id)
+    if wanted_id is None and old_job_id is not None and old_job_id == physical_id:
+        return UpdateDecision("replace", "JobId removed: the provider generates a new one", ("JobId",))
+    actual = job_fingerprint
+    if actual is None and old is not None:
+        actual = schema.create_only_fingerprint(old)
+    if actual != schema.create_only_fingerprint(new):
+        changed = _changed(new, old, schema.CREATE_ONLY_PROPERTIES - {"JobId"})
+        names = ", ".join(changed) or "create-only properties"
+        if wanted_id is not None:
+            return UpdateDecision(
+                "refuse",
+                f"create-only {names} cannot change in place, and JobId '{physical_id}' is fixed: "
+                "give the job a new JobId (or remove JobId to let the provider generate one) to replace it",
+                changed,
+            )
+        return UpdateDecision("replace", f"create-only {names} changed", changed)
+    changed = _changed(new, old, frozenset(schema.UPDATABLE_PROPERTIES))
+    if old is not None and not changed:
+        return UpdateDecision("none", "no property of the job changed")
+    return UpdateDecision("update", "updatable " + (", ".join(changed) or "properties") + " changed", changed)
+
+
+def _changed(new: Mapping[str, Any], old: Mapping[str, Any] | None, names: frozenset[str]) -> tuple[str, ...]:
+    if old is None:
+        return tuple(sorted(name for name in names if name in new))
+    return tuple(sorted(name for name in names if new.get(name) != old.get(name)))
+
+
 def update(request: JobRequest) -> JobResult:
     """Update the job in place, or replace it when a create-only property changed.
 
@@ -87,33 +169,31 @@ def update(request: JobRequest) -> JobResult:
     """
     new = request.properties
     current_id = request.physical_id or ""
-    wanted_id = new.get("JobId")
-
-    if wanted_id is not None and wanted_id != current_id:
-        logger.info("JobId changed: replacing %s with %s", current_id, wanted_id)
-        return _create_job(request, wanted_id)
-    if wanted_id is None and request.old_raw_properties.get("JobId") == current_id:
-        logger.info("JobId removed: replacing %s with a generated id", current_id)
-        return _create_job(request, generated_job_id(request.owner))
+    old_job_id = request.old_raw_properties.get("JobId")
+    decision = decide_update(new, request.old_properties, current_id, old_job_id=old_job_id)
+    if decision.action == "replace" and "JobId" in decision.changed:
+        logger.info("replacing %s: %s", current_id, decision.reason)
+        return _create_job(request, decision.new_job_id or generated_job_id(request.owner))
 
     job = iot_api.describe_job(current_id) if is_job_id(current_id) else None
     if job is None or job.get("status") == DELETING:
         logger.warning("job %s no longer exists: creating it again", current_id)
-        return _create_job(request, wanted_id or generated_job_id(request.owner))
+        return _create_job(request, new.get("JobId") or generated_job_id(request.owner))
     tags = iot_api.list_tags(job["jobArn"])
     if not request.owner.owns(tags):
         raise JobConflictError(f"JobId '{current_id}' exists but was not created by this resource; it is left untouched")
 
-    if _create_only_unchanged(request, tags):
-        _update_in_place(request, job, tags)
-        return JobResult(current_id, job["jobArn"])
-    if wanted_id is not None:
-        raise JobConflictError(
-            f"{_changed_create_only(request)} cannot change in place, and JobId '{current_id}' is fixed: "
-            "give the job a new JobId (or remove JobId to let the provider generate one) to replace it"
-        )
-    logger.info("replacing %s: %s changed", current_id, _changed_create_only(request))
-    return _create_job(request, generated_job_id(request.owner))
+    # The job's own fingerprint is the truth; it also makes rollbacks converge in place.
+    decision = decide_update(
+        new, request.old_properties, current_id, old_job_id=old_job_id, job_fingerprint=tags.get(FINGERPRINT_TAG)
+    )
+    if decision.action == "refuse":
+        raise JobConflictError(decision.reason)
+    if decision.action == "replace":
+        logger.info("replacing %s: %s", current_id, decision.reason)
+        return _create_job(request, generated_job_id(request.owner))
+    _update_in_place(request, job, tags)
+    return JobResult(current_id, job["jobArn"])
 
 
 def delete(request: JobRequest, *, cancel_only: bool, namespace_id: str | None) -> None:
@@ -189,24 +269,6 @@ def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str
         _wait_until_deleted(request, job_id)
     created = iot_api.create_job(api_request)
     return JobResult(created["jobId"], created["jobArn"])
-
-
-def _create_only_unchanged(request: JobRequest, tags: Mapping[str, str]) -> bool:
-    # The job's own fingerprint is the truth; it also makes rollbacks in place.
-    actual = tags.get(FINGERPRINT_TAG)
-    if actual is None and request.old_properties is not None:
-        actual = schema.create_only_fingerprint(request.old_properties)
-    return actual == schema.create_only_fingerprint(request.properties)
-
-
-def _changed_create_only(request: JobRequest) -> str:
-    old = request.old_properties or {}
-    names = sorted(
-        name
-        for name in schema.CREATE_ONLY_PROPERTIES - {"JobId"}
-        if request.properties.get(name) != old.get(name)
-    )
-    return "create-only properties " + ", ".join(names) if names else "create-only properties"
 
 
 def _update_in_place(request: JobRequest, job: Mapping[str, Any], tags: Mapping[str, str]) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "OWNERSHIP_TAG_PREFIX",
     "PROPERTIES",
     "UPDATABLE_API_PROPERTIES",
+    "UPDATABLE_PROPERTIES",
     "InvalidPropertyError",
     "create_only_fingerprint",
     "is_valid",
@@ -305,6 +306,9 @@ UPDATABLE_API_PROPERTIES = (
     "AbortConfig",
     "TimeoutConfig",
 )
+
+# Everything an Update can change without a new job.
+UPDATABLE_PROPERTIES = (*UPDATABLE_API_PROPERTIES, "Tags", "DeleteBehavior")
 
 # Properties that never reach CreateJob.
 _PROVIDER_ONLY = frozenset({"DeleteBehavior"})
