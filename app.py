@@ -12,6 +12,7 @@ from cdk_iot_job import (
     AbortCriteria,
     ExponentialRolloutRate,
     IotJob,
+    IotJobProviderStack,
     JobExecutionFailureType,
     JobExecutionsRolloutConfig,
     RateIncreaseCriteria,
@@ -75,4 +76,6 @@ class FirmwareRolloutStack(cdk.Stack):
 
 app = cdk.App()
 FirmwareRolloutStack(app, "CdkIotJobDemo")
+# For plain CloudFormation templates: exports cdk-iot-job-ServiceToken.
+IotJobProviderStack(app, "IotJobProviderStack")
 app.synth()

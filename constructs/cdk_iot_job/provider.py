@@ -15,6 +15,7 @@ from typing import Any
 import jsii
 from aws_cdk import (
     ArnFormat,
+    CfnOutput,
     AssetHashType,
     BundlingOptions,
     Duration,
@@ -27,7 +28,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-__all__ = ["PROVIDER_HANDLER", "IotJobProvider"]
+__all__ = ["DEFAULT_EXPORT_NAME", "PROVIDER_HANDLER", "IotJobProvider", "IotJobProviderStack"]
+
+DEFAULT_EXPORT_NAME = "cdk-iot-job-ServiceToken"
 
 PROVIDER_HANDLER = "cdk_iot_job_provider.handler.handler"
 PROVIDER_PACKAGE = "cdk_iot_job_provider"
@@ -185,3 +188,40 @@ def _iot_arn(stack: Stack, resource: str) -> str:
     return stack.format_arn(
         service="iot", resource=resource, resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
     )
+
+
+class IotJobProviderStack(Stack):
+    """A stack holding only the provider, for plain CloudFormation templates.
+
+    It exports the provider's ARN, so a template can declare
+    ``ServiceToken: !ImportValue cdk-iot-job-ServiceToken``.
+
+    Parameters
+    ----------
+    export_name
+        Name of the export. Default: ``cdk-iot-job-ServiceToken``.
+    pass_role_arns
+        Presigned-URL roles the templates' jobs use; the provider may pass
+        exactly these to IoT. Default: none.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        export_name: str = DEFAULT_EXPORT_NAME,
+        pass_role_arns: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.provider = IotJobProvider.of(self)
+        for role_arn in pass_role_arns or []:
+            self.provider.allow_pass_role(role_arn)
+        self.service_token_output = CfnOutput(
+            self,
+            "ServiceToken",
+            value=self.provider.service_token,
+            export_name=export_name,
+            description="ServiceToken for Custom::IotJob resources",
+        )

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,26 @@ class Stack:
         """Logical ids of the resources of ``resource_type``, in template order."""
         return [name for name, res in self.resources.items() if res.get("Type") == resource_type]
 
+    def creation_order(self) -> list[str]:
+        """Every logical id, each after the resources it depends on (template order otherwise)."""
+        ordered: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in ordered:
+                return
+            if name in visiting:
+                raise UnsupportedTemplateError(f"circular dependency through {name}")
+            visiting.add(name)
+            for dependency in self.dependencies(name):
+                visit(dependency)
+            visiting.discard(name)
+            ordered.append(name)
+
+        for name in self.resources:
+            visit(name)
+        return ordered
+
     def iot_job_ids(self) -> list[str]:
         """The ``Custom::IotJob`` logical ids in the order CloudFormation creates them.
 
@@ -99,7 +119,7 @@ class Stack:
             if name in visiting:
                 raise UnsupportedTemplateError(f"circular dependency through {name}")
             visiting.add(name)
-            for dependency in self._dependencies(name):
+            for dependency in self.dependencies(name):
                 visit(dependency)
             visiting.discard(name)
             if name in jobs:
@@ -108,6 +128,10 @@ class Stack:
         for job in jobs:
             visit(job)
         return ordered
+
+    def dependencies(self, logical_id: str) -> list[str]:
+        """Resources ``logical_id`` needs first: ``DependsOn`` and references."""
+        return self._dependencies(logical_id)
 
     def _dependencies(self, logical_id: str) -> list[str]:
         resource = self.resources[logical_id]
@@ -215,6 +239,10 @@ class TemplateResolver:
     account: str = ACCOUNT
     region: str = REGION
     partition: str = PARTITION
+    imports: Mapping[str, str] = field(default_factory=dict)
+    # Plan mode: stands in for values only a deploy will know.
+    unknown: Callable[[str], str] | None = None
+    used_imports: set[str] = field(default_factory=set)
     _refs: dict[str, str] = field(default_factory=dict)
     _attributes: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -255,6 +283,11 @@ class TemplateResolver:
         self._refs[logical_id] = physical_id
         self._attributes[logical_id] = dict(attributes or {})
 
+    def forget(self, logical_id: str) -> None:
+        """Drop what is known of a resource (plan: it is about to be replaced)."""
+        self._refs.pop(logical_id, None)
+        self._attributes.pop(logical_id, None)
+
     # ---------------------------------------------------------------- resolve
     def properties(self, logical_id: str) -> dict[str, Any]:
         """A resource's properties as CloudFormation sends them: resolved, scalars as strings."""
@@ -282,9 +315,22 @@ class TemplateResolver:
             if key == "Fn::Select":
                 index, items = argument
                 return self.resolve(items)[int(self.resolve(index))]
+            if key == "Fn::Split":
+                separator, text = argument
+                return str(self.resolve(text)).split(str(separator))
+            if key == "Fn::ImportValue":
+                return self._import(str(self.resolve(argument)))
             if key.startswith("Fn::") or key == "Condition":
                 raise UnsupportedTemplateError(f"intrinsic {key} is not supported: {value!r}")
         return {key: self.resolve(item) for key, item in value.items()}
+
+    def _import(self, name: str) -> str:
+        if name not in self.imports:
+            if self.unknown is not None:
+                return self.unknown(f"ImportValue {name}")
+            raise UnsupportedTemplateError(f"Fn::ImportValue {name}: no deployed stack exports it")
+        self.used_imports.add(name)
+        return self.imports[name]
 
     def _pseudo(self, name: str) -> str:
         values = {
@@ -307,17 +353,23 @@ class TemplateResolver:
         resource = self.stack.resources.get(name)
         if resource is not None and resource.get("Type") == "AWS::Lambda::Function":
             return self.function_arn(name).rsplit(":", 1)[1]
+        if self.unknown is not None and resource is not None:
+            return self.unknown(name)
         raise UnsupportedTemplateError(f"Ref {name}: not provisioned or recorded yet")
 
     def _get_att(self, name: str, attribute: str) -> str:
         resource = self.stack.resources.get(name)
         if resource is None:
             raise UnsupportedTemplateError(f"Fn::GetAtt of unknown resource {name}")
+        attributes = self._attributes.get(name)
+        if attributes is not None and attribute in attributes:
+            return attributes[attribute]
         if resource.get("Type") == "AWS::Lambda::Function" and attribute == "Arn":
             return self.function_arn(name)
         if resource.get("Type") == "AWS::IAM::Role" and attribute == "Arn":
             return f"arn:{self.partition}:iam::{self.account}:role/{self.stack.name}-{name}"[:200]
-        attributes = self._attributes.get(name)
+        if (attributes is None or attribute not in attributes) and self.unknown is not None:
+            return self.unknown(f"{name}.{attribute}")
         if attributes is None or attribute not in attributes:
             raise UnsupportedTemplateError(f"Fn::GetAtt {name}.{attribute}: not provisioned or recorded yet")
         return attributes[attribute]

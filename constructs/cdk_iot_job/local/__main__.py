@@ -1,0 +1,9 @@
+"""``python -m cdk_iot_job.local``."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

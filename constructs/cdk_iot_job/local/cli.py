@@ -1,0 +1,185 @@
+"""``python -m cdk_iot_job.local plan|deploy|destroy``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TextIO
+
+from .assembly import SynthError, app_command, from_assembly, from_template, synthesize
+from .engine import IOT_JOB_TYPE, LocalCloudFormation, PlannedChange, Progress, StackResult
+from .runtime import REGION, LocalAws
+from .state import DEFAULT_STATE_FILE, State
+from .template import Stack, UnsupportedTemplateError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cdk_iot_job.local",
+        description="Plan, deploy and destroy a stack's IoT jobs against embedded moto: no AWS account needed.",
+    )
+    parser.add_argument("command", choices=["plan", "deploy", "destroy"])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--app", help="command that synthesizes the CDK app (default: cdk.json's 'app')")
+    source.add_argument("--assembly", type=Path, help="an already synthesized cloud assembly (cdk synth -o DIR)")
+    source.add_argument("--template", type=Path, help="a plain CloudFormation template (JSON or YAML)")
+    parser.add_argument("--stack", action="append", default=[], help="only this stack (repeatable)")
+    parser.add_argument("--state", type=Path, default=DEFAULT_STATE_FILE, help=f"state file (default {DEFAULT_STATE_FILE})")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    """Run one command; returns the exit status (0 on success)."""
+    args = _parser().parse_args(argv)
+    state = State.load(args.state)
+    with tempfile.TemporaryDirectory(prefix="cdk-iot-job-synth-") as outdir:
+        try:
+            stacks = _stacks(args, Path(outdir), state)
+        except (SynthError, UnsupportedTemplateError, ValueError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        with LocalAws() as aws:
+            _restore(aws, state)
+            progress = None if args.json else (lambda event: _print_progress(event, out))
+            engine = LocalCloudFormation(aws, state, progress)
+            if args.command == "plan":
+                plans = {stack.name: engine.plan(stack) for stack in stacks}
+                _report_plan(plans, args.json, out)
+                return 0
+            results = (
+                [engine.deploy(stack) for stack in stacks]
+                if args.command == "deploy"
+                else [engine.destroy(stack.name) for stack in reversed(stacks)]
+            )
+            state.moto = _snapshot(aws)
+            state.save()
+    _report_results(results, args.json, out)
+    return 0 if all(result.ok for result in results) else 1
+
+
+def _stacks(args: argparse.Namespace, outdir: Path, state: State) -> list[Stack]:
+    if args.template is not None:
+        stacks = [from_template(args.template, args.stack[0] if args.stack else None)]
+    elif args.assembly is not None:
+        stacks = from_assembly(args.assembly)
+    elif args.command == "destroy" and args.app is None and not Path("cdk.json").exists():
+        stacks = [Stack(name=name, outdir=outdir, template={}) for name in state.stacks]
+    else:
+        stacks = synthesize(args.app or app_command(Path.cwd()), outdir, Path.cwd())
+    if args.stack and args.template is None:
+        unknown = sorted(set(args.stack) - {stack.name for stack in stacks})
+        if unknown:
+            raise SynthError(f"no stack named {', '.join(unknown)} (have: {', '.join(s.name for s in stacks)})")
+        stacks = [stack for stack in stacks if stack.name in args.stack]
+    return stacks
+
+
+def _restore(aws: LocalAws, state: State) -> None:
+    if state.moto:
+        from .moto_state import restore
+
+        restore(state.moto, endpoint_url=aws.endpoint_url, region=REGION)
+
+
+def _snapshot(aws: LocalAws) -> dict[str, object]:
+    from .moto_state import snapshot
+
+    return snapshot(None, endpoint_url=aws.endpoint_url, region=REGION)
+
+
+def _print_progress(event: Progress, out: TextIO) -> None:
+    reason = f"  {event.reason}" if event.reason else ""
+    line = f"  {event.stack:<20} {event.status:<30} {event.resource_type:<24} {event.logical_id}  {event.physical_id}"
+    print(line + reason, file=out, flush=True)
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out)
+        if index == 0:
+            print("  ".join("-" * width for width in widths), file=out)
+
+
+def _report_plan(plans: dict[str, list[PlannedChange]], as_json: bool, out: TextIO) -> None:
+    if as_json:
+        json.dump({"plan": {name: [asdict(change) for change in changes] for name, changes in plans.items()}}, out, indent=2)
+        print(file=out)
+        return
+    for name, changes in plans.items():
+        print(f"\nStack {name}: what the next deploy does", file=out)
+        shown = [change for change in changes if change.resource_type == IOT_JOB_TYPE or change.action != "no change"]
+        rows = [["RESOURCE", "TYPE", "ACTION", "JOB ID", "DETAIL"]]
+        rows += [[c.logical_id, c.resource_type, c.action, c.physical_id or "-", c.detail] for c in shown]
+        _table(rows, out)
+
+
+def _report_results(results: list[StackResult], as_json: bool, out: TextIO) -> None:
+    if as_json:
+        json.dump(
+            {
+                "stacks": [
+                    {
+                        "stack": result.stack,
+                        "status": result.status,
+                        "ok": result.ok,
+                        "events": [asdict(event) for event in result.events],
+                        "resources": {name: asdict(resource) for name, resource in result.resources.items()},
+                        "outputs": result.outputs,
+                    }
+                    for result in results
+                ]
+            },
+            out,
+            indent=2,
+        )
+        print(file=out)
+        return
+    for result in results:
+        print(f"\nStack {result.stack}: {result.status}", file=out)
+        first: dict[str, Progress] = {}
+        for event in result.events:
+            first.setdefault(event.logical_id, event)
+        jobs = {name: res for name, res in result.resources.items() if res.type == IOT_JOB_TYPE}
+        names = list(dict.fromkeys([*jobs, *(n for n, e in first.items() if e.resource_type == IOT_JOB_TYPE)]))
+        if not names:
+            continue
+        rows = [["RESOURCE", "ACTION", "STATUS", "JOB ID", "JOB ARN"]]
+        for name in names:
+            event = first.get(name)
+            resource = jobs.get(name)
+            status = event.status if event else "UNCHANGED"
+            if resource and any(
+                e.logical_id == name and e.status == "DELETE_COMPLETE" and e.physical_id != resource.physical_id
+                for e in result.events
+            ):
+                status += ", old job deleted"
+            rows.append(
+                [
+                    name,
+                    _action(event),
+                    status,
+                    resource.physical_id if resource else (event.physical_id if event else "-"),
+                    resource.attributes.get("JobArn", "-") if resource else "-",
+                ]
+            )
+        _table(rows, out)
+        for event in result.events:
+            if event.reason and event.status.endswith("FAILED"):
+                print(f"  {event.logical_id}: {event.reason}", file=out)
+
+
+def _action(event: Progress | None) -> str:
+    if event is None:
+        return "no change"
+    if "replacement" in event.status:
+        return "replace"
+    return event.status.split("_")[0].lower()

@@ -1,0 +1,529 @@
+"""CloudFormation's stack lifecycle, played locally against embedded moto.
+
+Resources are created in dependency order; an update sends custom resources
+an Update with ``OldResourceProperties``, treats a new physical id as a
+replacement, and deletes replaced and removed resources in the cleanup phase.
+When a resource fails, the rollback is played as CloudFormation plays it:
+rollback Updates with the properties swapped back, and Deletes of whatever the
+failed attempt created.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cdk_iot_job_provider import schema
+from cdk_iot_job_provider.lifecycle import decide_update
+
+from . import resources
+from .events import stringify
+from .runtime import ACCOUNT, PARTITION, REGION, CustomResourceResponse, LocalAws
+from .state import ResourceState, StackState, State
+from .template import Stack, TemplateResolver, UnsupportedTemplateError
+
+__all__ = ["IOT_JOB_TYPE", "LocalCloudFormation", "PlannedChange", "Progress", "StackResult"]
+
+IOT_JOB_TYPE = "Custom::IotJob"
+_UNKNOWN = "<known after deploy: {}>"
+
+
+def is_custom(resource_type: str) -> bool:
+    """Whether CloudFormation hands this type to a provider function."""
+    return resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One resource event, as CloudFormation's event log shows it."""
+
+    stack: str
+    logical_id: str
+    resource_type: str
+    status: str
+    physical_id: str = ""
+    reason: str = ""
+
+
+@dataclass
+class StackResult:
+    """How a deploy or destroy of one stack ended."""
+
+    stack: str
+    status: str
+    events: list[Progress] = field(default_factory=list)
+    resources: dict[str, ResourceState] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the stack reached the state that was asked for."""
+        return self.status in {"CREATE_COMPLETE", "UPDATE_COMPLETE", "DELETE_COMPLETE", "NO_CHANGES"}
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """What the next deploy does to one resource."""
+
+    logical_id: str
+    resource_type: str
+    action: str
+    detail: str = ""
+    physical_id: str = ""
+    fails: bool = False
+
+
+class _StepFailed(Exception):
+    """A resource operation failed; ``undo`` rolls back what it left behind."""
+
+    def __init__(self, reason: str, undo: Callable[[], None] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.undo = undo
+
+
+@dataclass
+class _Step:
+    """A completed operation, kept so a rollback can revert it."""
+
+    logical_id: str
+    undo: Callable[[], None]
+
+
+class LocalCloudFormation:
+    """Deploys, updates, destroys and plans stacks against a :class:`LocalAws`.
+
+    Parameters
+    ----------
+    aws
+        The embedded AWS.
+    state
+        What earlier runs deployed; updated in place (the caller saves it).
+    progress
+        Called as each resource event completes.
+    """
+
+    def __init__(self, aws: LocalAws, state: State, progress: Callable[[Progress], None] | None = None) -> None:
+        self.aws = aws
+        self.state = state
+        self._progress = progress or (lambda _event: None)
+        self._events: list[Progress] = []
+        # Resources of the stack being deployed, for providers defined in it.
+        self._current: dict[str, ResourceState] = {}
+
+    # ----------------------------------------------------------------- deploy
+    def deploy(self, stack: Stack) -> StackResult:
+        """Create the stack, or update it to ``stack``'s template."""
+        self._events = []
+        self._current = {}
+        previous = self.state.stacks.get(stack.name)
+        creating = previous is None or previous.status in {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
+        stack_id = previous.stack_id if previous is not None and not creating else self._new_stack_id(stack.name)
+        old = {} if creating or previous is None else dict(previous.resources)
+        resolver = TemplateResolver(stack, stack_id, imports=self.state.exports(excluding=stack.name))
+        ctx = resources.ResourceContext(self.aws, stack, stack_id, self.state.assets_dir)
+        deployed: dict[str, ResourceState] = {}
+        done: list[_Step] = []
+        cleanup: list[tuple[str, ResourceState]] = []
+        changed = False
+
+        try:
+            for logical_id in stack.creation_order():
+                current, step, replaced = self._deploy_resource(ctx, resolver, stack, logical_id, old.get(logical_id))
+                deployed[logical_id] = current
+                resolver.record(logical_id, current.physical_id, current.attributes)
+                if step is not None:
+                    done.append(step)
+                    changed = True
+                if replaced is not None:
+                    cleanup.append((logical_id, replaced))
+        except _StepFailed as failure:
+            return self._roll_back(stack, stack_id, previous, creating, failure, done)
+
+        removed = [name for name in reversed(self._order_of(old)) if name not in stack.resources]
+        changed = changed or bool(removed)
+        for logical_id, replaced in cleanup:
+            self._remove(ctx, logical_id, replaced, policy=replaced.update_replace_policy)
+        for logical_id in removed:
+            self._remove(ctx, logical_id, old[logical_id], policy=old[logical_id].deletion_policy)
+
+        outputs, exports = self._outputs(stack, resolver)
+        status = "CREATE_COMPLETE" if creating else ("UPDATE_COMPLETE" if changed else "NO_CHANGES")
+        recorded = "UPDATE_COMPLETE" if status == "NO_CHANGES" else status
+        self.state.stacks[stack.name] = StackState(
+            name=stack.name,
+            stack_id=stack_id,
+            status=recorded,
+            resources=deployed,
+            outputs=outputs,
+            exports=exports,
+            imports=sorted(resolver.used_imports),
+        )
+        return StackResult(stack.name, status, list(self._events), deployed, outputs)
+
+    def _deploy_resource(
+        self,
+        ctx: resources.ResourceContext,
+        resolver: TemplateResolver,
+        stack: Stack,
+        logical_id: str,
+        previous: ResourceState | None,
+    ) -> tuple[ResourceState, _Step | None, ResourceState | None]:
+        """Create, update or keep one resource; returns its state, the undo step and what it replaced."""
+        template = stack.resources[logical_id]
+        resource_type = str(template["Type"])
+        try:
+            props = resolver.resolve(template.get("Properties", {}))
+        except UnsupportedTemplateError as error:
+            self._emit(stack.name, logical_id, resource_type, "CREATE_FAILED" if previous is None else "UPDATE_FAILED", reason=str(error))
+            raise _StepFailed(str(error)) from error
+
+        if previous is None or previous.type != resource_type:
+            created = self._create(ctx, logical_id, resource_type, props)
+            current = self._with_template_settings(created, stack, logical_id)
+            return current, _Step(logical_id, lambda: self._undo_create(ctx, logical_id, current)), previous
+        if props == previous.properties:
+            kept = self._with_template_settings(previous, stack, logical_id)
+            return kept, None, None
+        updated, replaced = self._update(ctx, logical_id, previous, props)
+        current = self._with_template_settings(updated, stack, logical_id)
+        if replaced:
+            return current, _Step(logical_id, lambda: self._undo_create(ctx, logical_id, current)), previous
+        return current, _Step(logical_id, lambda: self._undo_update(ctx, logical_id, current, previous)), None
+
+    def _create(
+        self, ctx: resources.ResourceContext, logical_id: str, resource_type: str, props: dict[str, Any]
+    ) -> ResourceState:
+        if is_custom(resource_type):
+            response = self._send(ctx, "Create", logical_id, resource_type, props)
+            if not response.ok:
+                failed = ResourceState(resource_type, response.physical_id, props)
+                self._emit(ctx.stack.name, logical_id, resource_type, "CREATE_FAILED", response.physical_id, response.reason)
+                raise _StepFailed(response.reason, lambda: self._undo_create(ctx, logical_id, failed))
+            state = ResourceState(resource_type, response.physical_id, props, _attributes(response))
+        else:
+            try:
+                state = resources.create(ctx, logical_id, resource_type, props)
+            except Exception as error:
+                self._emit(ctx.stack.name, logical_id, resource_type, "CREATE_FAILED", reason=str(error))
+                raise _StepFailed(str(error)) from error
+        self._emit(ctx.stack.name, logical_id, resource_type, "CREATE_COMPLETE", state.physical_id)
+        return state
+
+    def _update(
+        self, ctx: resources.ResourceContext, logical_id: str, previous: ResourceState, props: dict[str, Any]
+    ) -> tuple[ResourceState, bool]:
+        """Update in place or replace; returns the new state and whether it is a replacement."""
+        resource_type = previous.type
+        if is_custom(resource_type):
+            response = self._send(
+                ctx, "Update", logical_id, resource_type, props, physical_id=previous.physical_id, old=previous.properties
+            )
+            if not response.ok:
+                self._emit(ctx.stack.name, logical_id, resource_type, "UPDATE_FAILED", previous.physical_id, response.reason)
+                failed = ResourceState(**{**previous.__dict__, "properties": props})
+                raise _StepFailed(response.reason, lambda: self._undo_update(ctx, logical_id, failed, previous))
+            state = ResourceState(**{**previous.__dict__, "physical_id": response.physical_id, "properties": props})
+            state.attributes = _attributes(response)
+            replaced = response.physical_id != previous.physical_id
+        else:
+            try:
+                state = resources.update(ctx, logical_id, previous, props)
+                replaced = False
+            except resources.NeedsReplacement:
+                state = self._create(ctx, logical_id, resource_type, props)
+                return state, True
+            except Exception as error:
+                self._emit(ctx.stack.name, logical_id, resource_type, "UPDATE_FAILED", previous.physical_id, str(error))
+                raise _StepFailed(str(error)) from error
+        self._emit(
+            ctx.stack.name,
+            logical_id,
+            resource_type,
+            "UPDATE_COMPLETE" + (" (replacement)" if replaced else ""),
+            state.physical_id,
+        )
+        return state, replaced
+
+    # --------------------------------------------------------------- rollback
+    def _roll_back(
+        self,
+        stack: Stack,
+        stack_id: str,
+        previous: StackState | None,
+        creating: bool,
+        failure: _StepFailed,
+        done: list[_Step],
+    ) -> StackResult:
+        undo = ([failure.undo] if failure.undo is not None else []) + [step.undo for step in reversed(done)]
+        failed = False
+        for action in undo:
+            try:
+                action()
+            except _StepFailed:
+                failed = True
+        prefix = "ROLLBACK" if creating else "UPDATE_ROLLBACK"
+        status = f"{prefix}_{'FAILED' if failed else 'COMPLETE'}"
+        if creating:
+            self.state.stacks[stack.name] = StackState(name=stack.name, stack_id=stack_id, status=status)
+            return StackResult(stack.name, status, list(self._events))
+        assert previous is not None
+        previous.status = status
+        return StackResult(stack.name, status, list(self._events), dict(previous.resources), dict(previous.outputs))
+
+    def _undo_create(self, ctx: resources.ResourceContext, logical_id: str, created: ResourceState) -> None:
+        self._delete(ctx, logical_id, created)
+
+    def _undo_update(
+        self, ctx: resources.ResourceContext, logical_id: str, current: ResourceState, previous: ResourceState
+    ) -> None:
+        if is_custom(current.type):
+            # CloudFormation's rollback Update: the properties swapped back.
+            response = self._send(
+                ctx,
+                "Update",
+                logical_id,
+                current.type,
+                previous.properties,
+                physical_id=previous.physical_id,
+                old=current.properties,
+            )
+            status = "UPDATE_COMPLETE" if response.ok else "UPDATE_FAILED"
+            self._emit(ctx.stack.name, logical_id, current.type, status, response.physical_id, response.reason)
+            if not response.ok:
+                raise _StepFailed(response.reason)
+            return
+        resources.update(ctx, logical_id, current, previous.properties)
+        self._emit(ctx.stack.name, logical_id, current.type, "UPDATE_COMPLETE", previous.physical_id)
+
+    # ----------------------------------------------------------------- delete
+    def destroy(self, stack_name: str) -> StackResult:
+        """Delete a deployed stack, in reverse dependency order, honouring ``Retain``."""
+        self._events = []
+        deployed = self.state.stacks.get(stack_name)
+        if deployed is None:
+            return StackResult(stack_name, "DELETE_COMPLETE")
+        importers = self.state.importers(set(deployed.exports), excluding=stack_name)
+        if importers:
+            users = "; ".join(f"{name} imports {', '.join(names)}" for name, names in sorted(importers.items()))
+            return StackResult(stack_name, "DELETE_FAILED", [Progress(stack_name, stack_name, "AWS::CloudFormation::Stack", "DELETE_FAILED", reason=f"exports in use: {users}")])
+        stack = Stack(name=stack_name, outdir=self.state.assets_dir, template={"Resources": {}})
+        ctx = resources.ResourceContext(self.aws, stack, deployed.stack_id, self.state.assets_dir)
+        failed = False
+        for logical_id in reversed(self._order_of(deployed.resources)):
+            resource = deployed.resources[logical_id]
+            try:
+                self._remove(ctx, logical_id, resource, policy=resource.deletion_policy, strict=True)
+            except _StepFailed:
+                failed = True
+                continue
+            del deployed.resources[logical_id]
+        if failed:
+            deployed.status = "DELETE_FAILED"
+            return StackResult(stack_name, "DELETE_FAILED", list(self._events), dict(deployed.resources))
+        del self.state.stacks[stack_name]
+        return StackResult(stack_name, "DELETE_COMPLETE", list(self._events))
+
+    def _remove(
+        self,
+        ctx: resources.ResourceContext,
+        logical_id: str,
+        resource: ResourceState,
+        *,
+        policy: str,
+        strict: bool = False,
+    ) -> None:
+        """Delete in a cleanup phase or a stack deletion; ``Retain`` keeps the resource."""
+        if policy == "Retain":
+            self._emit(ctx.stack.name, logical_id, resource.type, "DELETE_SKIPPED", resource.physical_id, "Retain")
+            return
+        try:
+            self._delete(ctx, logical_id, resource)
+        except _StepFailed:
+            # A failed cleanup delete leaves the stack updated; a stack deletion fails.
+            if strict:
+                raise
+
+    def _delete(self, ctx: resources.ResourceContext, logical_id: str, resource: ResourceState) -> None:
+        if is_custom(resource.type):
+            response = self._send(
+                ctx, "Delete", logical_id, resource.type, resource.properties, physical_id=resource.physical_id
+            )
+            if not response.ok:
+                self._emit(ctx.stack.name, logical_id, resource.type, "DELETE_FAILED", resource.physical_id, response.reason)
+                raise _StepFailed(response.reason)
+        else:
+            try:
+                resources.delete(ctx, resource)
+            except Exception as error:
+                self._emit(ctx.stack.name, logical_id, resource.type, "DELETE_FAILED", resource.physical_id, str(error))
+                raise _StepFailed(str(error)) from error
+        self._emit(ctx.stack.name, logical_id, resource.type, "DELETE_COMPLETE", resource.physical_id)
+
+    # ------------------------------------------------------------------- plan
+    def plan(self, stack: Stack) -> list[PlannedChange]:
+        """What :meth:`deploy` would do to each resource; changes nothing."""
+        previous = self.state.stacks.get(stack.name)
+        old = {} if previous is None or previous.status.startswith("ROLLBACK") else previous.resources
+        resolver = TemplateResolver(
+            stack,
+            previous.stack_id if previous else self._new_stack_id(stack.name),
+            imports=self.state.exports(excluding=stack.name),
+            unknown=_UNKNOWN.format,
+        )
+        for logical_id, resource in old.items():
+            resolver.record(logical_id, resource.physical_id, resource.attributes)
+        changes = []
+        for logical_id in stack.creation_order():
+            template = stack.resources[logical_id]
+            resource_type = str(template["Type"])
+            try:
+                props = resolver.resolve(template.get("Properties", {}))
+            except UnsupportedTemplateError as error:
+                changes.append(PlannedChange(logical_id, resource_type, "fail", str(error), fails=True))
+                continue
+            change = _plan_resource(logical_id, resource_type, props, old.get(logical_id))
+            if change.action in {"create", "replace"}:
+                resolver.forget(logical_id)  # its Ref and attributes are only known after the deploy
+            changes.append(change)
+        for logical_id in old:
+            if logical_id not in stack.resources:
+                resource = old[logical_id]
+                action = "retain" if resource.deletion_policy == "Retain" else "delete"
+                changes.append(PlannedChange(logical_id, resource.type, action, "removed from the template", resource.physical_id))
+        return changes
+
+    # ---------------------------------------------------------------- helpers
+    def _send(
+        self,
+        ctx: resources.ResourceContext,
+        request_type: str,
+        logical_id: str,
+        resource_type: str,
+        props: dict[str, Any],
+        *,
+        physical_id: str | None = None,
+        old: dict[str, Any] | None = None,
+    ) -> CustomResourceResponse:
+        token = props.get("ServiceToken")
+        function = self._function(str(token), ctx)
+        if function is None or function.asset is None:
+            return CustomResourceResponse(
+                "FAILED", physical_id or "", f"ServiceToken {token!r} names no deployed provider function", {}
+            )
+        event: dict[str, Any] = {
+            "RequestType": request_type,
+            "ServiceToken": token,
+            "StackId": ctx.stack_id,
+            "RequestId": str(uuid.uuid4()),
+            "LogicalResourceId": logical_id,
+            "ResourceType": resource_type,
+            "ResourceProperties": stringify(props),
+        }
+        if physical_id is not None:
+            event["PhysicalResourceId"] = physical_id
+        if old is not None:
+            event["OldResourceProperties"] = stringify(old)
+        response, _logs = self.aws.invoke(
+            self.state.assets_dir / function.asset,
+            function.handler or "index.handler",
+            event,
+            timeout=function.timeout or 3.0,
+        )
+        return response
+
+    def _function(self, arn: str, ctx: resources.ResourceContext) -> ResourceState | None:
+        # The provider may live in this stack (being deployed) or another one.
+        candidates = list(self._current.values())
+        for stack in self.state.stacks.values():
+            candidates.extend(stack.resources.values())
+        for resource in candidates:
+            if resource.type == "AWS::Lambda::Function" and resource.attributes.get("Arn") == arn:
+                return resource
+        return None
+
+    def _with_template_settings(self, resource: ResourceState, stack: Stack, logical_id: str) -> ResourceState:
+        template = stack.resources[logical_id]
+        resource.dependencies = stack.dependencies(logical_id)
+        resource.deletion_policy = str(template.get("DeletionPolicy", "Delete"))
+        resource.update_replace_policy = str(template.get("UpdateReplacePolicy", "Delete"))
+        self._current[logical_id] = resource
+        return resource
+
+    def _outputs(self, stack: Stack, resolver: TemplateResolver) -> tuple[dict[str, str], dict[str, str]]:
+        outputs: dict[str, str] = {}
+        exports: dict[str, str] = {}
+        for name, output in stack.template.get("Outputs", {}).items():
+            value = str(resolver.resolve(output["Value"]))
+            outputs[name] = value
+            if "Export" in output:
+                exports[str(resolver.resolve(output["Export"]["Name"]))] = value
+        return outputs, exports
+
+    @staticmethod
+    def _order_of(deployed: dict[str, ResourceState]) -> list[str]:
+        """Deployed resources, each after those it depends on."""
+        ordered: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in ordered or name not in deployed:
+                return
+            for dependency in deployed[name].dependencies:
+                visit(dependency)
+            ordered.append(name)
+
+        for name in deployed:
+            visit(name)
+        return ordered
+
+    def _emit(
+        self, stack: str, logical_id: str, resource_type: str, status: str, physical_id: str = "", reason: str = ""
+    ) -> None:
+        event = Progress(stack, logical_id, resource_type, status, physical_id, reason)
+        self._events.append(event)
+        self._progress(event)
+
+    @staticmethod
+    def _new_stack_id(name: str) -> str:
+        return f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
+
+
+def _attributes(response: CustomResourceResponse) -> dict[str, str]:
+    return {key: str(value) for key, value in response.data.items()}
+
+
+def _is_unknown(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("<known after deploy")
+
+
+def _plan_resource(logical_id: str, resource_type: str, props: dict[str, Any], previous: ResourceState | None) -> PlannedChange:
+    physical_id = previous.physical_id if previous else ""
+    if resource_type != IOT_JOB_TYPE:
+        if previous is None or previous.type != resource_type:
+            return PlannedChange(logical_id, resource_type, "create")
+        if props == previous.properties:
+            return PlannedChange(logical_id, resource_type, "no change", physical_id=physical_id)
+        reason = None if is_custom(resource_type) else resources.replacement_reason(previous, props)
+        if reason is not None:
+            return PlannedChange(logical_id, resource_type, "replace", reason, physical_id)
+        return PlannedChange(logical_id, resource_type, "update", physical_id=physical_id)
+    try:
+        new = schema.parse_properties(props, is_unresolved=_is_unknown)
+    except schema.InvalidPropertyError as error:
+        action = "create" if previous is None else "update"
+        return PlannedChange(logical_id, resource_type, action, f"will fail: {error}", physical_id, fails=True)
+    if previous is None:
+        return PlannedChange(logical_id, resource_type, "create", "JobId " + str(new.get("JobId", "generated")))
+    if props == previous.properties:
+        return PlannedChange(logical_id, resource_type, "no change", physical_id=physical_id)
+    try:
+        old: dict[str, Any] | None = schema.parse_properties(previous.properties)
+    except schema.InvalidPropertyError:
+        old = None
+    decision = decide_update(new, old, physical_id, old_job_id=previous.properties.get("JobId"))
+    actions = {"none": "update in place", "update": "update in place", "replace": "replace", "refuse": "update fails"}
+    detail = decision.reason if decision.action != "none" else "only ServiceToken/ServiceTimeout changed: the job is untouched"
+    return PlannedChange(logical_id, resource_type, actions[decision.action], detail, physical_id, fails=decision.action == "refuse")

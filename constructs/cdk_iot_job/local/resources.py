@@ -1,0 +1,251 @@
+"""The stack's other resources, as far as IoT jobs need them, made real in moto.
+
+Thing groups, things, IAM roles and policies, and S3 buckets are created in
+moto, so job targets and presigned-URL roles exist. A Lambda function keeps
+its code folder, which is how custom resources reach their provider. Every
+other type only gets a physical id and an ARN, as CloudFormation would show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .runtime import ACCOUNT, PARTITION, REGION, LocalAws
+from .state import ResourceState
+from .template import Stack
+
+__all__ = ["NeedsReplacement", "ResourceContext", "create", "delete", "replacement_reason", "update"]
+
+
+class NeedsReplacement(Exception):
+    """The change can only be made by creating a new resource."""
+
+
+@dataclass
+class ResourceContext:
+    """What provisioning needs to know about the stack being deployed."""
+
+    aws: LocalAws
+    stack: Stack
+    stack_id: str
+    assets_dir: Path
+
+    def generated_name(self, logical_id: str, *, max_length: int = 64, lower: bool = False) -> str:
+        """A name like CloudFormation's ``<stack>-<logical id>-<suffix>``, stable per stack."""
+        suffix = hashlib.sha256(f"{self.stack_id}/{logical_id}".encode()).hexdigest()[:12].upper()
+        head = f"{self.stack.name}-{logical_id}"[: max_length - len(suffix) - 1]
+        name = f"{head}-{suffix}"
+        return name.lower() if lower else name
+
+
+Created = tuple[str, dict[str, str]]
+
+
+def create(ctx: ResourceContext, logical_id: str, resource_type: str, props: dict[str, Any]) -> ResourceState:
+    """Create one resource; returns its state (without the template bookkeeping)."""
+    creator = _CREATORS.get(resource_type, _create_placeholder)
+    physical_id, attributes = creator(ctx, logical_id, resource_type, props)
+    state = ResourceState(type=resource_type, physical_id=physical_id, properties=props, attributes=attributes)
+    if resource_type == "AWS::Lambda::Function":
+        state.asset, state.handler, state.timeout = _keep_code(ctx, logical_id, props)
+    return state
+
+
+def replacement_reason(old: ResourceState, props: dict[str, Any]) -> str | None:
+    """Why changing ``old`` to ``props`` needs a new resource, or ``None``."""
+    name_property = _NAME_PROPERTIES.get(old.type)
+    if name_property and props.get(name_property) != old.properties.get(name_property):
+        return f"{name_property} changed"
+    return None
+
+
+def update(ctx: ResourceContext, logical_id: str, old: ResourceState, props: dict[str, Any]) -> ResourceState:
+    """Update in place, or raise :class:`NeedsReplacement`."""
+    reason = replacement_reason(old, props)
+    if reason is not None:
+        raise NeedsReplacement(reason)
+    updater = _UPDATERS.get(old.type)
+    if updater is not None:
+        updater(ctx, old, props)
+    state = ResourceState(**{**old.__dict__, "properties": props})
+    if old.type == "AWS::Lambda::Function":
+        state.asset, state.handler, state.timeout = _keep_code(ctx, logical_id, props)
+    return state
+
+
+def delete(ctx: ResourceContext, resource: ResourceState) -> None:
+    """Delete one resource; one that is already gone counts as deleted."""
+    deleter = _DELETERS.get(resource.type)
+    if deleter is None:
+        return
+    try:
+        deleter(ctx, resource)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") not in {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket"}:
+            raise
+
+
+def _arn(service: str, resource: str, *, region: str = REGION, account: str = ACCOUNT) -> str:
+    return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
+
+
+def _create_placeholder(ctx: ResourceContext, logical_id: str, resource_type: str, props: dict[str, Any]) -> Created:
+    name = ctx.generated_name(logical_id)
+    service = resource_type.split("::")[1].lower() if resource_type.count("::") == 2 else "cloudformation"
+    return name, {"Arn": _arn(service, name)}
+
+
+def _create_thing_group(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
+    name = props.get("ThingGroupName") or ctx.generated_name(logical_id, max_length=128)
+    created = ctx.aws.client("iot").create_thing_group(thingGroupName=name)
+    return name, {"Arn": created["thingGroupArn"], "Id": created["thingGroupId"]}
+
+
+def _create_thing(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
+    name = props.get("ThingName") or ctx.generated_name(logical_id, max_length=128)
+    created = ctx.aws.client("iot").create_thing(thingName=name)
+    return name, {"Arn": created["thingArn"], "Id": created["thingId"]}
+
+
+def _create_role(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
+    name = props.get("RoleName") or ctx.generated_name(logical_id)
+    iam = ctx.aws.client("iam")
+    role = iam.create_role(
+        RoleName=name,
+        Path=props.get("Path", "/"),
+        AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {})),
+        Description=props.get("Description", ""),
+    )["Role"]
+    _put_inline_policies(iam, name, props)
+    return name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
+
+
+def _update_role(ctx: ResourceContext, old: ResourceState, props: dict[str, Any]) -> None:
+    iam = ctx.aws.client("iam")
+    iam.update_assume_role_policy(
+        RoleName=old.physical_id, PolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {}))
+    )
+    for policy in old.properties.get("Policies", []):
+        iam.delete_role_policy(RoleName=old.physical_id, PolicyName=policy["PolicyName"])
+    _put_inline_policies(iam, old.physical_id, props)
+
+
+def _put_inline_policies(iam: Any, role_name: str, props: dict[str, Any]) -> None:
+    for policy in props.get("Policies", []):
+        iam.put_role_policy(
+            RoleName=role_name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+        )
+
+
+def _delete_role(ctx: ResourceContext, resource: ResourceState) -> None:
+    iam = ctx.aws.client("iam")
+    for name in iam.list_role_policies(RoleName=resource.physical_id)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=resource.physical_id, PolicyName=name)
+    iam.delete_role(RoleName=resource.physical_id)
+
+
+def _create_policy(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
+    _put_policy(ctx, props)
+    return ctx.generated_name(logical_id), {}
+
+
+def _put_policy(ctx: ResourceContext, props: dict[str, Any]) -> None:
+    iam = ctx.aws.client("iam")
+    for role in props.get("Roles", []):
+        iam.put_role_policy(
+            RoleName=role, PolicyName=props["PolicyName"], PolicyDocument=json.dumps(props["PolicyDocument"])
+        )
+
+
+def _update_policy(ctx: ResourceContext, old: ResourceState, props: dict[str, Any]) -> None:
+    _delete_policy(ctx, old)
+    _put_policy(ctx, props)
+
+
+def _delete_policy(ctx: ResourceContext, resource: ResourceState) -> None:
+    iam = ctx.aws.client("iam")
+    for role in resource.properties.get("Roles", []):
+        try:
+            iam.delete_role_policy(RoleName=role, PolicyName=resource.properties["PolicyName"])
+        except ClientError:
+            continue  # the role went first
+
+
+def _create_bucket(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
+    name = props.get("BucketName") or ctx.generated_name(logical_id, max_length=63, lower=True)
+    ctx.aws.client("s3").create_bucket(Bucket=name)
+    return name, {
+        "Arn": f"arn:{PARTITION}:s3:::{name}",
+        "DomainName": f"{name}.s3.amazonaws.com",
+        "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
+    }
+
+
+def _delete_bucket(ctx: ResourceContext, resource: ResourceState) -> None:
+    s3 = ctx.aws.client("s3")
+    for item in s3.list_objects_v2(Bucket=resource.physical_id).get("Contents", []):
+        s3.delete_object(Bucket=resource.physical_id, Key=item["Key"])
+    s3.delete_bucket(Bucket=resource.physical_id)
+
+
+def _create_function(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
+    name = props.get("FunctionName") or ctx.generated_name(logical_id)
+    return name, {"Arn": _arn("lambda", f"function:{name}")}
+
+
+def _keep_code(ctx: ResourceContext, logical_id: str, props: dict[str, Any]) -> tuple[str | None, str | None, float]:
+    """Copy the function's asset folder next to the state, so later runs can invoke it."""
+    timeout = float(props.get("Timeout", 3))
+    try:
+        source = ctx.stack.asset_dir(logical_id)
+    except (FileNotFoundError, KeyError, ValueError):
+        return None, props.get("Handler"), timeout
+    kept = ctx.assets_dir / source.name
+    if not kept.exists():
+        shutil.copytree(source, kept)
+    return kept.name, props.get("Handler"), timeout
+
+
+def _delete_thing_group(ctx: ResourceContext, resource: ResourceState) -> None:
+    ctx.aws.client("iot").delete_thing_group(thingGroupName=resource.physical_id)
+
+
+def _delete_thing(ctx: ResourceContext, resource: ResourceState) -> None:
+    ctx.aws.client("iot").delete_thing(thingName=resource.physical_id)
+
+
+_CREATORS: dict[str, Callable[[ResourceContext, str, str, dict[str, Any]], Created]] = {
+    "AWS::IoT::ThingGroup": _create_thing_group,
+    "AWS::IoT::Thing": _create_thing,
+    "AWS::IAM::Role": _create_role,
+    "AWS::IAM::Policy": _create_policy,
+    "AWS::S3::Bucket": _create_bucket,
+    "AWS::Lambda::Function": _create_function,
+}
+_UPDATERS: dict[str, Callable[[ResourceContext, ResourceState, dict[str, Any]], None]] = {
+    "AWS::IAM::Role": _update_role,
+    "AWS::IAM::Policy": _update_policy,
+}
+_DELETERS: dict[str, Callable[[ResourceContext, ResourceState], None]] = {
+    "AWS::IoT::ThingGroup": _delete_thing_group,
+    "AWS::IoT::Thing": _delete_thing,
+    "AWS::IAM::Role": _delete_role,
+    "AWS::IAM::Policy": _delete_policy,
+    "AWS::S3::Bucket": _delete_bucket,
+}
+# Changing these names means a new resource, as in CloudFormation.
+_NAME_PROPERTIES = {
+    "AWS::IoT::ThingGroup": "ThingGroupName",
+    "AWS::IoT::Thing": "ThingName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::Lambda::Function": "FunctionName",
+}

@@ -1,0 +1,136 @@
+"""Embedded AWS for local deploys: moto with the strict IoT fake, a stand-in for
+CloudFormation's response bucket, and Lambda-like processes for providers."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from .cfn_endpoint import CloudFormationEndpoint
+from .iot_fake import StrictIotFake
+from .lambda_process import LambdaProcess, lambda_runtime_path
+
+__all__ = ["ACCOUNT", "PARTITION", "REGION", "CustomResourceResponse", "LocalAws"]
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+PARTITION = "aws"
+_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass(frozen=True)
+class CustomResourceResponse:
+    """What CloudFormation received for one custom resource event."""
+
+    status: str
+    physical_id: str
+    reason: str
+    data: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the provider answered SUCCESS."""
+        return self.status == "SUCCESS"
+
+
+class LocalAws:
+    """moto on loopback, the HTTPS response endpoint and one process per provider.
+
+    Use as a context manager. Boto3 clients from :meth:`client` talk to the
+    embedded moto; :meth:`invoke` runs a provider's handler from its asset
+    folder the way Lambda does and returns the response it PUT.
+    """
+
+    def __init__(self, *, deletion_polls: int = 1) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.fake = StrictIotFake(deletion_polls=deletion_polls)
+        self.endpoint = CloudFormationEndpoint()
+        self._providers: dict[tuple[Path, float], LambdaProcess] = {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="cdk-iot-job-local-")
+        self._runtime_path: Path | None = None
+        self.endpoint_url = ""
+
+    def __enter__(self) -> LocalAws:
+        # The moto server's request log would drown the deploy's progress lines.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        self.fake.install()
+        self.endpoint.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        for process in self._providers.values():
+            process.stop()
+        self._providers.clear()
+        self.endpoint.stop()
+        self.fake.uninstall()
+        self._server.stop()
+        self._tmp.cleanup()
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for ``service`` on the embedded moto."""
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def invoke(
+        self, asset_dir: Path, handler: str, event: dict[str, Any], *, timeout: float
+    ) -> tuple[CustomResourceResponse, str]:
+        """Send one custom resource event to the provider in ``asset_dir``.
+
+        Returns the response CloudFormation received and the provider's log of
+        this invocation. A provider that never answers yields a FAILED
+        response, as CloudFormation's ``ServiceTimeout`` would.
+        """
+        url = self.endpoint.response_url(str(event.get("LogicalResourceId", "resource")))
+        event = {**event, "ResponseURL": url, "RequestId": event.get("RequestId") or str(uuid.uuid4())}
+        process = self._provider(asset_dir, handler, timeout)
+        result = process.invoke(event, timeout=timeout + 30)
+        responses = self.endpoint.responses_for(url)
+        if not responses:
+            reason = result.get("error") or "the provider sent no response"
+            fallback = str(event.get("PhysicalResourceId") or "")
+            return CustomResourceResponse("FAILED", fallback, f"no response: {reason}", {}), str(result.get("logs", ""))
+        body = responses[-1] if isinstance(responses[-1], dict) else {}
+        response = CustomResourceResponse(
+            status=str(body.get("Status", "FAILED")),
+            physical_id=str(body.get("PhysicalResourceId", "")),
+            reason=str(body.get("Reason", "")),
+            data=dict(body.get("Data") or {}),
+        )
+        return response, str(result.get("logs", ""))
+
+    def _provider(self, asset_dir: Path, handler: str, timeout: float) -> LambdaProcess:
+        key = (asset_dir.resolve(), timeout)
+        process = self._providers.get(key)
+        if process is None:
+            if self._runtime_path is None:
+                self._runtime_path = lambda_runtime_path(Path(self._tmp.name))
+            env = {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "SSL_CERT_FILE": str(self.endpoint.ca_pem_path),
+                **_CREDENTIALS,
+            }
+            process = LambdaProcess(
+                asset_dir, handler, env, runtime_path=self._runtime_path, function_timeout=timeout
+            ).start()
+            self._providers[key] = process
+        return process
