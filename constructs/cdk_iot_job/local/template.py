@@ -324,6 +324,15 @@ class TemplateResolver:
                 raise UnsupportedTemplateError(f"intrinsic {key} is not supported: {value!r}")
         return {key: self.resolve(item) for key, item in value.items()}
 
+    def _parameter(self, name: str, parameter: Mapping[str, Any]) -> Any:
+        # No deploy-time values locally: a parameter is its Default.
+        if "Default" not in parameter:
+            raise UnsupportedTemplateError(f"parameter {name} has no Default, and local deploys take no values")
+        default = parameter["Default"]
+        if str(parameter.get("Type", "")).startswith("List<") or parameter.get("Type") == "CommaDelimitedList":
+            return [item.strip() for item in str(default).split(",")]
+        return default
+
     def _import(self, name: str) -> str:
         if name not in self.imports:
             if self.unknown is not None:
@@ -350,6 +359,9 @@ class TemplateResolver:
             return self._pseudo(name)
         if name in self._refs:
             return self._refs[name]
+        parameter = self.stack.template.get("Parameters", {}).get(name)
+        if parameter is not None:
+            return self._parameter(name, parameter)
         resource = self.stack.resources.get(name)
         if resource is not None and resource.get("Type") == "AWS::Lambda::Function":
             return self.function_arn(name).rsplit(":", 1)[1]
