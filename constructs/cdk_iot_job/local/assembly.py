@@ -43,8 +43,8 @@ def synthesize(command: str, outdir: Path, cwd: Path) -> list[Stack]:
             data = json.loads(path.read_text())
             context.update(data.get("context", {}) if name == "cdk.json" else data)
     # "python3 app.py" should mean this interpreter (its venv), as under `make`.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "PATH": path, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
+    search_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": search_path, "CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context)}
     result = subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SynthError(f"'{command}' failed (exit {result.returncode}):\n{result.stderr.strip()}")

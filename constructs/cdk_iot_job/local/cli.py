@@ -154,9 +154,9 @@ def _report_results(results: list[StackResult], as_json: bool, out: TextIO) -> N
             continue
         rows = [["RESOURCE", "ACTION", "STATUS", "JOB ID", "JOB ARN"]]
         for name in names:
-            event = first.get(name)
+            found = first.get(name)
             resource = jobs.get(name)
-            status = event.status if event else "UNCHANGED"
+            status = found.status if found else "UNCHANGED"
             if resource and any(
                 e.logical_id == name and e.status == "DELETE_COMPLETE" and e.physical_id != resource.physical_id
                 for e in result.events
@@ -165,9 +165,9 @@ def _report_results(results: list[StackResult], as_json: bool, out: TextIO) -> N
             rows.append(
                 [
                     name,
-                    _action(event),
+                    _action(found),
                     status,
-                    resource.physical_id if resource else (event.physical_id if event else "-"),
+                    resource.physical_id if resource else (found.physical_id if found else "-"),
                     resource.attributes.get("JobArn", "-") if resource else "-",
                 ]
             )
