@@ -1,17 +1,29 @@
-"""The whole flow, the way Lambda and CloudFormation run it.
+"""The whole flow, the way Lambda and CloudFormation run it, on the local engine.
 
 GIVEN ``app.py``'s stack (synthesized by running ``app.py``, as the CDK CLI
-does) and a test stack synthesized in-process, the ``Custom::IotJob``
-properties are taken from the templates, their intrinsics resolved against
-moto and their scalars stringified as CloudFormation does
-(``tests/harness/template.py``). The provider runs from the synthesized asset
-folder in a child process whose ``sys.path`` holds only that folder and boto3
-(``LambdaProcess``), talks to a ``ThreadedMotoServer`` carrying the strict IoT
-fake, and answers on a local HTTPS endpoint trusted through ``SSL_CERT_FILE``.
+does) and a test stack synthesized in-process, everything runs on one
+module-scoped :class:`~cdk_iot_job.local.runtime.LocalAws`, the embedded AWS
+of ``python -m cdk_iot_job.local``: a ``ThreadedMotoServer`` carrying the
+strict IoT fake, the local HTTPS endpoint standing in for CloudFormation's
+response URLs (trusted through ``SSL_CERT_FILE``), and the provider run from
+the synthesized asset folder in a Lambda-like child process whose
+``sys.path`` holds only that folder and boto3.
 
-Every test checks what a user would notice: exactly one response per event at
-its ResponseURL, its Status, PhysicalResourceId and Data, and the job as moto
-holds it afterwards.
+* ``app.py``'s stack is deployed whole by the engine
+  (:class:`~cdk_iot_job.local.engine.LocalCloudFormation`): its thing group,
+  thing, role and function are created in moto and its jobs through the
+  provider.
+* The test stack's other resources are created by the engine's
+  ``resources.create`` and recorded in a ``TemplateResolver``, which then
+  gives each ``Custom::IotJob``'s properties resolved and stringified as
+  CloudFormation sends them. The tests build the precise event sequences
+  themselves (``cfn_events.event``: redelivered Create, refused Update and
+  its rollback, throttling, failed Create and its rollback Delete, a foreign
+  job) and send them with ``LocalAws.invoke``.
+
+Every event, whoever sent it, is checked for what a user would notice:
+exactly one response at its ResponseURL, its Status, PhysicalResourceId and
+Data, and the job as moto holds it afterwards.
 """
 
 from __future__ import annotations
@@ -22,23 +34,34 @@ import os
 import subprocess
 import sys
 import sysconfig
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from cfn_events import event as cfn_event
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job.local import resources
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint, RecordedRequest
+from cdk_iot_job.local.engine import LocalCloudFormation, is_custom
 from cdk_iot_job.local.lambda_process import LambdaProcess
-from cdk_iot_job.local.template import ACCOUNT, REGION, Stack, TemplateResolver, load_stacks
-from cdk_iot_job.local.iot_fake import StrictIotFake
-from moto.server import ThreadedMotoServer
+from cdk_iot_job.local.runtime import CustomResourceResponse, LocalAws
+from cdk_iot_job.local.state import State
+from cdk_iot_job.local.template import (
+    ACCOUNT,
+    IOT_JOB_TYPE,
+    REGION,
+    Stack,
+    TemplateResolver,
+    load_stacks,
+)
+from cfn_events import event as cfn_event
 
 REPO = Path(__file__).resolve().parent.parent
+HANDLER = "cdk_iot_job_provider.handler.handler"
+FUNCTION_TIMEOUT = 300.0
 OWNERSHIP_PREFIX = "cdk-iot-job:"
 DOC_MARKER = "flow-doc-marker-5d1c"
 MUTATING = ("CreateJob", "UpdateJob", "DeleteJob", "CancelJob", "TagResource", "UntagResource")
@@ -160,44 +183,95 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     test_ids = _build_test_stack(test_out)
     output, _ = child.communicate(timeout=120)
     assert child.returncode == 0, output.decode()
-    [app_stack] = load_stacks(app_out)
+    # app.py also holds the provider-only stack (IotJobProviderStack); the jobs are in one stack.
+    [app_stack] = [stack for stack in load_stacks(app_out) if stack.logical_ids(IOT_JOB_TYPE)]
     [test_stack] = load_stacks(test_out)
     return Synthesized(app=app_stack, test=test_stack, test_ids=test_ids)
 
 
 # --------------------------------------------------------------------------
-# moto, the response endpoint and the Lambda child
+# the embedded AWS, recording what CloudFormation would see
 # --------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    # moto's backends live in this process: start from an empty account.
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
-    try:
-        yield url
-    finally:
-        server.stop()
+@dataclass(frozen=True)
+class Exchange:
+    """One event sent to a provider and what arrived at its ResponseURL meanwhile.
+
+    ``event`` is the event as given to :meth:`LocalAws.invoke`, which issues
+    the ResponseURL itself; ``url`` is that URL, taken from the request(s) the
+    endpoint received during the invocation.
+    """
+
+    event: dict[str, Any]
+    requests: list[RecordedRequest]
+    url: str | None
+    response: CustomResourceResponse
+    logs: str
+    duration_s: float
 
 
-@pytest.fixture(scope="module")
-def fake(moto_url: str) -> Iterator[StrictIotFake]:
-    with StrictIotFake(deletion_polls=1) as installed:
-        yield installed
+class RecordingAws(LocalAws):
+    """The engine's :class:`LocalAws`, remembering every provider invocation.
+
+    Events the tests send and events the engine sends during a deploy are
+    recorded alike, so both are checked the same way (:func:`_answer`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(deletion_polls=1)
+        self.exchanges: list[Exchange] = []
+
+    def invoke(
+        self, asset_dir: Path, handler: str, event: dict[str, Any], *, timeout: float
+    ) -> tuple[CustomResourceResponse, str]:
+        seen = len(self.endpoint.requests())
+        started = time.perf_counter()
+        response, logs = super().invoke(asset_dir, handler, event, timeout=timeout)
+        duration_s = time.perf_counter() - started
+        # One provider at a time: whatever arrived meanwhile answers this event.
+        arrived = self.endpoint.requests()[seen:]
+        url = f"{self.endpoint.base_url}{arrived[0].target}" if arrived else None
+        self.exchanges.append(Exchange(dict(event), arrived, url, response, logs, duration_s))
+        return response, logs
 
 
-@pytest.fixture(scope="module")
-def iot(moto_url: str) -> Any:
-    """The test's own view of moto (not the handler's)."""
-    return boto3.client(
-        "iot",
-        endpoint_url=moto_url,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+def _answer(aws: RecordingAws, exchange: Exchange) -> dict[str, Any]:
+    """The one body CloudFormation received for ``exchange``'s event, checked as CloudFormation would."""
+    event, response = exchange.event, exchange.response
+    assert len(exchange.requests) == 1, (
+        f"{len(exchange.requests)} responses to one {event['RequestType']} event: {exchange.requests}"
     )
+    assert exchange.url is not None
+    requests = aws.endpoint.requests_for(exchange.url)
+    assert requests == exchange.requests, "the response went to the event's ResponseURL"
+    for request in requests:
+        assert request.known_url and request.reply_status == 200
+        assert request.body_size <= 4096
+    [body] = aws.endpoint.responses_for(exchange.url)
+    assert isinstance(body, dict), body
+    assert body["StackId"] == event["StackId"]
+    assert body["RequestId"] == event["RequestId"]
+    assert body["LogicalResourceId"] == event["LogicalResourceId"]
+    assert body["PhysicalResourceId"], body
+    if body["Status"] == "FAILED":
+        assert body["Reason"], body
+    # What invoke returned is what CloudFormation received.
+    assert (response.status, response.physical_id, response.reason, response.data) == (
+        body["Status"],
+        body["PhysicalResourceId"],
+        body.get("Reason", ""),
+        body.get("Data") or {},
+    )
+    return body
+
+
+@pytest.fixture(scope="module")
+def local_aws() -> Iterator[RecordingAws]:
+    aws = RecordingAws()
+    with aws:
+        # moto's backends live in this process: start from an empty account.
+        request = urllib.request.Request(f"{aws.endpoint_url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+        yield aws
 
 
 @pytest.fixture(scope="module")
@@ -208,40 +282,51 @@ def asset_dir(synthesized: Synthesized) -> Path:
 
 
 @pytest.fixture(scope="module")
-def lam(asset_dir: Path, moto_url: str, cfn_endpoint: CloudFormationEndpoint, fake: StrictIotFake) -> Iterator[LambdaProcess]:
-    env = {
-        "AWS_ENDPOINT_URL": moto_url,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "SSL_CERT_FILE": str(cfn_endpoint.ca_pem_path),
-    }
-    with LambdaProcess(asset_dir, env=env, function_timeout=300) as process:
-        assert process.init_error is None, process.logs()
-        yield process
+def lam(local_aws: RecordingAws, asset_dir: Path) -> LambdaProcess:
+    """The provider process the tests' events go to."""
+    process = local_aws.provider(asset_dir, HANDLER, FUNCTION_TIMEOUT)
+    assert process.init_error is None, process.logs()
+    return process
+
+
+def _create_other_resources(aws: LocalAws, stack: Stack, assets_dir: Path) -> TemplateResolver:
+    """Create the stack's non-custom resources the engine's way; the jobs are left to the tests."""
+    resolver = TemplateResolver(stack)
+    ctx = resources.ResourceContext(aws, stack, resolver.stack_id, assets_dir)
+    for logical_id in stack.creation_order():
+        resource = stack.resources[logical_id]
+        if is_custom(str(resource["Type"])):
+            continue
+        created = resources.create(ctx, logical_id, str(resource["Type"]), resolver.resolve(resource.get("Properties", {})))
+        resolver.record(logical_id, created.physical_id, created.attributes)
+    return resolver
 
 
 @dataclass
 class Flow:
-    """Plays CloudFormation: builds events, invokes the provider, collects the one response."""
+    """Plays CloudFormation for the test stack: builds events, invokes the provider, checks the one response."""
 
-    lam: LambdaProcess
-    cfn: CloudFormationEndpoint
+    aws: RecordingAws
+    asset_dir: Path
     iot: Any
-    fake: StrictIotFake
-    app: TemplateResolver
     test: TemplateResolver
     test_ids: dict[str, str]
-    response_urls: list[str] = field(default_factory=list)
-    documents: list[str] = field(default_factory=list)
+    durations: list[float] = field(default_factory=list)
+
+    @property
+    def fake(self) -> Any:
+        return self.aws.fake
+
+    @property
+    def last_duration_s(self) -> float:
+        """How long the last event sent by :meth:`send` took to answer."""
+        return self.durations[-1]
 
     def logical_id(self, name: str) -> str:
         return self.test_ids[name]
 
     def event(
         self,
-        deployment: TemplateResolver,
         request_type: str,
         logical_id: str,
         properties: dict[str, Any],
@@ -250,49 +335,29 @@ class Flow:
         old_properties: dict[str, Any] | None = None,
         request_id: str | None = None,
     ) -> dict[str, Any]:
-        url = self.cfn.response_url(f"{request_type}-{logical_id}")
-        self.response_urls.append(url)
-        for props in (properties, old_properties or {}):
-            if isinstance(props.get("Document"), str):
-                self.documents.append(props["Document"])
         return cfn_event(
             request_type,
             properties,
-            response_url=url,
+            response_url="",  # LocalAws.invoke issues a fresh ResponseURL for each delivery
             physical_id=physical_id,
             old_properties=old_properties,
             logical_id=logical_id,
-            stack_id=deployment.stack_id,
+            stack_id=self.test.stack_id,
             request_id=request_id,
         )
 
-    def send(self, event: dict[str, Any], *, responses: int = 1) -> dict[str, Any]:
-        """Invoke the provider with ``event``; the response it PUT (exactly ``responses`` so far).
+    def send(self, event: dict[str, Any]) -> CustomResourceResponse:
+        """Invoke the provider with ``event``; the one response it PUT at the event's ResponseURL."""
+        response, _logs = self.aws.invoke(self.asset_dir, HANDLER, event, timeout=FUNCTION_TIMEOUT)
+        exchange = self.aws.exchanges[-1]
+        assert exchange.response is response
+        _answer(self.aws, exchange)
+        self.durations.append(exchange.duration_s)
+        return response
 
-        The returned body also carries ``_duration_s``, how long the invocation took.
-        """
-        reply = self.lam.invoke(event, timeout=120)
-        assert reply["ok"] and not reply["timed_out"], reply
-        url = event["ResponseURL"]
-        bodies = self.cfn.wait_for(url, timeout=5, count=responses)
-        assert len(bodies) == responses, bodies
-        for request in self.cfn.requests_for(url):
-            assert request.known_url and request.reply_status == 200
-            assert request.body_size <= 4096
-        body: dict[str, Any] = dict(bodies[-1])  # a copy: the endpoint's record stays as sent
-        assert body["StackId"] == event["StackId"]
-        assert body["RequestId"] == event["RequestId"]
-        assert body["LogicalResourceId"] == event["LogicalResourceId"]
-        assert body["PhysicalResourceId"], body
-        if body["Status"] == "FAILED":
-            assert body["Reason"], body
-        body["_duration_s"] = reply["duration_ms"] / 1000
-        return body
-
-    def create(self, deployment: TemplateResolver, logical_id: str, properties: dict[str, Any] | None = None,
-               **kwargs: Any) -> dict[str, Any]:
-        props = deployment.properties(logical_id) if properties is None else properties
-        return self.send(self.event(deployment, "Create", logical_id, props, **kwargs))
+    def create(self, logical_id: str, properties: dict[str, Any] | None = None, **kwargs: Any) -> CustomResourceResponse:
+        props = self.test.properties(logical_id) if properties is None else properties
+        return self.send(self.event("Create", logical_id, props, **kwargs))
 
     def job(self, job_id: str) -> dict[str, Any]:
         job: dict[str, Any] = self.iot.describe_job(jobId=job_id)["job"]
@@ -319,16 +384,19 @@ class Flow:
 @pytest.fixture(scope="module")
 def flow(
     synthesized: Synthesized,
+    local_aws: RecordingAws,
     lam: LambdaProcess,
-    cfn_endpoint: CloudFormationEndpoint,
-    iot: Any,
-    fake: StrictIotFake,
+    asset_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Flow:
-    app = TemplateResolver(synthesized.app)
-    test = TemplateResolver(synthesized.test)
-    app.provision(iot)
-    test.provision(iot)
-    return Flow(lam=lam, cfn=cfn_endpoint, iot=iot, fake=fake, app=app, test=test, test_ids=synthesized.test_ids)
+    test = _create_other_resources(local_aws, synthesized.test, tmp_path_factory.mktemp("flow-assets"))
+    return Flow(
+        aws=local_aws,
+        asset_dir=asset_dir,
+        iot=local_aws.client("iot"),
+        test=test,
+        test_ids=synthesized.test_ids,
+    )
 
 
 def _camel(value: Any) -> Any:
@@ -352,33 +420,49 @@ def _job_arn(job_id: str) -> str:
     return f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{job_id}"
 
 
-def _assert_success(body: dict[str, Any]) -> str:
-    assert body["Status"] == "SUCCESS", body
-    job_id = str(body["PhysicalResourceId"])
-    assert body["Data"] == {"JobId": job_id, "JobArn": _job_arn(job_id), "Arn": _job_arn(job_id)}
+def _assert_success(response: CustomResourceResponse) -> str:
+    assert response.status == "SUCCESS", response
+    job_id = response.physical_id
+    assert response.data == {"JobId": job_id, "JobArn": _job_arn(job_id), "Arn": _job_arn(job_id)}
     return job_id
 
 
 # --------------------------------------------------------------------------
 # app.py
 # --------------------------------------------------------------------------
-def test_app_jobs_are_created_as_the_template_declares(flow: Flow, synthesized: Synthesized) -> None:
+def test_app_jobs_are_created_as_the_template_declares(flow: Flow, synthesized: Synthesized, tmp_path: Path) -> None:
     stack = synthesized.app
     job_ids = stack.iot_job_ids()
     assert sorted(job_ids) == sorted(stack.logical_ids("Custom::IotJob")) and len(job_ids) == 2
 
+    # WHEN the engine deploys the stack: its thing group, thing, role and function, then its jobs
+    mark = len(flow.aws.exchanges)
+    state = State(path=tmp_path / "state.json")
+    result = LocalCloudFormation(flow.aws, state).deploy(stack)
+    assert result.status == "CREATE_COMPLETE", result.events
+    stack_id = state.stacks[stack.name].stack_id
+
+    # THEN CloudFormation sent one Create per job, and received exactly one response each
+    exchanges = {exchange.event["LogicalResourceId"]: exchange for exchange in flow.aws.exchanges[mark:]}
+    assert len(flow.aws.exchanges) - mark == len(job_ids) and sorted(exchanges) == sorted(job_ids)
+    resolver = TemplateResolver(stack, stack_id)
+    for logical_id, resource in result.resources.items():
+        resolver.record(logical_id, resource.physical_id, resource.attributes)
+
     for logical_id in job_ids:
+        exchange = exchanges[logical_id]
+        assert exchange.event["RequestType"] == "Create" and exchange.event["StackId"] == stack_id
         # GIVEN the template's properties, resolved and stringified
-        template_props = flow.app.resolve(stack.resources[logical_id]["Properties"])
-        sent = flow.app.properties(logical_id)
+        template_props = resolver.resolve(stack.resources[logical_id]["Properties"])
+        sent = exchange.event["ResourceProperties"]
+        assert sent == resolver.properties(logical_id)
         assert _scalars(sent) and all(isinstance(value, str) for value in _scalars(sent))
 
-        # WHEN CloudFormation sends Create
-        body = flow.create(flow.app, logical_id)
-
         # THEN the job exists as declared, with its user and ownership tags
-        job_id = _assert_success(body)
-        flow.app.record(logical_id, job_id, body["Data"])
+        _answer(flow.aws, exchange)
+        job_id = _assert_success(exchange.response)
+        assert result.resources[logical_id].physical_id == job_id
+        assert result.resources[logical_id].attributes == exchange.response.data
         job = flow.job(job_id)
         assert job["status"] == "IN_PROGRESS"
         assert job["targets"] == template_props["Targets"]
@@ -390,16 +474,17 @@ def test_app_jobs_are_created_as_the_template_declares(flow: Flow, synthesized: 
         tags = flow.tags(job["jobArn"])
         user_tags = {t["Key"]: t["Value"] for t in template_props.get("Tags", [])}
         assert {k: v for k, v in tags.items() if not k.startswith(OWNERSHIP_PREFIX)} == user_tags
-        assert tags[f"{OWNERSHIP_PREFIX}stack-id"] == flow.app.stack_id
+        assert tags[f"{OWNERSHIP_PREFIX}stack-id"] == stack_id
         assert tags[f"{OWNERSHIP_PREFIX}logical-id"] == logical_id
 
     # The rollout targets the thing group app.py declares, as moto knows it.
     [rollout] = [name for name in job_ids if name.startswith("FirmwareRollout")]
     group_arn = flow.iot.describe_thing_group(thingGroupName="demo-sensors")["thingGroupArn"]
-    assert flow.job(flow.app.resolve({"Ref": rollout}))["targets"] == [group_arn]
+    assert flow.job(resolver.resolve({"Ref": rollout}))["targets"] == [group_arn]
     # Outputs resolve from the responses.
-    outputs = flow.app.resolve(stack.template["Outputs"])
+    outputs = resolver.resolve(stack.template["Outputs"])
     assert outputs["FirmwareRolloutJobArn"]["Value"] == _job_arn(outputs["FirmwareRolloutJobId"]["Value"])
+    assert result.outputs == {name: output["Value"] for name, output in outputs.items()}
 
 
 def test_numbers_arrive_as_strings_and_reach_iot_as_numbers(flow: Flow) -> None:
@@ -409,7 +494,7 @@ def test_numbers_arrive_as_strings_and_reach_iot_as_numbers(flow: Flow) -> None:
     assert rollout["IncrementFactor"] == "1.5" and rollout["BaseRatePerMinute"] == "3"
     assert props["AbortConfig"]["CriteriaList"][0]["ThresholdPercentage"] == "25.5"
 
-    job_id = _assert_success(flow.create(flow.test, logical_id, props))
+    job_id = _assert_success(flow.create(logical_id, props))
 
     job = flow.job(job_id)
     assert job["targetSelection"] == "CONTINUOUS"
@@ -438,7 +523,7 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     thing_arn = flow.iot.describe_thing(thingName="flow-thing-1")["thingArn"]
 
     # Create
-    first = _assert_success(flow.create(flow.test, logical_id, v1))
+    first = _assert_success(flow.create(logical_id, v1))
     assert len(first) <= 64 and first.startswith("CdkIotJobFlow-")
     assert flow.job(first)["description"] == "calibration v1"
 
@@ -447,8 +532,8 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     v2["Description"] = "calibration v2"
     v2["JobExecutionsRolloutConfig"] = {"MaximumPerMinute": "20"}
     mark = len(flow.fake.calls)
-    body = flow.send(flow.event(flow.test, "Update", logical_id, v2, physical_id=first, old_properties=v1))
-    assert _assert_success(body) == first
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=first, old_properties=v1))
+    assert _assert_success(response) == first
     assert flow.mutations_since(mark) == [("UpdateJob", first)]
     job = flow.job(first)
     assert job["description"] == "calibration v2"
@@ -458,8 +543,8 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     v3 = copy.deepcopy(v2)
     v3["Targets"] = [thing_arn]
     v3["Document"] = json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": 3})
-    body = flow.send(flow.event(flow.test, "Update", logical_id, v3, physical_id=first, old_properties=v2))
-    second = _assert_success(body)
+    response = flow.send(flow.event("Update", logical_id, v3, physical_id=first, old_properties=v2))
+    second = _assert_success(response)
     assert second != first
     new_job = flow.job(second)
     assert new_job["status"] == "IN_PROGRESS" and new_job["targets"] == [thing_arn]
@@ -468,17 +553,17 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     assert flow.job(first)["status"] == "IN_PROGRESS", "the old job stays until CloudFormation deletes it"
 
     # Cleanup: CloudFormation deletes the old physical id, with the old properties.
-    body = flow.send(flow.event(flow.test, "Delete", logical_id, v2, physical_id=first))
-    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == first
-    assert body["_duration_s"] < MAX_DELETE_SECONDS
+    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=first))
+    assert response.status == "SUCCESS" and response.physical_id == first
+    assert flow.last_duration_s < MAX_DELETE_SECONDS
     # The deletion was awaited: the very next DescribeJob finds nothing.
     assert not flow.exists(first)
     assert flow.exists(second)
 
     # Final Delete (stack deletion).
-    body = flow.send(flow.event(flow.test, "Delete", logical_id, v3, physical_id=second))
-    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == second
-    assert body["_duration_s"] < MAX_DELETE_SECONDS
+    response = flow.send(flow.event("Delete", logical_id, v3, physical_id=second))
+    assert response.status == "SUCCESS" and response.physical_id == second
+    assert flow.last_duration_s < MAX_DELETE_SECONDS
     assert not flow.exists(second)
 
 
@@ -486,18 +571,18 @@ def test_rolled_back_replacement_deletes_only_the_new_job(flow: Flow) -> None:
     # GIVEN a replacement that succeeded before another resource of the stack failed
     logical_id = flow.logical_id("Generated")
     v1 = flow.test.properties(logical_id)
-    old = _assert_success(flow.create(flow.test, logical_id, v1))
+    old = _assert_success(flow.create(logical_id, v1))
     v2 = {**v1, "Document": json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": "rollback"})}
     new = _assert_success(
-        flow.send(flow.event(flow.test, "Update", logical_id, v2, physical_id=old, old_properties=v1))
+        flow.send(flow.event("Update", logical_id, v2, physical_id=old, old_properties=v1))
     )
     assert new != old
 
     # WHEN CloudFormation rolls back: it deletes the new physical id
-    body = flow.send(flow.event(flow.test, "Delete", logical_id, v2, physical_id=new))
+    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=new))
 
     # THEN only the new job goes; the old one is untouched
-    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == new
+    assert response.status == "SUCCESS" and response.physical_id == new
     assert not flow.exists(new)
     assert flow.job(old)["status"] == "IN_PROGRESS"
     assert flow.document(old) == v1["Document"]
@@ -506,27 +591,30 @@ def test_rolled_back_replacement_deletes_only_the_new_job(flow: Flow) -> None:
 def test_a_service_timeout_only_change_touches_nothing(flow: Flow) -> None:
     logical_id = flow.logical_id("Generated")
     v1 = flow.test.properties(logical_id)
-    job_id = _assert_success(flow.create(flow.test, logical_id, v1))
+    job_id = _assert_success(flow.create(logical_id, v1))
     mark = len(flow.fake.calls)
 
     v2 = {**v1, "ServiceTimeout": "900"}
-    body = flow.send(flow.event(flow.test, "Update", logical_id, v2, physical_id=job_id, old_properties=v1))
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=job_id, old_properties=v1))
 
-    assert _assert_success(body) == job_id
+    assert _assert_success(response) == job_id
     assert flow.mutations_since(mark) == []
 
 
 def test_redelivered_create_finds_its_own_job(flow: Flow) -> None:
     logical_id = flow.logical_id("Generated")
     before = {job["jobId"] for job in flow.iot.list_jobs()["jobs"]}
-    event = flow.event(flow.test, "Create", logical_id, flow.test.properties(logical_id))
+    event = flow.event("Create", logical_id, flow.test.properties(logical_id))
 
     first = flow.send(event)
-    second = flow.send(event, responses=2)  # Lambda's retry of the same event: same ResponseURL
+    # Lambda's retry of the same event, same RequestId; invoke issues each delivery its own
+    # ResponseURL, and each got exactly one response (Flow.send).
+    second = flow.send(event)
 
+    assert [exchange.event["RequestId"] for exchange in flow.aws.exchanges[-2:]] == [event["RequestId"]] * 2
     assert _assert_success(first) == _assert_success(second)
     after = {job["jobId"] for job in flow.iot.list_jobs()["jobs"]}
-    assert after - before == {first["PhysicalResourceId"]}
+    assert after - before == {first.physical_id}
 
 
 # --------------------------------------------------------------------------
@@ -535,25 +623,25 @@ def test_redelivered_create_finds_its_own_job(flow: Flow) -> None:
 def test_fixed_job_id_refuses_a_create_only_change_then_rolls_back(flow: Flow) -> None:
     logical_id = flow.logical_id("Fixed")
     v1 = flow.test.properties(logical_id)
-    job_id = _assert_success(flow.create(flow.test, logical_id, v1))
+    job_id = _assert_success(flow.create(logical_id, v1))
     assert job_id == "flow-fixed-job"
     before = (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id)))
 
     # WHEN the Document (create-only) changes but JobId stays
     v2 = {**v1, "Document": json.dumps({"operation": "reboot", "marker": DOC_MARKER, "v": 2})}
     mark = len(flow.fake.calls)
-    body = flow.send(flow.event(flow.test, "Update", logical_id, v2, physical_id=job_id, old_properties=v1))
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=job_id, old_properties=v1))
 
     # THEN it fails before touching anything, saying JobId must change
-    assert body["Status"] == "FAILED"
-    assert body["PhysicalResourceId"] == job_id
-    assert "Document" in body["Reason"] and "new JobId" in body["Reason"]
+    assert response.status == "FAILED"
+    assert response.physical_id == job_id
+    assert "Document" in response.reason and "new JobId" in response.reason
     assert flow.mutations_since(mark) == []
     assert (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id))) == before
 
     # AND CloudFormation's rollback Update (properties swapped) succeeds with the same id
-    body = flow.send(flow.event(flow.test, "Update", logical_id, v1, physical_id=job_id, old_properties=v2))
-    assert _assert_success(body) == job_id
+    response = flow.send(flow.event("Update", logical_id, v1, physical_id=job_id, old_properties=v2))
+    assert _assert_success(response) == job_id
     assert flow.document(job_id) == v1["Document"]
     assert flow.job(job_id)["status"] == "IN_PROGRESS"
 
@@ -567,15 +655,15 @@ def test_invalid_literal_fails_create_and_the_rollback_delete_succeeds(flow: Flo
     props["JobExecutionsRolloutConfig"] = {"MaximumPerMinute": "0"}  # as a hand-written template could say
     mark = len(flow.fake.calls)
 
-    body = flow.create(flow.test, logical_id, props)
+    response = flow.create(logical_id, props)
 
-    assert body["Status"] == "FAILED"
-    assert "JobExecutionsRolloutConfig.MaximumPerMinute" in body["Reason"] and "'0'" in body["Reason"]
-    physical_id = body["PhysicalResourceId"]
+    assert response.status == "FAILED"
+    assert "JobExecutionsRolloutConfig.MaximumPerMinute" in response.reason and "'0'" in response.reason
+    physical_id = response.physical_id
     assert flow.mutations_since(mark) == []
 
-    body = flow.send(flow.event(flow.test, "Delete", logical_id, props, physical_id=physical_id))
-    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == physical_id
+    response = flow.send(flow.event("Delete", logical_id, props, physical_id=physical_id))
+    assert response.status == "SUCCESS" and response.physical_id == physical_id
     assert flow.mutations_since(mark) == []
 
 
@@ -587,14 +675,14 @@ def test_create_over_someone_elses_job_id_fails_and_never_touches_it(flow: Flow)
     before = (flow.job("flow-taken-job"), flow.tags(_job_arn("flow-taken-job")))
     mark = len(flow.fake.calls)
 
-    body = flow.create(flow.test, logical_id, props)
+    response = flow.create(logical_id, props)
 
-    assert body["Status"] == "FAILED"
-    assert "flow-taken-job" in body["Reason"] and "already exists" in body["Reason"]
-    physical_id = body["PhysicalResourceId"]
+    assert response.status == "FAILED"
+    assert "flow-taken-job" in response.reason and "already exists" in response.reason
+    physical_id = response.physical_id
 
-    body = flow.send(flow.event(flow.test, "Delete", logical_id, props, physical_id=physical_id))
-    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == physical_id
+    response = flow.send(flow.event("Delete", logical_id, props, physical_id=physical_id))
+    assert response.status == "SUCCESS" and response.physical_id == physical_id
     assert [call for call in flow.mutations_since(mark) if call[0] != "CreateJob"] == []
     assert (flow.job("flow-taken-job"), flow.tags(_job_arn("flow-taken-job"))) == before
     assert flow.document("flow-taken-job") == foreign_document
@@ -607,12 +695,12 @@ def test_delete_with_delete_behavior_cancel_keeps_the_canceled_job(flow: Flow) -
     logical_id = flow.logical_id("Cancelled")
     props = flow.test.properties(logical_id)
     assert props["DeleteBehavior"] == "CANCEL"
-    job_id = _assert_success(flow.create(flow.test, logical_id, props))
+    job_id = _assert_success(flow.create(logical_id, props))
 
-    body = flow.send(flow.event(flow.test, "Delete", logical_id, props, physical_id=job_id))
+    response = flow.send(flow.event("Delete", logical_id, props, physical_id=job_id))
 
-    assert body["Status"] == "SUCCESS" and body["PhysicalResourceId"] == job_id
-    assert body["_duration_s"] < MAX_DELETE_SECONDS
+    assert response.status == "SUCCESS" and response.physical_id == job_id
+    assert flow.last_duration_s < MAX_DELETE_SECONDS
     job = flow.job(job_id)
     assert job["status"] == "CANCELED"
     assert flow.fake.count("DeleteJob", job_id) == 0
@@ -622,7 +710,7 @@ def test_create_survives_three_throttles_in_a_row(flow: Flow) -> None:
     logical_id = flow.logical_id("Generated")
     flow.fake.fail_next("CreateJob", "ThrottlingException", times=3)
 
-    job_id = _assert_success(flow.create(flow.test, logical_id))
+    job_id = _assert_success(flow.create(logical_id))
 
     assert flow.fake.count("CreateJob", job_id) == 4
     assert flow.job(job_id)["status"] == "IN_PROGRESS"
@@ -631,23 +719,35 @@ def test_create_survives_three_throttles_in_a_row(flow: Flow) -> None:
 # --------------------------------------------------------------------------
 # what the Lambda child logs and sees
 # --------------------------------------------------------------------------
-def test_logs_never_contain_a_response_url_signature_or_a_job_document(flow: Flow) -> None:
+def test_logs_never_contain_a_response_url_signature_or_a_job_document(flow: Flow, lam: LambdaProcess) -> None:
     # GIVEN at least a success, a failure on the document itself and a Delete in this test
     logical_id = flow.logical_id("Generated")
-    job_id = _assert_success(flow.create(flow.test, logical_id))
+    job_id = _assert_success(flow.create(logical_id))
     bad = {**flow.test.properties(logical_id), "Document": f"not json {DOC_MARKER}-secret"}
-    failed = flow.create(flow.test, logical_id, bad)
-    assert failed["Status"] == "FAILED" and "Document" in failed["Reason"]
-    assert DOC_MARKER not in failed["Reason"]
-    flow.send(flow.event(flow.test, "Delete", logical_id, flow.test.properties(logical_id), physical_id=job_id))
+    failed = flow.create(logical_id, bad)
+    assert failed.status == "FAILED" and "Document" in failed.reason
+    assert DOC_MARKER not in failed.reason
+    flow.send(flow.event("Delete", logical_id, flow.test.properties(logical_id), physical_id=job_id))
 
-    # THEN the whole log of the child (every test so far) holds none of them
-    logs = flow.lam.logs()
+    # THEN the whole log of the tests' provider child, and of every invocation in this module
+    # (the engine's deploy of app.py included), holds none of them
+    exchanges = flow.aws.exchanges
+    logs = "\n".join([lam.logs(), *(exchange.logs for exchange in exchanges)])
     assert f"created job {job_id}" in logs, "INFO logs are captured, so the check is not vacuous"
-    for url in flow.response_urls:
+    urls = [exchange.url for exchange in exchanges]
+    assert urls and all(urls)
+    for url in urls:
+        assert url is not None
         assert CloudFormationEndpoint.signature_of(url) not in logs
         assert url.split("?")[0] not in logs
-    for document in flow.documents:
+    documents = [
+        props["Document"]
+        for exchange in exchanges
+        for props in (exchange.event["ResourceProperties"], exchange.event.get("OldResourceProperties", {}))
+        if isinstance(props.get("Document"), str)
+    ]
+    assert documents
+    for document in documents:
         assert document not in logs
     assert DOC_MARKER not in logs
     assert "firmware.example.com" not in logs

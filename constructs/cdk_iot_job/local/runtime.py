@@ -100,7 +100,7 @@ class LocalAws:
         """
         url = self.endpoint.response_url(str(event.get("LogicalResourceId", "resource")))
         event = {**event, "ResponseURL": url, "RequestId": event.get("RequestId") or str(uuid.uuid4())}
-        process = self._provider(asset_dir, handler, timeout)
+        process = self.provider(asset_dir, handler, timeout)
         result = process.invoke(event, timeout=timeout + 30)
         responses = self.endpoint.responses_for(url)
         if not responses:
@@ -116,7 +116,12 @@ class LocalAws:
         )
         return response, str(result.get("logs", ""))
 
-    def _provider(self, asset_dir: Path, handler: str, timeout: float) -> LambdaProcess:
+    def provider(self, asset_dir: Path, handler: str, timeout: float) -> LambdaProcess:
+        """The running process of the provider in ``asset_dir`` (started on first use).
+
+        One process per asset folder and function timeout, as :meth:`invoke` uses it;
+        for its whole log or an introspection of what the handler can import.
+        """
         key = (asset_dir.resolve(), timeout)
         process = self._providers.get(key)
         if process is None:

@@ -1,16 +1,17 @@
 """Read a synthesized CDK cloud assembly and resolve a template the way a deployment would.
 
-Shared by the whole-flow test (``tests/test_flow.py``) and ``scripts/demo.py``:
-both need the ``Custom::IotJob`` properties exactly as CloudFormation would
-send them to the provider, and the asset folder holding the provider's code.
+Used by the local engine (``engine.py``) and the whole-flow test
+(``tests/test_flow.py``): both need the ``Custom::IotJob`` properties exactly
+as CloudFormation would send them to the provider, and the asset folder
+holding the provider's code.
 
 What it covers is what our stacks use, no more:
 
 * the cloud assembly: ``manifest.json`` -> stacks -> template, and the
   ``asset.<hash>`` folder a Lambda function's ``Code.S3Key`` (``<hash>.zip``)
   names;
-* the thing groups and things a template declares, created for real in moto
-  so that their ARNs resolve to existing resources;
+* the values of the resources created so far (``resources.py`` creates them
+  in moto), recorded with :meth:`TemplateResolver.record`;
 * the intrinsics CDK emits for them: ``Ref`` (pseudo parameters, resources),
   ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``; anything else
   raises :class:`UnsupportedTemplateError` rather than being guessed;
@@ -221,10 +222,8 @@ def _references(value: Any) -> list[str]:
 class TemplateResolver:
     """Resolves one stack's intrinsics as CloudFormation would in one account and region.
 
-    Call :meth:`provision` first: it creates the stack's thing groups and
-    things in moto (through ``iot``, a boto3 IoT client) and remembers their
-    real ARNs. Record each custom resource's outcome with :meth:`record` so
-    later resources can refer to it.
+    Record each resource's physical id and attributes with :meth:`record` as
+    it is created, so later resources can refer to it.
 
     Parameters
     ----------
@@ -252,31 +251,6 @@ class TemplateResolver:
                 f"arn:{self.partition}:cloudformation:{self.region}:{self.account}:"
                 f"stack/{self.stack.name}/{uuid.uuid4()}"
             )
-
-    # -------------------------------------------------------------- provision
-    def provision(self, iot: Any) -> None:
-        """Create the thing groups and things the template declares, in moto."""
-        for logical_id, resource in self.stack.resources.items():
-            kind = resource.get("Type")
-            if kind not in ("AWS::IoT::ThingGroup", "AWS::IoT::Thing"):
-                continue
-            props = self.resolve(resource.get("Properties", {}))
-            if kind == "AWS::IoT::ThingGroup":
-                name = props.get("ThingGroupName") or self._generated_name(logical_id)
-                created = iot.create_thing_group(thingGroupName=name)
-                self.record(logical_id, name, {"Arn": created["thingGroupArn"], "Id": created["thingGroupId"]})
-            elif kind == "AWS::IoT::Thing":
-                name = props.get("ThingName") or self._generated_name(logical_id)
-                created = iot.create_thing(thingName=name)
-                self.record(logical_id, name, {"Arn": created["thingArn"], "Id": created["thingId"]})
-
-    def _generated_name(self, logical_id: str) -> str:
-        return f"{self.stack.name}-{logical_id}"[:128]
-
-    def function_arn(self, logical_id: str) -> str:
-        """The (fake) ARN of one of the stack's Lambda functions."""
-        name = f"{self.stack.name}-{logical_id}"[:64]
-        return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{name}"
 
     def record(self, logical_id: str, physical_id: str, attributes: Mapping[str, str] | None = None) -> None:
         """Remember a resource's ``Ref`` value and ``Fn::GetAtt`` attributes."""
@@ -354,7 +328,7 @@ class TemplateResolver:
             raise UnsupportedTemplateError(f"pseudo parameter {name} is not supported")
         return values[name]
 
-    def _ref(self, name: str) -> str:
+    def _ref(self, name: str) -> Any:
         if name.startswith("AWS::"):
             return self._pseudo(name)
         if name in self._refs:
@@ -363,11 +337,9 @@ class TemplateResolver:
         if parameter is not None:
             return self._parameter(name, parameter)
         resource = self.stack.resources.get(name)
-        if resource is not None and resource.get("Type") == "AWS::Lambda::Function":
-            return self.function_arn(name).rsplit(":", 1)[1]
         if self.unknown is not None and resource is not None:
             return self.unknown(name)
-        raise UnsupportedTemplateError(f"Ref {name}: not provisioned or recorded yet")
+        raise UnsupportedTemplateError(f"Ref {name}: not created yet")
 
     def _get_att(self, name: str, attribute: str) -> str:
         resource = self.stack.resources.get(name)
@@ -376,14 +348,10 @@ class TemplateResolver:
         attributes = self._attributes.get(name)
         if attributes is not None and attribute in attributes:
             return attributes[attribute]
-        if resource.get("Type") == "AWS::Lambda::Function" and attribute == "Arn":
-            return self.function_arn(name)
-        if resource.get("Type") == "AWS::IAM::Role" and attribute == "Arn":
-            return f"arn:{self.partition}:iam::{self.account}:role/{self.stack.name}-{name}"[:200]
         if (attributes is None or attribute not in attributes) and self.unknown is not None:
             return self.unknown(f"{name}.{attribute}")
         if attributes is None or attribute not in attributes:
-            raise UnsupportedTemplateError(f"Fn::GetAtt {name}.{attribute}: not provisioned or recorded yet")
+            raise UnsupportedTemplateError(f"Fn::GetAtt {name}.{attribute}: not created yet")
         return attributes[attribute]
 
     def _sub(self, argument: Any) -> str:
