@@ -61,7 +61,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             )
             state.moto = _snapshot(aws)
             state.save()
-    _report_results(results, args.json, out)
+            jobs = _describe_jobs(aws, results)
+    _report_results(results, jobs, args.json, out)
     return 0 if all(result.ok for result in results) else 1
 
 
@@ -80,6 +81,21 @@ def _stacks(args: argparse.Namespace, outdir: Path, state: State) -> list[Stack]
             raise SynthError(f"no stack named {', '.join(unknown)} (have: {', '.join(s.name for s in stacks)})")
         stacks = [stack for stack in stacks if stack.name in args.stack]
     return stacks
+
+
+def _describe_jobs(aws: LocalAws, results: list[StackResult]) -> dict[str, dict[str, object]]:
+    """The jobs as IoT holds them after the run, by JobId."""
+    iot = aws.client("iot")
+    found: dict[str, dict[str, object]] = {}
+    for result in results:
+        for resource in result.resources.values():
+            if resource.type == IOT_JOB_TYPE:
+                try:
+                    job = iot.describe_job(jobId=resource.physical_id)["job"]
+                except iot.exceptions.ResourceNotFoundException:
+                    continue
+                found[resource.physical_id] = {"status": job.get("status"), "targets": job.get("targets", [])}
+    return found
 
 
 def _restore(aws: LocalAws, state: State) -> None:
@@ -122,7 +138,9 @@ def _report_plan(plans: dict[str, list[PlannedChange]], as_json: bool, out: Text
         _table(rows, out)
 
 
-def _report_results(results: list[StackResult], as_json: bool, out: TextIO) -> None:
+def _report_results(
+    results: list[StackResult], jobs: dict[str, dict[str, object]], as_json: bool, out: TextIO
+) -> None:
     if as_json:
         json.dump(
             {
@@ -134,6 +152,11 @@ def _report_results(results: list[StackResult], as_json: bool, out: TextIO) -> N
                         "events": [asdict(event) for event in result.events],
                         "resources": {name: asdict(resource) for name, resource in result.resources.items()},
                         "outputs": result.outputs,
+                        "jobs": {
+                            name: jobs.get(resource.physical_id)
+                            for name, resource in result.resources.items()
+                            if resource.type == IOT_JOB_TYPE
+                        },
                     }
                     for result in results
                 ]
@@ -148,14 +171,14 @@ def _report_results(results: list[StackResult], as_json: bool, out: TextIO) -> N
         first: dict[str, Progress] = {}
         for event in result.events:
             first.setdefault(event.logical_id, event)
-        jobs = {name: res for name, res in result.resources.items() if res.type == IOT_JOB_TYPE}
-        names = list(dict.fromkeys([*jobs, *(n for n, e in first.items() if e.resource_type == IOT_JOB_TYPE)]))
+        job_resources = {name: res for name, res in result.resources.items() if res.type == IOT_JOB_TYPE}
+        names = list(dict.fromkeys([*job_resources, *(n for n, e in first.items() if e.resource_type == IOT_JOB_TYPE)]))
         if not names:
             continue
-        rows = [["RESOURCE", "ACTION", "STATUS", "JOB ID", "JOB ARN"]]
+        rows = [["RESOURCE", "ACTION", "STATUS", "JOB ID", "JOB ARN", "TARGETS", "IOT STATUS"]]
         for name in names:
             found = first.get(name)
-            resource = jobs.get(name)
+            resource = job_resources.get(name)
             status = found.status if found else "UNCHANGED"
             if resource and any(
                 e.logical_id == name and e.status == "DELETE_COMPLETE" and e.physical_id != resource.physical_id
@@ -169,12 +192,20 @@ def _report_results(results: list[StackResult], as_json: bool, out: TextIO) -> N
                     status,
                     resource.physical_id if resource else (found.physical_id if found else "-"),
                     resource.attributes.get("JobArn", "-") if resource else "-",
+                    *_job_columns(jobs.get(resource.physical_id) if resource else None),
                 ]
             )
         _table(rows, out)
         for event in result.events:
             if event.reason and event.status.endswith("FAILED"):
                 print(f"  {event.logical_id}: {event.reason}", file=out)
+
+
+def _job_columns(job: dict[str, object] | None) -> list[str]:
+    if job is None:
+        return ["-", "-"]
+    targets = job.get("targets")
+    return [", ".join(str(t) for t in targets) if isinstance(targets, list) else "-", str(job.get("status", "-"))]
 
 
 def _action(event: Progress | None) -> str:
