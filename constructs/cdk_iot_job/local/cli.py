@@ -14,7 +14,7 @@ from typing import TextIO
 from .assembly import SynthError, app_command, from_assembly, from_template, synthesize
 from .engine import IOT_JOB_TYPE, LocalCloudFormation, PlannedChange, Progress, StackResult
 from .runtime import REGION, LocalAws
-from .state import DEFAULT_STATE_FILE, State
+from .state import DEFAULT_STATE_FILE, ResourceState, State
 from .template import Stack, UnsupportedTemplateError
 
 __all__ = ["main"]
@@ -173,32 +173,42 @@ def _report_results(
             first.setdefault(event.logical_id, event)
         job_resources = {name: res for name, res in result.resources.items() if res.type == IOT_JOB_TYPE}
         names = list(dict.fromkeys([*job_resources, *(n for n, e in first.items() if e.resource_type == IOT_JOB_TYPE)]))
-        if not names:
-            continue
-        rows = [["RESOURCE", "ACTION", "STATUS", "JOB ID", "JOB ARN", "TARGETS", "IOT STATUS"]]
-        for name in names:
-            found = first.get(name)
-            resource = job_resources.get(name)
-            status = found.status if found else "UNCHANGED"
-            if resource and any(
-                e.logical_id == name and e.status == "DELETE_COMPLETE" and e.physical_id != resource.physical_id
-                for e in result.events
-            ):
-                status += ", old job deleted"
-            rows.append(
-                [
-                    name,
-                    _action(found),
-                    status,
-                    resource.physical_id if resource else (found.physical_id if found else "-"),
-                    resource.attributes.get("JobArn", "-") if resource else "-",
-                    *_job_columns(jobs.get(resource.physical_id) if resource else None),
-                ]
-            )
-        _table(rows, out)
+        if names:
+            _job_table(names, first, job_resources, jobs, result, out)
         for event in result.events:
             if event.reason and event.status.endswith("FAILED"):
                 print(f"  {event.logical_id}: {event.reason}", file=out)
+
+
+def _job_table(
+    names: list[str],
+    first: dict[str, Progress],
+    job_resources: dict[str, ResourceState],
+    jobs: dict[str, dict[str, object]],
+    result: StackResult,
+    out: TextIO,
+) -> None:
+    rows = [["RESOURCE", "ACTION", "STATUS", "JOB ID", "JOB ARN", "TARGETS", "IOT STATUS"]]
+    for name in names:
+        found = first.get(name)
+        resource = job_resources.get(name)
+        status = found.status if found else "UNCHANGED"
+        if resource and any(
+            e.logical_id == name and e.status == "DELETE_COMPLETE" and e.physical_id != resource.physical_id
+            for e in result.events
+        ):
+            status += ", old job deleted"
+        rows.append(
+            [
+                name,
+                _action(found),
+                status,
+                resource.physical_id if resource else (found.physical_id if found else "-"),
+                resource.attributes.get("JobArn", "-") if resource else "-",
+                *_job_columns(jobs.get(resource.physical_id) if resource else None),
+            ]
+        )
+    _table(rows, out)
 
 
 def _job_columns(job: dict[str, object] | None) -> list[str]:

@@ -10,6 +10,7 @@ failed attempt created.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -231,11 +232,11 @@ class LocalCloudFormation:
             replaced = response.physical_id != previous.physical_id
         else:
             try:
-                state = resources.update(ctx, logical_id, previous, props)
-                replaced = False
-            except resources.NeedsReplacement:
-                state = self._create(ctx, logical_id, resource_type, props)
-                return state, True
+                replaced = resources.replacement_reason(previous, props) is not None
+                if replaced:
+                    state = resources.create(ctx, logical_id, resource_type, props)
+                else:
+                    state = resources.update(ctx, logical_id, previous, props)
             except Exception as error:
                 self._emit(ctx.stack.name, logical_id, resource_type, "UPDATE_FAILED", previous.physical_id, str(error))
                 raise _StepFailed(str(error)) from error
@@ -309,7 +310,8 @@ class LocalCloudFormation:
         importers = self.state.importers(set(deployed.exports), excluding=stack_name)
         if importers:
             users = "; ".join(f"{name} imports {', '.join(names)}" for name, names in sorted(importers.items()))
-            return StackResult(stack_name, "DELETE_FAILED", [Progress(stack_name, stack_name, "AWS::CloudFormation::Stack", "DELETE_FAILED", reason=f"exports in use: {users}")])
+            self._emit(stack_name, stack_name, "AWS::CloudFormation::Stack", "DELETE_FAILED", reason=f"exports in use: {users}")
+            return StackResult(stack_name, "DELETE_FAILED", list(self._events), dict(deployed.resources))
         stack = Stack(name=stack_name, outdir=self.state.assets_dir, template={"Resources": {}})
         ctx = resources.ResourceContext(self.aws, stack, deployed.stack_id, self.state.assets_dir)
         failed = False
@@ -446,6 +448,8 @@ class LocalCloudFormation:
         return None
 
     def _with_template_settings(self, resource: ResourceState, stack: Stack, logical_id: str) -> ResourceState:
+        # A copy: the previous stack state must survive a rollback unchanged.
+        resource = dataclasses.replace(resource, dependencies=list(resource.dependencies))
         template = stack.resources[logical_id]
         resource.dependencies = stack.dependencies(logical_id)
         resource.deletion_policy = str(template.get("DeletionPolicy", "Delete"))

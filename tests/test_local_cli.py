@@ -1,0 +1,387 @@
+"""``python -m cdk_iot_job.local`` as a user runs it: separate processes, one state file.
+
+The main sequence shares one ``--state`` file, so every step also proves that
+the state (stacks, exports and moto's IoT data) survives between processes:
+
+1. ``deploy`` of the default app (``cdk.json`` -> ``app.py``: the demo stack
+   and ``IotJobProviderStack``);
+2. ``plan`` of a copy of ``app.py`` with the job description edited
+   (``update in place``), then its ``deploy``;
+3. ``plan`` of a copy with the thing group renamed (``replace``);
+4. ``deploy --template examples/cloudformation/iot-job.yaml``, which imports
+   the provider stack's ``cdk-iot-job-ServiceToken``;
+5. ``destroy`` of the provider stack while that export is in use (fails);
+6. ``destroy --template`` and ``destroy`` of the app: no job left.
+
+Independent cases (``--json`` on a fresh state, the usage errors, a deploy
+that fails and rolls back) start in the background when the module starts, so
+they overlap with the main sequence.
+
+The edited apps are copies of ``app.py`` written to a temporary folder; the
+commands run from the repository root so that ``cdk.json``'s context applies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
+TEMPLATE = "examples/cloudformation/iot-job.yaml"
+EXPORT = "cdk-iot-job-ServiceToken"
+JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
+DEMO = "CdkIotJobDemo"
+PROVIDER = "IotJobProviderStack"
+TEMPLATE_STACK = "iot-job"  # from_template names the stack after the file
+TIMEOUT = 180
+
+DESCRIPTION = 'description="Sensor firmware 2.4.1"'
+EDITED_DESCRIPTION = 'description="Sensor firmware 2.4.1, hotfix wave"'
+GROUP_NAME = 'thing_group_name="demo-sensors"'
+FAILING_JOB = '''        reboot.node.add_dependency(sensor)
+
+        # Passes synth (a token); at deploy the parameter's default 0 is rejected.
+        rate = cdk.CfnParameter(self, "ThrottleRate", type="Number", default=0)
+        IotJob(
+            self,
+            "Throttled",
+            targets=[fleet.attr_arn],
+            document={"operation": "inventory"},
+            job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=rate.value_as_number),
+        )
+'''
+
+
+@dataclass(frozen=True)
+class Run:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def __str__(self) -> str:
+        return f"$ {' '.join(self.args)}\nexit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def _env() -> dict[str, str]:
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def _command(*args: str) -> list[str]:
+    return [PYTHON, "-m", "cdk_iot_job.local", *args]
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    """Start the command line in the background, from the repository root."""
+    return subprocess.Popen(
+        _command(*args), cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> Run:
+    stdout, stderr = process.communicate(timeout=TIMEOUT)
+    return Run([str(a) for a in process.args], process.returncode, stdout, stderr)  # type: ignore[union-attr]
+
+
+def cli(*args: str) -> Run:
+    return finish(start(*args))
+
+
+def app_copy(folder: Path, name: str, old: str, new: str) -> str:
+    """A copy of ``app.py`` with ``old`` replaced, as an ``--app`` command."""
+    source = (REPO / "app.py").read_text()
+    assert source.count(old) == 1, f"app.py no longer contains {old!r}"
+    path = folder / name
+    path.write_text(source.replace(old, new))
+    return f"python3 {path}"
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def moto_jobs(path: Path) -> dict[str, dict[str, Any]]:
+    """The IoT jobs of the state file's moto snapshot, by id."""
+    return {job["jobId"]: job for job in load_state(path)["moto"]["iot"]["jobs"]}
+
+
+def row(stdout: str, name: str) -> str:
+    """The one table row of resource ``name`` (a logical id prefix)."""
+    rows = [line for line in stdout.splitlines() if line.startswith(name)]
+    assert len(rows) == 1, f"{name}: {rows}\n{stdout}"
+    return rows[0]
+
+
+def job_logical_id(state: dict[str, Any], stack: str, prefix: str) -> str:
+    [name] = [
+        name
+        for name, resource in state["stacks"][stack]["resources"].items()
+        if resource["type"] == "Custom::IotJob" and name.startswith(prefix)
+    ]
+    return name
+
+
+@dataclass
+class Background:
+    """Cases that do not depend on the main sequence, started at once."""
+
+    json_deploy: subprocess.Popen[str]
+    json_state: Path
+    failing_deploy: subprocess.Popen[str]
+    failing_state: Path
+    missing_template: subprocess.Popen[str]
+    unknown_stack: subprocess.Popen[str]
+    results: dict[str, Run]
+
+    def result(self, name: str) -> Run:
+        if name not in self.results:
+            self.results[name] = finish(getattr(self, name))
+        return self.results[name]
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("local-cli")
+
+
+@pytest.fixture(scope="module")
+def background(tmp: Path) -> Iterator[Background]:
+    json_state = tmp / "json" / "state.json"
+    failing_state = tmp / "failing" / "state.json"
+    failing_app = app_copy(tmp, "app_failing.py", "        reboot.node.add_dependency(sensor)\n", FAILING_JOB)
+    # The cheap ones first; the two deploys overlap with the main sequence.
+    cases = Background(
+        missing_template=start("deploy", "--template", str(tmp / "nope.yaml"), "--state", str(tmp / "missing.json")),
+        unknown_stack=start("plan", "--stack", "Nope", "--state", str(tmp / "unknown.json")),
+        json_deploy=start("deploy", "--json", "--state", str(json_state)),
+        json_state=json_state,
+        failing_deploy=start("deploy", "--app", failing_app, "--stack", DEMO, "--state", str(failing_state)),
+        failing_state=failing_state,
+        results={},
+    )
+    yield cases
+    for process in (cases.json_deploy, cases.failing_deploy, cases.missing_template, cases.unknown_stack):
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+@pytest.fixture(scope="module")
+def state(tmp: Path, background: Background) -> Path:
+    """The main sequence's state file (the background cases are already running)."""
+    return tmp / "main" / "state.json"
+
+
+# --------------------------------------------------------------------------
+# the main sequence
+# --------------------------------------------------------------------------
+def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
+    # WHEN the app of cdk.json is deployed on a fresh state
+    run = cli("deploy", "--state", str(state))
+
+    # THEN both stacks are created and the table shows both jobs
+    assert run.returncode == 0, run
+    assert f"Stack {DEMO}: CREATE_COMPLETE" in run.stdout, run
+    assert f"Stack {PROVIDER}: CREATE_COMPLETE" in run.stdout, run
+    saved = load_state(state)
+    for prefix in ("FirmwareRollout", "CanaryReboot"):
+        logical_id = job_logical_id(saved, DEMO, prefix)
+        job_id = saved["stacks"][DEMO]["resources"][logical_id]["physical_id"]
+        line = row(run.stdout, logical_id)
+        assert "CREATE_COMPLETE" in line and job_id in line and JOB_ARN_PREFIX + job_id in line, line
+        # progress lines came first, as each resource completed
+        assert re.search(rf"^\s+{DEMO}\s+CREATE_COMPLETE\s+Custom::IotJob\s+{logical_id}\s+{job_id}$", run.stdout, re.MULTILINE)
+    # ... and the jobs are in moto, saved in the state for the next run
+    jobs = moto_jobs(state)
+    rollout = saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, "FirmwareRollout")]["physical_id"]
+    assert jobs[rollout]["status"] == "IN_PROGRESS"
+    assert jobs[rollout]["description"] == "Sensor firmware 2.4.1"
+    assert jobs[rollout]["targets"] == ["arn:aws:iot:us-east-1:123456789012:thinggroup/demo-sensors"]
+    assert json.loads(jobs[rollout]["document"])["version"] == "2.4.1"
+    assert len(jobs) == 2
+    assert saved["stacks"][PROVIDER]["exports"][EXPORT].startswith("arn:aws:lambda:us-east-1:123456789012:function:")
+
+
+def test_2_description_edit_is_planned_and_deployed_in_place(tmp: Path, state: Path) -> None:
+    before = load_state(state)
+    rollout = job_logical_id(before, DEMO, "FirmwareRollout")
+    reboot = job_logical_id(before, DEMO, "CanaryReboot")
+    job_id = before["stacks"][DEMO]["resources"][rollout]["physical_id"]
+    edited = app_copy(tmp, "app_description.py", DESCRIPTION, EDITED_DESCRIPTION)
+
+    # WHEN a second process plans the edited app
+    run = cli("plan", "--app", edited, "--state", str(state))
+
+    # THEN it reads the state and sees an in-place update of the rollout only
+    assert run.returncode == 0, run
+    line = row(run.stdout, rollout)
+    assert "update in place" in line and "Description" in line and job_id in line, line
+    assert "no change" in row(run.stdout, reboot)
+    assert load_state(state) == before, "plan changes nothing"
+
+    # WHEN it is deployed
+    run = cli("deploy", "--app", edited, "--state", str(state))
+
+    # THEN the job is updated in place: same JobId, new description
+    assert run.returncode == 0, run
+    assert f"Stack {DEMO}: UPDATE_COMPLETE" in run.stdout, run
+    line = row(run.stdout, rollout)
+    assert "UPDATE_COMPLETE" in line and job_id in line, line
+    after = load_state(state)
+    assert after["stacks"][DEMO]["resources"][rollout]["physical_id"] == job_id
+    jobs = moto_jobs(state)
+    assert jobs[job_id]["description"] == "Sensor firmware 2.4.1, hotfix wave"
+    assert jobs[job_id]["status"] == "IN_PROGRESS"
+    assert len(jobs) == 2
+
+
+def test_3_target_edit_is_planned_as_a_replacement(tmp: Path, state: Path) -> None:
+    before = load_state(state)
+    rollout = job_logical_id(before, DEMO, "FirmwareRollout")
+    renamed = app_copy(tmp, "app_targets.py", GROUP_NAME, 'thing_group_name="demo-sensors-eu"')
+
+    # WHEN a third process plans the app with the thing group renamed
+    run = cli("plan", "--app", renamed, "--state", str(state))
+
+    # THEN the rollout (and the group) would be replaced
+    assert run.returncode == 0, run
+    line = row(run.stdout, rollout)
+    assert re.search(r"\breplace\b", line) and "Targets" in line, line
+    assert "replace" in row(run.stdout, "Fleet ") and "ThingGroupName" in row(run.stdout, "Fleet "), run.stdout
+    assert load_state(state) == before, "plan changes nothing"
+
+
+def test_4_plain_cloudformation_template_deploys_after_the_provider_stack(state: Path) -> None:
+    # GIVEN the provider stack exporting the service token is deployed (step 1)
+    # WHEN the plain CloudFormation example is deployed
+    run = cli("deploy", "--template", TEMPLATE, "--state", str(state))
+
+    # THEN its job is created through the imported provider
+    assert run.returncode == 0, run
+    assert f"Stack {TEMPLATE_STACK}: CREATE_COMPLETE" in run.stdout, run
+    saved = load_state(state)
+    resources = saved["stacks"][TEMPLATE_STACK]["resources"]
+    job_id = resources["Job"]["physical_id"]
+    line = row(run.stdout, "Job ")
+    assert "CREATE_COMPLETE" in line and JOB_ARN_PREFIX + job_id in line, line
+    assert saved["stacks"][TEMPLATE_STACK]["imports"] == [EXPORT]
+    assert saved["stacks"][TEMPLATE_STACK]["outputs"] == {"JobId": job_id, "JobArn": JOB_ARN_PREFIX + job_id}
+    job = moto_jobs(state)[job_id]
+    assert job["status"] == "IN_PROGRESS"
+    assert job["targets"] == ["arn:aws:iot:us-east-1:123456789012:thinggroup/cfn-example-sensors"]
+    assert json.loads(job["document"]) == {"operation": "firmware-update", "version": "1.0.0"}
+    assert job["description"] == "Firmware 1.0.0 for the example sensors"
+    assert job["targetSelection"] == "CONTINUOUS"
+    assert {"Key": "example", "Value": "cloudformation"} in job["tags"]
+
+
+def test_5_provider_stack_cannot_be_destroyed_while_its_export_is_imported(state: Path) -> None:
+    before = load_state(state)
+
+    # WHEN the provider stack is destroyed while the template stack imports its export
+    run = cli("destroy", "--stack", PROVIDER, "--state", str(state))
+
+    # THEN it fails, saying why, and nothing is deleted
+    assert run.returncode != 0, run
+    assert "DELETE_FAILED" in run.stdout, run
+    assert EXPORT in run.output and TEMPLATE_STACK in run.output, run
+    after = load_state(state)
+    assert after["stacks"][PROVIDER]["resources"] == before["stacks"][PROVIDER]["resources"]
+    assert moto_jobs(state).keys() == {job["jobId"] for job in before["moto"]["iot"]["jobs"]}
+
+
+def test_6_destroy_leaves_no_job_behind(state: Path) -> None:
+    template_job = load_state(state)["stacks"][TEMPLATE_STACK]["resources"]["Job"]["physical_id"]
+
+    # WHEN the template stack is destroyed
+    run = cli("destroy", "--template", TEMPLATE, "--state", str(state))
+
+    # THEN its job is gone, the app's are not
+    assert run.returncode == 0, run
+    assert f"Stack {TEMPLATE_STACK}: DELETE_COMPLETE" in run.stdout, run
+    jobs = moto_jobs(state)
+    assert template_job not in jobs and len(jobs) == 2
+    assert TEMPLATE_STACK not in load_state(state)["stacks"]
+
+    # WHEN the app is destroyed (the provider stack's export is free now)
+    run = cli("destroy", "--state", str(state))
+
+    # THEN both stacks are deleted and no job, thing or group is left
+    assert run.returncode == 0, run
+    assert f"Stack {DEMO}: DELETE_COMPLETE" in run.stdout, run
+    assert f"Stack {PROVIDER}: DELETE_COMPLETE" in run.stdout, run
+    saved = load_state(state)
+    assert saved["stacks"] == {}
+    assert saved["moto"]["iot"] == {"things": [], "thing_groups": [], "jobs": []}
+
+
+# --------------------------------------------------------------------------
+# the background cases
+# --------------------------------------------------------------------------
+def test_deploy_json_reports_both_stacks(background: Background) -> None:
+    run = background.result("json_deploy")
+    assert run.returncode == 0, run
+    report = json.loads(run.stdout)
+    statuses = {stack["stack"]: stack["status"] for stack in report["stacks"]}
+    assert statuses == {DEMO: "CREATE_COMPLETE", PROVIDER: "CREATE_COMPLETE"}
+    [demo] = [stack for stack in report["stacks"] if stack["stack"] == DEMO]
+    assert demo["ok"] is True
+    jobs = {name: res for name, res in demo["resources"].items() if res["type"] == "Custom::IotJob"}
+    assert len(jobs) == 2
+    for resource in jobs.values():
+        assert resource["attributes"]["JobArn"] == JOB_ARN_PREFIX + resource["physical_id"]
+    # the events of a --json run are in the document, not printed as progress lines
+    assert [e["status"] for e in demo["events"] if e["resource_type"] == "Custom::IotJob"] == ["CREATE_COMPLETE"] * 2
+    assert set(moto_jobs(background.json_state)) == {res["physical_id"] for res in jobs.values()}
+
+
+def test_failing_deploy_rolls_back_and_exits_1(background: Background) -> None:
+    # GIVEN app.py plus a job whose MaximumPerMinute is a parameter defaulting to 0
+    # WHEN it is deployed on a fresh state
+    run = background.result("failing_deploy")
+
+    # THEN the deploy fails, is rolled back, and says which property is wrong
+    assert run.returncode == 1, run
+    assert f"Stack {DEMO}: ROLLBACK_COMPLETE" in run.stdout, run
+    assert re.search(r"^\s+Throttled\w*: .*MaximumPerMinute", run.stdout, re.MULTILINE), run
+    assert "CREATE_FAILED" in run.stdout
+    # ... and the rollback deleted what the failed attempt created
+    saved = load_state(background.failing_state)
+    assert saved["stacks"][DEMO]["status"] == "ROLLBACK_COMPLETE"
+    assert saved["stacks"][DEMO]["resources"] == {}
+    assert saved["moto"]["iot"]["jobs"] == []
+
+
+def test_missing_template_is_a_usage_error(background: Background, tmp: Path) -> None:
+    run = background.result("missing_template")
+    assert run.returncode == 2, run
+    assert "error:" in run.stderr and str(tmp / "nope.yaml") in run.stderr, run
+    assert "Traceback" not in run.stderr, run
+    assert not (tmp / "missing.json").exists()
+
+
+def test_unknown_stack_names_the_available_ones(background: Background, tmp: Path) -> None:
+    run = background.result("unknown_stack")
+    assert run.returncode == 2, run
+    assert "Nope" in run.stderr and DEMO in run.stderr and PROVIDER in run.stderr, run
+    assert "Traceback" not in run.stderr, run
+    assert not (tmp / "unknown.json").exists()
