@@ -36,7 +36,13 @@ def synthesize(command: str, outdir: Path, cwd: Path) -> list[Stack]:
     The context (feature flags included) reaches the app through
     ``CDK_CONTEXT_JSON``, as ``cdk synth`` passes it.
     """
-    context: dict[str, object] = {}
+    # What `cdk synth` adds by default, so both synthesize the same template.
+    context: dict[str, object] = {
+        "aws:cdk:enable-path-metadata": True,
+        "aws:cdk:enable-asset-metadata": True,
+        "aws:cdk:version-reporting": True,
+        "aws:cdk:bundling-stacks": ["**"],
+    }
     for name in ("cdk.json", "cdk.context.json"):
         path = cwd / name
         if path.exists():
