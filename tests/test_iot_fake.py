@@ -159,9 +159,21 @@ def test_exactly_one_of_document_and_document_source(iot: Any, kwargs: dict[str,
     assert error_of(excinfo) == ("InvalidRequestException", 400)
 
 
-def test_document_source_alone_is_accepted(iot: Any) -> None:
+def test_document_source_alone_is_accepted_and_serves_the_object(iot: Any, mode: str | None) -> None:
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=mode)
+    s3.create_bucket(Bucket="bucket")
+    s3.put_object(Bucket="bucket", Key="doc.json", Body=b'{"op":"from-s3"}')
+
     create(iot, "from-s3", documentSource="https://s3.amazonaws.com/bucket/doc.json")
+
     assert iot.describe_job(jobId="from-s3")["documentSource"] == "https://s3.amazonaws.com/bucket/doc.json"
+    assert iot.get_job_document(jobId="from-s3")["document"] == '{"op":"from-s3"}'
+
+
+def test_document_source_naming_no_object_is_rejected(iot: Any) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        create(iot, "missing-doc", documentSource="https://s3.us-east-1.amazonaws.com/no-bucket/doc.json")
+    assert error_of(excinfo) == ("InvalidRequestException", 400)
 
 
 def test_create_with_existing_id_is_rejected_and_keeps_the_original(iot: Any) -> None:

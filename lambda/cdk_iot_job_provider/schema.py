@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -163,6 +164,14 @@ def _list(items: Field, min_items: int | None = None, max_items: int | None = No
 
 
 _ARN = r"arn:[!-~]+"
+# CreateJob's StringDateTime: YYYY-MM-DDTHH:MM, in UTC.
+_SCHEDULE_TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"
+SCHEDULE_TIME_FORMAT = "%Y-%m-%dT%H:%M"
+# CreateJob's scheduling rules.
+SCHEDULE_MIN_LEAD = timedelta(minutes=30)
+SCHEDULE_MAX_START_AHEAD = timedelta(days=365)
+SCHEDULE_MAX_END_AHEAD = timedelta(days=2 * 365)
+SCHEDULE_MIN_DURATION = timedelta(minutes=30)
 _TARGET_ARN = r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:\d{12}:(thing|thinggroup)/[^\s]+"
 _NO_CONTROL = Check(_no_control_characters, "must not contain control characters")
 
@@ -260,8 +269,8 @@ PROPERTIES: Mapping[str, Field] = {
     ),
     "SchedulingConfig": _object(
         {
-            "StartTime": _string(1, 64),
-            "EndTime": _string(1, 64),
+            "StartTime": _string(1, 64, _SCHEDULE_TIME),
+            "EndTime": _string(1, 64, _SCHEDULE_TIME),
             "EndBehavior": _enum("STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"),
             "MaintenanceWindows": _list(
                 _object(
@@ -316,7 +325,9 @@ _PROVIDER_ONLY = frozenset({"DeleteBehavior"})
 _MANAGED_TEMPLATE = re.compile(r"arn:[a-z0-9-]+:iot:[a-z0-9-]*::jobtemplate/AWS-[!-~]+")
 
 
-def parse_properties(raw: Mapping[str, Any], *, is_unresolved: Unresolved | None = None) -> dict[str, Any]:
+def parse_properties(
+    raw: Mapping[str, Any], *, is_unresolved: Unresolved | None = None, now: datetime | None = None
+) -> dict[str, Any]:
     """Coerce and validate ``Custom::IotJob`` properties.
 
     CloudFormation sends every scalar as a string, so values are converted by
@@ -330,6 +341,11 @@ def parse_properties(raw: Mapping[str, Any], *, is_unresolved: Unresolved | None
     is_unresolved
         At synth time, tells which values are unresolved CDK tokens; those are
         skipped and left to the provider at deploy time.
+    now
+        At synth time, the current time: a schedule must then start at least
+        30 minutes and at most a year ahead, and end within two years. The
+        provider passes none, so a later Update or rollback of a job whose
+        start has passed stays valid.
 
     Returns
     -------
@@ -348,6 +364,7 @@ def parse_properties(raw: Mapping[str, Any], *, is_unresolved: Unresolved | None
     root = _object(dict(PROPERTIES), required=REQUIRED_PROPERTIES)
     parsed = _parse_object(root, properties, "", unresolved)
     _check_document_rules(parsed, unresolved)
+    _check_schedule(parsed.get("SchedulingConfig"), unresolved, now)
     return parsed
 
 
@@ -358,6 +375,31 @@ def is_valid(name: str, value: Any) -> bool:
     except InvalidPropertyError:
         return False
     return True
+
+
+def _check_schedule(config: Any, unresolved: Unresolved, now: datetime | None) -> None:
+    if not isinstance(config, Mapping):
+        return
+    start, end = (_schedule_time(config.get(name), unresolved) for name in ("StartTime", "EndTime"))
+    if start is not None and end is not None and end - start < SCHEDULE_MIN_DURATION:
+        raise _fail("SchedulingConfig.EndTime", config["EndTime"], "must be at least 30 minutes after StartTime")
+    if now is None:
+        return
+    now = now.astimezone(timezone.utc).replace(tzinfo=None) if now.tzinfo else now
+    if start is not None and start < now + SCHEDULE_MIN_LEAD:
+        raise _fail("SchedulingConfig.StartTime", config["StartTime"], "must be at least 30 minutes from now (UTC)")
+    if start is not None and start > now + SCHEDULE_MAX_START_AHEAD:
+        raise _fail("SchedulingConfig.StartTime", config["StartTime"], "must be at most one year from now")
+    if end is not None and end < now + SCHEDULE_MIN_LEAD:
+        raise _fail("SchedulingConfig.EndTime", config["EndTime"], "must be at least 30 minutes from now (UTC)")
+    if end is not None and end > now + SCHEDULE_MAX_END_AHEAD:
+        raise _fail("SchedulingConfig.EndTime", config["EndTime"], "must be at most two years from now")
+
+
+def _schedule_time(value: Any, unresolved: Unresolved) -> datetime | None:
+    if value is None or unresolved(value):
+        return None
+    return datetime.strptime(value, SCHEDULE_TIME_FORMAT)
 
 
 def _check_document_rules(props: Mapping[str, Any], unresolved: Unresolved) -> None:

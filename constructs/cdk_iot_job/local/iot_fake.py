@@ -38,6 +38,12 @@ jobId pattern
 document XOR documentSource
     Real: exactly one unless jobTemplateArn is given. moto: not checked.
     Fake: InvalidRequestException (400).
+documentSource
+    Real: CreateJob reads the S3 object (the caller needs s3:GetObject);
+    GetJobDocument returns its content. moto: stores the URL, returns "".
+    Fake: the https object URL must name an object in moto's S3, else
+    InvalidRequestException; GetJobDocument returns the object's content
+    (and ResourceNotFoundException for an unknown job).
 Tags (CreateJob ``tags``, TagResource, UntagResource, ListTagsForResource)
     Real: supported. moto: ignored / not implemented. Fake: stored on the job
     (at most 50, else LimitExceededException 410); job ARNs only.
@@ -101,6 +107,7 @@ from __future__ import annotations
 import datetime
 import re
 import threading
+import types
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -337,6 +344,7 @@ class StrictIotFake:
             self._tag_resource,
             self._untag_resource,
             self._list_tags_for_resource,
+            self._get_job_document,
         ):
             patches[(IoTBackend, impl.__name__.lstrip("_"))] = backend_method(impl)
 
@@ -409,6 +417,8 @@ class StrictIotFake:
         if job_id in backend.jobs:
             existing = backend.jobs[job_id]
             raise ResourceAlreadyExistsException(f"Job {job_id} already exists", job_id, existing.job_arn)
+        if document_source is not None and _s3_object(backend, document_source) is None:
+            raise InvalidRequestException(f"documentSource {document_source} is not a readable S3 object")
         tags = _checked_tags([], tags or [])
         create = self._saved[(IoTBackend, "create_job")]
         result = create(
@@ -433,7 +443,14 @@ class StrictIotFake:
         job.namespace_id = namespace_id
         job.job_template_arn = job_template_arn
         job.destination_package_versions = destination_package_versions
+        job.source_document = _s3_object(backend, document_source) if document_source is not None else None
         return result
+
+    def _get_job_document(self, backend: IoTBackend, job_id: str) -> Any:
+        job = _get_job(backend, job_id)
+        source = getattr(job, "source_document", None)
+        text = job.document if job.document is not None else (source or b"").decode()
+        return types.SimpleNamespace(document=text)
 
     def _describe_job(self, backend: IoTBackend, job_id: str) -> FakeJob:
         job = _get_job(backend, job_id)
@@ -524,6 +541,28 @@ class StrictIotFake:
 
 
 # ------------------------------------------------------------------ helpers
+_S3_URL = re.compile(
+    r"https://(?:s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com(?:\.cn)?/(?P<path_bucket>[^/]+)/(?P<path_key>.+)"
+    r"|(?P<host_bucket>[^./]+)\.s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com(?:\.cn)?/(?P<host_key>.+))"
+)
+
+
+def _s3_object(backend: IoTBackend, url: str) -> bytes | None:
+    """The body of the S3 object an https object URL names, from moto's S3."""
+    from moto.s3.models import s3_backends
+
+    match = _S3_URL.fullmatch(url)
+    if match is None:
+        return None
+    bucket = match.group("path_bucket") or match.group("host_bucket")
+    key = match.group("path_key") or match.group("host_key")
+    try:
+        found = s3_backends[backend.account_id]["aws"].get_object(bucket, key)
+    except Exception:  # moto raises its own errors for a missing bucket
+        return None
+    return bytes(found.value) if found is not None else None
+
+
 def _get_job(backend: IoTBackend, job_id: str) -> FakeJob:
     job = backend.jobs.get(job_id)
     if job is None:
