@@ -57,6 +57,12 @@ MANAGED_TEMPLATE_ARN = "arn:aws:iot:eu-west-1::jobtemplate/AWS-Run-Command:1.0"
 S3_DOCUMENT_URL = "https://s3.amazonaws.com/firmware-bucket/jobs/reboot.json"
 
 CUSTOM_TYPE = "Custom::IotJob"
+# Schedules must start 30 minutes to a year ahead of synth time.
+_IN_TEN_DAYS = datetime.now(timezone.utc) + timedelta(days=10)
+SCHEDULE_START = datetime(
+    _IN_TEN_DAYS.year, _IN_TEN_DAYS.month, _IN_TEN_DAYS.day, 14, 30, 45, tzinfo=timezone(timedelta(hours=2))
+)
+SCHEDULE_END = datetime(_IN_TEN_DAYS.year, _IN_TEN_DAYS.month, _IN_TEN_DAYS.day, 12, 0) + timedelta(days=7)
 IOT_JOB_TYPES = ("job", "thing", "thinggroup")
 STACK_IOT_ARNS = {
     f"arn:${{AWS::Partition}}:iot:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/*" for kind in IOT_JOB_TYPES
@@ -130,8 +136,8 @@ def build_everything_stack(app: App) -> tuple[Stack, dict[str, IotJob]]:
                 ]
             ),
             scheduling_config=SchedulingConfig(
-                start_time=datetime(2031, 3, 1, 14, 30, 45, tzinfo=timezone(timedelta(hours=2))),
-                end_time="2031-03-08T12:00",
+                start_time=SCHEDULE_START,
+                end_time=SCHEDULE_END.strftime("%Y-%m-%dT%H:%M"),
                 end_behavior=JobEndBehavior.CANCEL,
                 maintenance_windows=[
                     MaintenanceWindow(start_time="cron(0 22 ? * SAT *)", duration_in_minutes=120),
@@ -445,21 +451,22 @@ def test_retry_config_renders_criteria_list(everything: Synthesized) -> None:
 def test_scheduling_config_renders_datetime_in_utc_minutes_and_maintenance_windows(
     everything: Synthesized,
 ) -> None:
-    # GIVEN start_time 2031-03-01 14:30:45 at UTC+2 and end_time as IoT's string form
+    # GIVEN start_time 14:30:45 at UTC+2 (ten days ahead) and end_time as IoT's string form
     # WHEN rendered
     # THEN the datetime is 12:30 UTC without seconds, the string passes through
     assert everything.properties("Full")["SchedulingConfig"] == {
-        "StartTime": "2031-03-01T12:30",
-        "EndTime": "2031-03-08T12:00",
+        "StartTime": SCHEDULE_START.astimezone(timezone.utc).strftime("%Y-%m-%dT12:30"),
+        "EndTime": SCHEDULE_END.strftime("%Y-%m-%dT%H:%M"),
         "EndBehavior": "CANCEL",
         "MaintenanceWindows": [{"StartTime": "cron(0 22 ? * SAT *)", "DurationInMinutes": 120}],
     }
 
 
 def test_tags_render_as_key_value_pairs_sorted_by_key(everything: Synthesized) -> None:
+    # CDK's TagManager orders keys case-insensitively.
     assert everything.properties("Full")["Tags"] == [
-        {"Key": "Owner", "Value": "ops"},
         {"Key": "cost-center", "Value": "42"},
+        {"Key": "Owner", "Value": "ops"},
         {"Key": "team", "Value": "firmware"},
     ]
 

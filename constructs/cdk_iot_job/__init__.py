@@ -33,8 +33,10 @@ if TYPE_CHECKING:
         TargetSelection,
         TimeoutConfig,
     )
+    from .document import JobDocument
     from .iot_job import RESOURCE_TYPE, IotJob
     from .provider import IotJobProvider, IotJobProviderStack
+    from .targets import JobTarget, JobTemplate
 
 _HOMES = {
     "InvalidPropertyError": "cdk_iot_job_provider.schema",
@@ -42,6 +44,9 @@ _HOMES = {
     "IotJob": "cdk_iot_job.iot_job",
     "IotJobProvider": "cdk_iot_job.provider",
     "IotJobProviderStack": "cdk_iot_job.provider",
+    "JobDocument": "cdk_iot_job.document",
+    "JobTarget": "cdk_iot_job.targets",
+    "JobTemplate": "cdk_iot_job.targets",
     **{
         name: "cdk_iot_job.config"
         for name in (

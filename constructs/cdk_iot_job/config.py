@@ -13,6 +13,8 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
+from aws_cdk import Duration
+
 __all__ = [
     "AbortAction",
     "AbortConfig",
@@ -174,10 +176,13 @@ class JobExecutionsRetryConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class MaintenanceWindow:
-    """A recurring window, a cron ``start_time`` and a duration of 1 to 1430 minutes."""
+    """A recurring window: a cron ``start_time`` and 1 to 1430 minutes.
+
+    ``duration_in_minutes`` takes a whole number of minutes or a ``Duration``.
+    """
 
     start_time: str
-    duration_in_minutes: int
+    duration_in_minutes: int | Duration
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -215,6 +220,8 @@ def to_cfn(value: Any) -> Any:
         }
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, Duration):
+        return value.to_minutes()
     if isinstance(value, datetime):
         moment = value.astimezone(timezone.utc) if value.tzinfo else value
         return moment.strftime("%Y-%m-%dT%H:%M")

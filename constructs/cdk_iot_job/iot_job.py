@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import CustomResource, RemovalPolicy, Token
+from datetime import datetime, timezone
+
+import jsii
+from aws_cdk import CustomResource, ITaggable, RemovalPolicy, TagManager, TagType, Token
+from aws_cdk import aws_iam as iam
 from cdk_iot_job_provider import schema
 from constructs import Construct
 
@@ -21,7 +24,9 @@ from .config import (
     TimeoutConfig,
     to_cfn,
 )
+from .document import JobDocument, presigned_url_role
 from .provider import SERVICE_TIMEOUT, IotJobProvider
+from .targets import JobTarget, JobTemplate, PackageVersionLike, TargetLike, TemplateLike, package_version_arns
 
 __all__ = ["RESOURCE_TYPE", "IotJob"]
 
@@ -32,45 +37,44 @@ def _is_unresolved(value: Any) -> bool:
     return bool(Token.is_unresolved(value))
 
 
-def render_document(document: Mapping[str, Any] | str) -> Any:
-    """A job document as IoT stores it: compact JSON with sorted keys for a dict.
-
-    Anything else is passed on unchanged for the schema to reject.
-    """
-    if not isinstance(document, Mapping):
+def _as_document(document: JobDocument | Mapping[str, Any] | str | None) -> JobDocument | None:
+    # Plain dicts and strings go through JobDocument too, so their presigned
+    # placeholders get a download role as well.
+    if isinstance(document, JobDocument) or document is None:
         return document
-    try:
-        return json.dumps(document, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError) as error:
-        raise schema.InvalidPropertyError(f"Document must be JSON-serializable: {error}") from error
+    if isinstance(document, Mapping):
+        return JobDocument.from_object(document)
+    if isinstance(document, str):
+        return JobDocument.from_string(document)
+    return None
 
 
-def _as_list(values: Sequence[str] | None) -> Any:
-    # A lone string is a Sequence too: keep it whole so the schema says "must be a list".
-    if values is None or isinstance(values, str) or _is_unresolved(values):
-        return values
-    return list(values)
-
-
+@jsii.implements(ITaggable)
 class IotJob(Construct):
     """An AWS IoT job, created, updated and deleted with the stack.
 
     Properties are named after ``AWS::IoT::Job`` in snake_case. Literal values
     are validated when the construct is built; unresolved tokens are validated
-    by the provider at deploy time.
+    by the provider at deploy time. The job is taggable:
+    ``Tags.of(scope).add(...)`` reaches it, and tag changes apply in place.
 
     Parameters
     ----------
     targets
-        Thing and thing group ARNs, 1 to 100.
+        1 to 100 things and thing groups: ARN strings (tokens welcome),
+        ``aws_iot.CfnThing``/``CfnThingGroup`` constructs (the job is then
+        created after them) or ``JobTarget.thing(name)``/``thing_group(name)``/
+        ``from_arn(arn)``.
     job_id
         The job's id. Default: generated from the stack, the construct and the
         request; a change of a create-only property then replaces the job. With
         a fixed ``job_id``, such a change fails until ``job_id`` changes too.
     document
-        The job document: a dict (rendered as compact JSON with sorted keys) or
-        a JSON string. Default: none; then ``document_source`` or
-        ``job_template_arn`` is required.
+        The job document: a ``JobDocument`` (``from_object``, ``from_string``,
+        ``from_file``, ``from_bucket``), a dict (compact JSON, sorted keys) or a
+        JSON string. Presigned-URL placeholders (``JobDocument.presigned_url``)
+        get a download role automatically unless ``presigned_url_config`` names
+        one. Default: none; then ``document_source`` or a template is required.
     document_source
         S3 object URL of the job document. Default: none.
     description
@@ -78,14 +82,24 @@ class IotJob(Construct):
     target_selection
         Default: ``TargetSelection.SNAPSHOT``.
     document_parameters
-        Parameters of an AWS managed job template. Default: none.
-    job_template_arn
+        Parameters of an AWS managed job template (``JobTemplate.managed``).
         Default: none.
-    presigned_url_config, job_executions_rollout_config, abort_config,
-    timeout_config, job_executions_retry_config, scheduling_config
-        Default: none (IoT's defaults).
+    job_template
+        ``JobTemplate.managed(name, version)``, ``JobTemplate.from_arn(arn)``,
+        an ``aws_iot.CfnJobTemplate`` or an ARN. Default: none.
+    job_template_arn
+        The template's ARN, as ``AWS::IoT::Job`` names it; alternative to
+        ``job_template``. Default: none.
+    presigned_url_config
+        Default: a generated role when the document has placeholders, with
+        IoT's 3600 s expiry; otherwise none.
+    job_executions_rollout_config, abort_config, timeout_config,
+    job_executions_retry_config, scheduling_config
+        Default: none (IoT's defaults). A literal schedule must start 30 minutes
+        to a year from synth time and end after at least 30 minutes.
     destination_package_versions
-        Package version ARNs installed when the job succeeds. Default: none.
+        Package version ARNs or ``aws_iot.CfnSoftwarePackageVersion``
+        constructs installed when the job succeeds. Default: none.
     namespace_id
         Namespace for customer-managed job notifications. Default: none.
     tags
@@ -108,13 +122,14 @@ class IotJob(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        targets: Sequence[str],
+        targets: Sequence[TargetLike],
         job_id: str | None = None,
-        document: Mapping[str, Any] | str | None = None,
+        document: JobDocument | Mapping[str, Any] | str | None = None,
         document_source: str | None = None,
         description: str | None = None,
         target_selection: TargetSelection | str | None = None,
         document_parameters: Mapping[str, str] | None = None,
+        job_template: TemplateLike | None = None,
         job_template_arn: str | None = None,
         presigned_url_config: PresignedUrlConfig | None = None,
         job_executions_rollout_config: JobExecutionsRolloutConfig | None = None,
@@ -122,45 +137,83 @@ class IotJob(Construct):
         timeout_config: TimeoutConfig | None = None,
         job_executions_retry_config: JobExecutionsRetryConfig | None = None,
         scheduling_config: SchedulingConfig | None = None,
-        destination_package_versions: Sequence[str] | None = None,
+        destination_package_versions: Sequence[PackageVersionLike] | None = None,
         namespace_id: str | None = None,
         tags: Mapping[str, str] | None = None,
         delete_behavior: DeleteBehavior | None = None,
         removal_policy: RemovalPolicy | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        if job_template is not None and job_template_arn is not None:
+            raise schema.InvalidPropertyError("job_template and job_template_arn are mutually exclusive: set only one")
+        template = JobTemplate.of(job_template if job_template is not None else job_template_arn) if (
+            job_template is not None or job_template_arn is not None
+        ) else None
+        # A literal ARN is checked by the schema; a CfnJobTemplate's is a token.
+        if document_parameters is not None and template is not None and template.construct is not None:
+            raise schema.InvalidPropertyError(
+                "JobTemplateArn of a CfnJobTemplate is a customer template, but DocumentParameters "
+                "requires an AWS managed one (use JobTemplate.managed(name, version))"
+            )
+        target_arns, dependencies = self._bind_targets(targets)
+        package_arns, package_constructs = (
+            package_version_arns(destination_package_versions)
+            if destination_package_versions is not None and not isinstance(destination_package_versions, str)
+            else (destination_package_versions, [])
+        )
+        job_document = _as_document(document)
+        bound_document = job_document.bind(self) if job_document is not None else None
+
+        self._tag_manager = TagManager(TagType.KEY_VALUE, RESOURCE_TYPE, dict(tags) if tags else None)
         candidates: dict[str, Any] = {
             "JobId": job_id,
-            "Targets": _as_list(targets),
-            "Document": render_document(document) if document is not None else None,
-            "DocumentSource": document_source,
+            "Targets": target_arns,
+            # Anything that is no document at all goes to the schema to reject.
+            "Document": bound_document.document if bound_document else document,
+            "DocumentSource": bound_document.document_source if bound_document and bound_document.document_source else document_source,
             "Description": description,
             "TargetSelection": target_selection,
             "DocumentParameters": dict(document_parameters) if document_parameters is not None else None,
-            "JobTemplateArn": job_template_arn,
+            "JobTemplateArn": template.arn if template else None,
             "PresignedUrlConfig": presigned_url_config,
             "JobExecutionsRolloutConfig": job_executions_rollout_config,
             "AbortConfig": abort_config,
             "TimeoutConfig": timeout_config,
             "JobExecutionsRetryConfig": job_executions_retry_config,
             "SchedulingConfig": scheduling_config,
-            "DestinationPackageVersions": _as_list(destination_package_versions),
+            "DestinationPackageVersions": package_arns,
             "NamespaceId": namespace_id,
             "Tags": [{"Key": key, "Value": tags[key]} for key in sorted(tags)] if tags else None,
             "DeleteBehavior": delete_behavior if delete_behavior not in (None, DeleteBehavior.DELETE) else None,
         }
+        if bound_document and bound_document.document_source and document_source is not None:
+            raise schema.InvalidPropertyError("document_source cannot be combined with a file or S3 JobDocument")
         properties = {name: to_cfn(value) for name, value in candidates.items() if value is not None}
-        schema.parse_properties(properties, is_unresolved=_is_unresolved)
+        schema.parse_properties(properties, is_unresolved=_is_unresolved, now=datetime.now(timezone.utc))
 
         provider = IotJobProvider.of(self)
+        self.presigned_url_role: iam.IRole | None = None
+        if bound_document is not None and bound_document.presigned_objects:
+            configured = properties.get("PresignedUrlConfig", {})
+            if "RoleArn" not in configured:
+                self.presigned_url_role = presigned_url_role(self, "PresignedUrlRole", bound_document.presigned_objects)
+                properties["PresignedUrlConfig"] = {
+                    **configured,
+                    "RoleArn": self.presigned_url_role.role_arn,
+                    "ExpiresInSec": configured.get("ExpiresInSec", 3600),
+                }
         role_arn = properties.get("PresignedUrlConfig", {}).get("RoleArn")
         if role_arn is not None:
             provider.allow_pass_role(role_arn)
-        extra_create_resources = [job_template_arn] if job_template_arn is not None else []
+        if bound_document is not None and bound_document.source_object is not None:
+            provider.allow_read_document(bound_document.source_object)
+        extra_create_resources = [template.arn] if template is not None else []
         extra_create_resources += properties.get("DestinationPackageVersions", [])
         if extra_create_resources:
             provider.allow_create_with(extra_create_resources)
 
+        # Tags render lazily, so Tags.of(...) added later still reach the job.
+        properties["Tags"] = self._tag_manager.rendered_tags
         self.provider = provider
         self.resource = CustomResource(
             self,
@@ -172,6 +225,26 @@ class IotJob(Construct):
             removal_policy=removal_policy,
         )
         self.node.default_child = self.resource
+        for dependency in [*dependencies, *package_constructs, *([template.construct] if template and template.construct else [])]:
+            self.resource.node.add_dependency(dependency)
+
+    def _bind_targets(self, targets: Sequence[TargetLike]) -> tuple[Any, list[Construct]]:
+        # A lone string or a token list is kept whole: the schema reports it.
+        if isinstance(targets, str) or _is_unresolved(targets):
+            return targets, []
+        arns: list[str] = []
+        dependencies: list[Construct] = []
+        for target in targets:
+            arn, dependency = JobTarget.of(target).bind(self)
+            arns.append(arn)
+            if dependency is not None:
+                dependencies.append(dependency)
+        return arns, dependencies
+
+    @property
+    def tags(self) -> TagManager:
+        """The job's tags (``ITaggable``)."""
+        return self._tag_manager
 
     @property
     def job_id(self) -> str:

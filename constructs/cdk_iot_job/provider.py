@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsii
 from aws_cdk import (
@@ -27,6 +27,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
+
+if TYPE_CHECKING:
+    from .document import S3ObjectRef
 
 __all__ = ["DEFAULT_EXPORT_NAME", "PROVIDER_HANDLER", "IotJobProvider", "IotJobProviderStack"]
 
@@ -178,6 +181,12 @@ class IotJobProvider(Construct):
                 conditions={"StringEquals": {"iam:PassedToService": "iot.amazonaws.com"}},
             )
         )
+
+    def allow_read_document(self, document: S3ObjectRef) -> None:
+        """Let CreateJob read a ``DocumentSource`` object: that object only."""
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[document.arn()]))
+        if document.bucket.encryption_key is not None:
+            document.bucket.encryption_key.grant_decrypt(self.role)
 
     def allow_create_with(self, resource_arns: list[str]) -> None:
         """Let CreateJob use further resources (job templates, package versions)."""

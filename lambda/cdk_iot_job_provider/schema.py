@@ -28,6 +28,7 @@ __all__ = [
     "UPDATABLE_API_PROPERTIES",
     "UPDATABLE_PROPERTIES",
     "InvalidPropertyError",
+    "check",
     "create_only_fingerprint",
     "is_valid",
     "parse_properties",
@@ -84,10 +85,15 @@ def _is_tag_key_text(text: str) -> bool:
 
 def _is_json(text: str) -> bool:
     try:
-        json.loads(text)
+        json.loads(text, parse_constant=_not_json)
     except ValueError:
         return False
     return True
+
+
+def _not_json(constant: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON does not.
+    raise ValueError(f"{constant} is not JSON")
 
 
 @dataclass(frozen=True)
@@ -368,10 +374,21 @@ def parse_properties(
     return parsed
 
 
+def check(name: str, value: Any) -> Any:
+    """Validate one top-level property on its own; returns the parsed value.
+
+    Raises
+    ------
+    InvalidPropertyError
+        With the same message :func:`parse_properties` would give.
+    """
+    return _parse(PROPERTIES[name], value, name, lambda _value: False)
+
+
 def is_valid(name: str, value: Any) -> bool:
     """Whether ``value`` is a valid literal for the top-level property ``name``."""
     try:
-        _parse(PROPERTIES[name], value, name, lambda _value: False)
+        check(name, value)
     except InvalidPropertyError:
         return False
     return True

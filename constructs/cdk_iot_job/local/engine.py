@@ -126,6 +126,7 @@ class LocalCloudFormation:
         old = {} if creating or previous is None else dict(previous.resources)
         resolver = TemplateResolver(stack, stack_id, imports=self.state.exports(excluding=stack.name))
         ctx = resources.ResourceContext(self.aws, stack, stack_id, self.state.assets_dir)
+        resources.upload_file_assets(ctx)
         deployed: dict[str, ResourceState] = {}
         done: list[_Step] = []
         cleanup: list[tuple[str, ResourceState]] = []

@@ -22,7 +22,15 @@ from .runtime import ACCOUNT, PARTITION, REGION, LocalAws
 from .state import ResourceState
 from .template import Stack
 
-__all__ = ["NeedsReplacement", "ResourceContext", "create", "delete", "replacement_reason", "update"]
+__all__ = [
+    "NeedsReplacement",
+    "ResourceContext",
+    "create",
+    "delete",
+    "replacement_reason",
+    "update",
+    "upload_file_assets",
+]
 
 
 class NeedsReplacement(Exception):
@@ -91,6 +99,40 @@ def delete(ctx: ResourceContext, resource: ResourceState) -> None:
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket"}:
             raise
+
+
+def upload_file_assets(ctx: ResourceContext) -> list[str]:
+    """Put the stack's file assets (job documents, firmware) where the template expects them.
+
+    Reads ``<stack>.assets.json`` as ``cdk deploy`` does; returns the S3 URLs
+    uploaded. Directory assets (Lambda code) are kept by the functions instead.
+    """
+    manifest = ctx.stack.outdir / f"{ctx.stack.name}.assets.json"
+    if not manifest.exists():
+        return []
+    s3 = ctx.aws.client("s3")
+    uploaded = []
+    for entry in json.loads(manifest.read_text()).get("files", {}).values():
+        source = entry.get("source", {})
+        if source.get("packaging", "file") != "file" or "path" not in source:
+            continue
+        body = (ctx.stack.outdir / source["path"]).read_bytes()
+        for destination in entry.get("destinations", {}).values():
+            bucket = _placeholders(destination["bucketName"])
+            key = _placeholders(destination["objectKey"])
+            try:
+                s3.head_bucket(Bucket=bucket)
+            except ClientError:
+                s3.create_bucket(Bucket=bucket)
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            uploaded.append(f"s3://{bucket}/{key}")
+    return uploaded
+
+
+def _placeholders(text: str) -> str:
+    return (
+        text.replace("${AWS::AccountId}", ACCOUNT).replace("${AWS::Region}", REGION).replace("${AWS::Partition}", PARTITION)
+    )
 
 
 def _arn(service: str, resource: str, *, region: str = REGION, account: str = ACCOUNT) -> str:

@@ -1,0 +1,120 @@
+"""Job targets, job templates and package versions, from ARNs or from constructs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Union
+
+from aws_cdk import Aws, CfnResource, Stack, Token
+from aws_cdk import aws_iot as iot
+from constructs import Construct
+
+__all__ = ["JobTarget", "JobTemplate", "PackageVersionLike", "TargetLike", "TemplateLike"]
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    """A thing or thing group a job is sent to.
+
+    Use :meth:`thing`, :meth:`thing_group` or :meth:`from_arn`; names become
+    ARNs in the stack's partition, region and account.
+    """
+
+    _arn: Callable[[Stack], str]
+    _dependency: Construct | None = None
+
+    @staticmethod
+    def thing(name: str) -> JobTarget:
+        """A thing of this stack's account and region, by name."""
+        return JobTarget(lambda stack: stack.format_arn(service="iot", resource="thing", resource_name=name))
+
+    @staticmethod
+    def thing_group(name: str) -> JobTarget:
+        """A thing group of this stack's account and region, by name.
+
+        With ``TargetSelection.CONTINUOUS``, things added to the group later
+        receive the job too.
+        """
+        return JobTarget(lambda stack: stack.format_arn(service="iot", resource="thinggroup", resource_name=name))
+
+    @staticmethod
+    def from_arn(arn: str) -> JobTarget:
+        """A thing or thing group ARN (a token is fine)."""
+        return JobTarget(lambda _stack: arn)
+
+    @staticmethod
+    def of(target: TargetLike) -> JobTarget:
+        """Normalize any accepted target form."""
+        if isinstance(target, JobTarget):
+            return target
+        if isinstance(target, iot.CfnThing | iot.CfnThingGroup):
+            construct = target
+            return JobTarget(lambda _stack: construct.attr_arn, construct)
+        return JobTarget.from_arn(target)
+
+    def bind(self, scope: Construct) -> tuple[str, Construct | None]:
+        """The ARN, and the construct the job must be created after (if any)."""
+        return self._arn(Stack.of(scope)), self._dependency
+
+
+TargetLike = Union[str, iot.CfnThing, iot.CfnThingGroup, JobTarget]  # noqa: UP007 (a runtime alias)
+
+
+@dataclass(frozen=True)
+class JobTemplate:
+    """The job template a job is created from.
+
+    ``managed`` is ``True`` for AWS managed templates, the only ones that take
+    ``document_parameters``; ``None`` when an ARN token hides it.
+    """
+
+    arn: str
+    managed: bool | None
+    construct: Construct | None = None
+
+    @staticmethod
+    def managed(name: str, version: str | None = None) -> JobTemplate:
+        """An AWS managed template, e.g. ``JobTemplate.managed("AWS-Reboot", "1.0")``.
+
+        The ARN is ``arn:<partition>:iot:<region>::jobtemplate/AWS-<name>[:<version>]``;
+        the ``AWS-`` prefix is added when missing.
+        """
+        template = name if name.startswith("AWS-") else f"AWS-{name}"
+        suffix = f":{version}" if version else ""
+        return JobTemplate(f"arn:{Aws.PARTITION}:iot:{Aws.REGION}::jobtemplate/{template}{suffix}", True)
+
+    @staticmethod
+    def from_arn(arn: str) -> JobTemplate:
+        """A template by ARN; managed when the ARN has no account and names ``AWS-...``."""
+        if Token.is_unresolved(arn):
+            return JobTemplate(arn, None)
+        parts = arn.split(":", 5)
+        managed = len(parts) == 6 and parts[4] == "" and parts[5].startswith("jobtemplate/AWS-")
+        return JobTemplate(arn, managed)
+
+    @staticmethod
+    def of(template: TemplateLike) -> JobTemplate:
+        """Normalize any accepted template form."""
+        if isinstance(template, JobTemplate):
+            return template
+        if isinstance(template, iot.CfnJobTemplate):
+            return JobTemplate(template.attr_arn, False, template)
+        return JobTemplate.from_arn(template)
+
+
+TemplateLike = Union[str, iot.CfnJobTemplate, JobTemplate]  # noqa: UP007 (a runtime alias)
+PackageVersionLike = Union[str, iot.CfnSoftwarePackageVersion]  # noqa: UP007 (a runtime alias)
+
+
+def package_version_arns(versions: Sequence[PackageVersionLike]) -> tuple[list[str], list[CfnResource]]:
+    """Package version ARNs, and the constructs they come from."""
+    arns: list[str] = []
+    constructs: list[CfnResource] = []
+    for version in versions:
+        if isinstance(version, iot.CfnSoftwarePackageVersion):
+            arns.append(version.attr_package_version_arn)
+            constructs.append(version)
+        else:
+            arns.append(version)
+    return arns, constructs
