@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aws_cdk as cdk
 from aws_cdk import aws_iot as iot
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_iot_job import (
@@ -13,6 +16,7 @@ from cdk_iot_job import (
     ExponentialRolloutRate,
     IotJob,
     IotJobProviderStack,
+    JobDocument,
     JobExecutionFailureType,
     JobExecutionsRolloutConfig,
     RateIncreaseCriteria,
@@ -74,8 +78,38 @@ class FirmwareRolloutStack(cdk.Stack):
         cdk.CfnOutput(self, "CanaryRebootJobArn", value=reboot.job_arn)
 
 
+class FirmwareFromFileStack(cdk.Stack):
+    """A job document kept as a file in the repo, pointing at firmware through a presigned URL.
+
+    The document is uploaded as an asset (DocumentSource); its placeholder gets
+    a download role that can read exactly that firmware object.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        s3.Bucket(
+            self,
+            "Firmware",
+            bucket_name="cdk-iot-job-demo-firmware",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+        )
+        gateways = iot.CfnThingGroup(self, "Gateways", thing_group_name="demo-gateways")
+        job = IotJob(
+            self,
+            "GatewayFirmware",
+            targets=[gateways],
+            target_selection=TargetSelection.CONTINUOUS,
+            description="Gateway firmware 2.4.1 from a document file",
+            document=JobDocument.from_file(Path(__file__).parent / "examples" / "firmware" / "sensor-2.4.1.job.json"),
+        )
+        cdk.CfnOutput(self, "GatewayFirmwareJobArn", value=job.job_arn)
+
+
 app = cdk.App()
 FirmwareRolloutStack(app, "CdkIotJobDemo")
+FirmwareFromFileStack(app, "CdkIotJobFirmwareFile")
 # For plain CloudFormation templates: exports cdk-iot-job-ServiceToken.
 IotJobProviderStack(app, "IotJobProviderStack")
 app.synth()

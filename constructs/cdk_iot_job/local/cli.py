@@ -91,10 +91,17 @@ def _describe_jobs(aws: LocalAws, results: list[StackResult]) -> dict[str, dict[
         for resource in result.resources.values():
             if resource.type == IOT_JOB_TYPE:
                 try:
-                    job = iot.describe_job(jobId=resource.physical_id)["job"]
+                    described = iot.describe_job(jobId=resource.physical_id)
                 except iot.exceptions.ResourceNotFoundException:
                     continue
-                found[resource.physical_id] = {"status": job.get("status"), "targets": job.get("targets", [])}
+                job = described["job"]
+                found[resource.physical_id] = {
+                    "status": job.get("status"),
+                    "targets": job.get("targets", []),
+                    "documentSource": described.get("documentSource"),
+                    "presignedUrlConfig": job.get("presignedUrlConfig"),
+                    "jobTemplateArn": job.get("jobTemplateArn"),
+                }
     return found
 
 
@@ -209,6 +216,18 @@ def _job_table(
             ]
         )
     _table(rows, out)
+    for name in names:
+        resource = job_resources.get(name)
+        details = jobs.get(resource.physical_id) if resource else None
+        for label in ("documentSource", "presignedUrlConfig", "jobTemplateArn"):
+            if details and details.get(label):
+                print(f"  {name} {label}: {_compact(details[label])}", file=out)
+
+
+def _compact(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in sorted(value.items()))
+    return str(value)
 
 
 def _job_columns(job: dict[str, object] | None) -> list[str]:
