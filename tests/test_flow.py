@@ -183,8 +183,8 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     test_ids = _build_test_stack(test_out)
     output, _ = child.communicate(timeout=120)
     assert child.returncode == 0, output.decode()
-    # app.py also holds the provider-only stack (IotJobProviderStack); the jobs are in one stack.
-    [app_stack] = [stack for stack in load_stacks(app_out) if stack.logical_ids(IOT_JOB_TYPE)]
+    # app.py also holds the provider-only stack and the document-file example; this test plays the main one.
+    [app_stack] = [stack for stack in load_stacks(app_out) if stack.name == "CdkIotJobDemo"]
     [test_stack] = load_stacks(test_out)
     return Synthesized(app=app_stack, test=test_stack, test_ids=test_ids)
 

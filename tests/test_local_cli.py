@@ -42,6 +42,7 @@ TEMPLATE = "examples/cloudformation/iot-job.yaml"
 EXPORT = "cdk-iot-job-ServiceToken"
 JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
 DEMO = "CdkIotJobDemo"
+FILE_DOCUMENT = "CdkIotJobFirmwareFile"
 PROVIDER = "IotJobProviderStack"
 TEMPLATE_STACK = "iot-job"  # from_template names the stack after the file
 TIMEOUT = 180
@@ -111,6 +112,9 @@ def app_copy(folder: Path, name: str, old: str, new: str) -> str:
     assert source.count(old) == 1, f"app.py no longer contains {old!r}"
     path = folder / name
     path.write_text(source.replace(old, new))
+    # app.py reads its job document file next to itself.
+    if not (folder / "examples").exists():
+        (folder / "examples").symlink_to(REPO / "examples")
     return f"python3 {path}"
 
 
@@ -217,7 +221,9 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
     assert jobs[rollout]["description"] == "Sensor firmware 2.4.1"
     assert jobs[rollout]["targets"] == ["arn:aws:iot:us-east-1:123456789012:thinggroup/demo-sensors"]
     assert json.loads(jobs[rollout]["document"])["version"] == "2.4.1"
-    assert len(jobs) == 2
+    # app.py's third stack holds the document-file job
+    file_job = saved["stacks"][FILE_DOCUMENT]["resources"][job_logical_id(saved, FILE_DOCUMENT, "GatewayFirmware")]
+    assert sorted(jobs) == sorted([*(saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, p)]["physical_id"] for p in ("FirmwareRollout", "CanaryReboot")), file_job["physical_id"]])
     assert saved["stacks"][PROVIDER]["exports"][EXPORT].startswith("arn:aws:lambda:us-east-1:123456789012:function:")
 
 
@@ -251,7 +257,7 @@ def test_2_description_edit_is_planned_and_deployed_in_place(tmp: Path, state: P
     jobs = moto_jobs(state)
     assert jobs[job_id]["description"] == "Sensor firmware 2.4.1, hotfix wave"
     assert jobs[job_id]["status"] == "IN_PROGRESS"
-    assert len(jobs) == 2
+    assert len(jobs) == 3  # app.py's three jobs, no new one
 
 
 def test_3_target_edit_is_planned_as_a_replacement(tmp: Path, state: Path) -> None:
@@ -319,7 +325,7 @@ def test_6_destroy_leaves_no_job_behind(state: Path) -> None:
     assert run.returncode == 0, run
     assert f"Stack {TEMPLATE_STACK}: DELETE_COMPLETE" in run.stdout, run
     jobs = moto_jobs(state)
-    assert template_job not in jobs and len(jobs) == 2
+    assert template_job not in jobs and len(jobs) == 3
     assert TEMPLATE_STACK not in load_state(state)["stacks"]
 
     # WHEN the app is destroyed (the provider stack's export is free now)
@@ -337,12 +343,12 @@ def test_6_destroy_leaves_no_job_behind(state: Path) -> None:
 # --------------------------------------------------------------------------
 # the background cases
 # --------------------------------------------------------------------------
-def test_deploy_json_reports_both_stacks(background: Background) -> None:
+def test_deploy_json_reports_every_stack(background: Background) -> None:
     run = background.result("json_deploy")
     assert run.returncode == 0, run
     report = json.loads(run.stdout)
     statuses = {stack["stack"]: stack["status"] for stack in report["stacks"]}
-    assert statuses == {DEMO: "CREATE_COMPLETE", PROVIDER: "CREATE_COMPLETE"}
+    assert statuses == {DEMO: "CREATE_COMPLETE", FILE_DOCUMENT: "CREATE_COMPLETE", PROVIDER: "CREATE_COMPLETE"}
     [demo] = [stack for stack in report["stacks"] if stack["stack"] == DEMO]
     assert demo["ok"] is True
     jobs = {name: res for name, res in demo["resources"].items() if res["type"] == "Custom::IotJob"}
@@ -351,7 +357,13 @@ def test_deploy_json_reports_both_stacks(background: Background) -> None:
         assert resource["attributes"]["JobArn"] == JOB_ARN_PREFIX + resource["physical_id"]
     # the events of a --json run are in the document, not printed as progress lines
     assert [e["status"] for e in demo["events"] if e["resource_type"] == "Custom::IotJob"] == ["CREATE_COMPLETE"] * 2
-    assert set(moto_jobs(background.json_state)) == {res["physical_id"] for res in jobs.values()}
+    all_jobs = {
+        res["physical_id"]
+        for stack in report["stacks"]
+        for res in stack["resources"].values()
+        if res["type"] == "Custom::IotJob"
+    }
+    assert set(moto_jobs(background.json_state)) == all_jobs and len(all_jobs) == 3
 
 
 def test_failing_deploy_rolls_back_and_exits_1(background: Background) -> None:
