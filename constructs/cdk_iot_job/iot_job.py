@@ -11,7 +11,7 @@ import jsii
 from aws_cdk import CustomResource, ITaggable, RemovalPolicy, TagManager, TagType, Token
 from aws_cdk import aws_iam as iam
 from cdk_iot_job_provider import schema
-from constructs import Construct
+from constructs import Construct, IValidation
 
 from .config import (
     AbortConfig,
@@ -35,6 +35,23 @@ RESOURCE_TYPE = "Custom::IotJob"
 
 def _is_unresolved(value: Any) -> bool:
     return bool(Token.is_unresolved(value))
+
+
+@jsii.implements(IValidation)
+class _TagValidation:
+    """Checks tags added later (``Tags.of``) with the schema's Tags rules, at synth."""
+
+    def __init__(self, tags: TagManager) -> None:
+        self._tags = tags
+
+    def validate(self) -> list[str]:
+        values = self._tags.tag_values()
+        rendered = [{"Key": key, "Value": values[key]} for key in sorted(values)]
+        try:
+            schema.check("Tags", rendered)
+        except schema.InvalidPropertyError as error:
+            return [str(error)]
+        return []
 
 
 def _as_document(document: JobDocument | Mapping[str, Any] | str | None) -> JobDocument | None:
@@ -225,12 +242,16 @@ class IotJob(Construct):
             removal_policy=removal_policy,
         )
         self.node.default_child = self.resource
+        self.node.add_validation(_TagValidation(self._tag_manager))
         for dependency in [*dependencies, *package_constructs, *([template.construct] if template and template.construct else [])]:
             self.resource.node.add_dependency(dependency)
 
     def _bind_targets(self, targets: Sequence[TargetLike]) -> tuple[Any, list[Construct]]:
         # A lone string or a token list is kept whole: the schema reports it.
-        if isinstance(targets, str) or _is_unresolved(targets):
+        # (Only strings go to jsii: it cannot serialize a JobTarget.)
+        if isinstance(targets, str) or (
+            all(isinstance(target, str) for target in targets) and _is_unresolved(list(targets))
+        ):
             return targets, []
         arns: list[str] = []
         dependencies: list[Construct] = []

@@ -65,12 +65,12 @@ TargetLike = Union[str, iot.CfnThing, iot.CfnThingGroup, JobTarget]  # noqa: UP0
 class JobTemplate:
     """The job template a job is created from.
 
-    ``managed`` is ``True`` for AWS managed templates, the only ones that take
-    ``document_parameters``; ``None`` when an ARN token hides it.
+    ``is_managed`` is ``True`` for AWS managed templates, the only ones that
+    take ``document_parameters``; ``None`` when an ARN token hides it.
     """
 
     arn: str
-    managed: bool | None
+    is_managed: bool | None
     construct: Construct | None = None
 
     @staticmethod
