@@ -18,7 +18,6 @@ EVENTS_DIR = Path(__file__).parent / "events"
 SERVICE_TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:CdkIotJobDemo-CdkIotJobProviderFunction"
 
 
-
 def sample(name: str) -> dict[str, Any]:
     """A sample event from ``tests/events/<name>.json``."""
     event: dict[str, Any] = json.loads((EVENTS_DIR / f"{name}.json").read_text())

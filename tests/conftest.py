@@ -26,11 +26,12 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-import boto3  # noqa: E402
-import botocore.endpoint  # noqa: E402
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint  # noqa: E402
-from cdk_iot_job.local.iot_fake import StrictIotFake  # noqa: E402
-from moto import mock_aws  # noqa: E402
+import boto3
+import botocore.endpoint
+from moto import mock_aws
+
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job.local.iot_fake import StrictIotFake
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

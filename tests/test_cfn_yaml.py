@@ -128,8 +128,7 @@ def test_yaml_and_json_load_alike(tmp_path: Path) -> None:
 def test_dates_stay_strings(tmp_path: Path) -> None:
     template = load(
         tmp_path,
-        "AWSTemplateFormatVersion: 2010-09-09\n"
-        "Policy:\n  Version: 2012-10-17\n  When: 2024-01-02T03:04:05Z\n",
+        "AWSTemplateFormatVersion: 2010-09-09\nPolicy:\n  Version: 2012-10-17\n  When: 2024-01-02T03:04:05Z\n",
     )
     assert template["AWSTemplateFormatVersion"] == "2010-09-09"
     assert template["Policy"] == {"Version": "2012-10-17", "When": "2024-01-02T03:04:05Z"}

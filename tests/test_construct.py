@@ -15,7 +15,7 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match, Template
+
 from cdk_iot_job import (
     AbortConfig,
     AbortCriteria,
@@ -58,7 +59,7 @@ S3_DOCUMENT_URL = "https://s3.amazonaws.com/firmware-bucket/jobs/reboot.json"
 
 CUSTOM_TYPE = "Custom::IotJob"
 # Schedules must start 30 minutes to a year ahead of synth time.
-_IN_TEN_DAYS = datetime.now(timezone.utc) + timedelta(days=10)
+_IN_TEN_DAYS = datetime.now(UTC) + timedelta(days=10)
 SCHEDULE_START = datetime(
     _IN_TEN_DAYS.year, _IN_TEN_DAYS.month, _IN_TEN_DAYS.day, 14, 30, 45, tzinfo=timezone(timedelta(hours=2))
 )
@@ -455,7 +456,7 @@ def test_scheduling_config_renders_datetime_in_utc_minutes_and_maintenance_windo
     # WHEN rendered
     # THEN the datetime is 12:30 UTC without seconds, the string passes through
     assert everything.properties("Full")["SchedulingConfig"] == {
-        "StartTime": SCHEDULE_START.astimezone(timezone.utc).strftime("%Y-%m-%dT12:30"),
+        "StartTime": SCHEDULE_START.astimezone(UTC).strftime("%Y-%m-%dT12:30"),
         "EndTime": SCHEDULE_END.strftime("%Y-%m-%dT%H:%M"),
         "EndBehavior": "CANCEL",
         "MaintenanceWindows": [{"StartTime": "cron(0 22 ? * SAT *)", "DurationInMinutes": 120}],

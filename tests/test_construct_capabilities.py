@@ -19,7 +19,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ from aws_cdk import App, CfnElement, CfnParameter, Duration, Stack, Tags
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Match, Template
+from constructs import Construct
+
 from cdk_iot_job import (
     IotJob,
     JobDocument,
@@ -40,7 +42,6 @@ from cdk_iot_job import (
 )
 from cdk_iot_job.provider import IotJobProvider
 from cdk_iot_job_provider import schema
-from constructs import Construct
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FIRMWARE_JOB_FILE = FIXTURES / "firmware-2.4.1.job.json"
@@ -135,7 +136,7 @@ class Case:
         """Build a job; a construction error is kept for the test that asks for the job."""
         try:
             self.jobs[name] = IotJob(self.stack, name, **props)
-        except Exception as error:  # noqa: BLE001 - re-raised by job()
+        except Exception as error:
             self.errors[name] = error
             self.stack.node.try_remove_child(name)
 
@@ -200,7 +201,7 @@ class Built:
 # The app under test
 # ---------------------------------------------------------------------------
 
-IN_ONE_DAY = datetime.now(timezone.utc) + timedelta(days=1)
+IN_ONE_DAY = datetime.now(UTC) + timedelta(days=1)
 IN_TWO_DAYS = IN_ONE_DAY + timedelta(days=1)
 
 
@@ -859,7 +860,7 @@ def test_reserved_tag_key_from_tags_of_is_rejected_at_synth(key: str) -> None:
 
 
 def utc_minutes(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def test_schedule_renders_utc_times_the_end_behavior_and_windows_in_minutes(built: Built) -> None:
@@ -881,19 +882,19 @@ def _schedule_error(config: SchedulingConfig) -> str:
 
 
 def test_start_ten_minutes_ahead_is_rejected() -> None:
-    start = datetime.now(timezone.utc) + timedelta(minutes=10)
+    start = datetime.now(UTC) + timedelta(minutes=10)
     message = _schedule_error(SchedulingConfig(start_time=start))
     assert message.startswith("SchedulingConfig.StartTime ") and "at least 30 minutes" in message
 
 
 def test_start_more_than_a_year_ahead_is_rejected() -> None:
-    start = datetime.now(timezone.utc) + timedelta(days=366)
+    start = datetime.now(UTC) + timedelta(days=366)
     message = _schedule_error(SchedulingConfig(start_time=start))
     assert message.startswith("SchedulingConfig.StartTime ") and "at most one year" in message
 
 
 def test_end_ten_minutes_after_start_is_rejected() -> None:
-    start = datetime.now(timezone.utc) + timedelta(days=1)
+    start = datetime.now(UTC) + timedelta(days=1)
     message = _schedule_error(SchedulingConfig(start_time=start, end_time=start + timedelta(minutes=10)))
     assert message.startswith("SchedulingConfig.EndTime ") and "at least 30 minutes after StartTime" in message
 

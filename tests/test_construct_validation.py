@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from aws_cdk import App, Aws, CfnParameter, Stack, Token
 from aws_cdk.assertions import Template
+
 from cdk_iot_job import (
     AbortConfig,
     AbortCriteria,
@@ -441,9 +442,7 @@ def test_literal_value_breaking_a_limit_is_rejected_naming_path_value_and_rule(
     ("prop", "path"),
     [("targets", "Targets"), ("destination_package_versions", "DestinationPackageVersions")],
 )
-def test_a_single_arn_string_where_a_list_is_expected_is_rejected_as_not_a_list(
-    app: App, prop: str, path: str
-) -> None:
+def test_a_single_arn_string_where_a_list_is_expected_is_rejected_as_not_a_list(app: App, prop: str, path: str) -> None:
     # GIVEN one ARN string instead of a list of ARNs (a str is a Sequence[str] to Python)
     arn = "arn:aws:iot:eu-west-1:123456789012:thing/sensor-001"
     # WHEN the job is built

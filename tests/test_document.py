@@ -21,9 +21,10 @@ from aws_cdk import App, CfnResource, Stack
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk.assertions import Annotations, Match, Template
+from constructs import Construct
+
 from cdk_iot_job.document import BoundDocument, JobDocument, S3ObjectRef, presigned_url_role
 from cdk_iot_job_provider import schema
-from constructs import Construct
 
 PROBE_TYPE = "Custom::DocumentProbe"
 SECRET = "s3cr3t-do-not-echo"
@@ -347,7 +348,7 @@ def test_document_at_the_limit_is_accepted(scope: Construct) -> None:
 
 @pytest.mark.parametrize("value", [{SECRET}, float("nan")], ids=["set", "nan"])
 def test_unserializable_object_is_rejected_at_once(value: Any) -> None:
-    with pytest.raises(schema.InvalidPropertyError, match="^Document must be JSON-serializable") as caught:
+    with pytest.raises(schema.InvalidPropertyError, match=r"^Document must be JSON-serializable") as caught:
         JobDocument.from_object({"value": value})
     assert SECRET not in str(caught.value)
 
@@ -376,7 +377,7 @@ def test_file_that_is_not_utf8_names_the_file(tmp_path: Path, scope: Construct) 
 @pytest.mark.parametrize("name", ["missing.json", "."], ids=["missing", "directory"])
 def test_missing_file_is_rejected_naming_the_path(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
-    with pytest.raises(ValueError, match="job document file .* does not exist or is not a file") as caught:
+    with pytest.raises(ValueError, match=r"job document file .* does not exist or is not a file") as caught:
         JobDocument.from_file(path)
     assert str(path) in str(caught.value)
 

@@ -43,6 +43,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from cfn_events import event as cfn_event
+
 from cdk_iot_job.local import resources
 from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint, RecordedRequest
 from cdk_iot_job.local.engine import LocalCloudFormation, is_custom
@@ -51,13 +53,11 @@ from cdk_iot_job.local.runtime import CustomResourceResponse, LocalAws
 from cdk_iot_job.local.state import State
 from cdk_iot_job.local.template import (
     ACCOUNT,
-    IOT_JOB_TYPE,
     REGION,
     Stack,
     TemplateResolver,
     load_stacks,
 )
-from cfn_events import event as cfn_event
 
 REPO = Path(__file__).resolve().parent.parent
 HANDLER = "cdk_iot_job_provider.handler.handler"
@@ -76,6 +76,7 @@ def _build_test_stack(outdir: Path) -> dict[str, str]:
     """Synthesize the test stack in-process; returns construct id -> logical id."""
     import aws_cdk as cdk
     from aws_cdk import aws_iot as iot
+
     from cdk_iot_job import (
         AbortConfig,
         AbortCriteria,
@@ -297,7 +298,9 @@ def _create_other_resources(aws: LocalAws, stack: Stack, assets_dir: Path) -> Te
         resource = stack.resources[logical_id]
         if is_custom(str(resource["Type"])):
             continue
-        created = resources.create(ctx, logical_id, str(resource["Type"]), resolver.resolve(resource.get("Properties", {})))
+        created = resources.create(
+            ctx, logical_id, str(resource["Type"]), resolver.resolve(resource.get("Properties", {}))
+        )
         resolver.record(logical_id, created.physical_id, created.attributes)
     return resolver
 
@@ -355,7 +358,9 @@ class Flow:
         self.durations.append(exchange.duration_s)
         return response
 
-    def create(self, logical_id: str, properties: dict[str, Any] | None = None, **kwargs: Any) -> CustomResourceResponse:
+    def create(
+        self, logical_id: str, properties: dict[str, Any] | None = None, **kwargs: Any
+    ) -> CustomResourceResponse:
         props = self.test.properties(logical_id) if properties is None else properties
         return self.send(self.event("Create", logical_id, props, **kwargs))
 
@@ -573,9 +578,7 @@ def test_rolled_back_replacement_deletes_only_the_new_job(flow: Flow) -> None:
     v1 = flow.test.properties(logical_id)
     old = _assert_success(flow.create(logical_id, v1))
     v2 = {**v1, "Document": json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": "rollback"})}
-    new = _assert_success(
-        flow.send(flow.event("Update", logical_id, v2, physical_id=old, old_properties=v1))
-    )
+    new = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=old, old_properties=v1)))
     assert new != old
 
     # WHEN CloudFormation rolls back: it deletes the new physical id
@@ -754,7 +757,9 @@ def test_logs_never_contain_a_response_url_signature_or_a_job_document(flow: Flo
 
 
 def test_the_child_sees_only_the_asset_folder_and_boto3(flow: Flow, lam: LambdaProcess, asset_dir: Path) -> None:
-    info = lam.introspect(importable=["crhelper", "boto3", "cdk_iot_job_provider", "moto", "aws_cdk", "jsii", "cdk_iot_job"])
+    info = lam.introspect(
+        importable=["crhelper", "boto3", "cdk_iot_job_provider", "moto", "aws_cdk", "jsii", "cdk_iot_job"]
+    )
 
     assert info["sys_path"][:2] == [str(asset_dir.resolve()), str(lam.runtime_path)]
     # The rest is the interpreter's standard library (its zip, lib/pythonX.Y, lib-dynload).

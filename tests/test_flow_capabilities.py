@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from cdk_iot_job.local.assembly import from_assembly
 from cdk_iot_job.local.engine import IOT_JOB_TYPE, LocalCloudFormation, StackResult
 from cdk_iot_job.local.runtime import LocalAws
@@ -73,6 +74,7 @@ def firmware_app(version: int, outdir: Path) -> Stack:
     import aws_cdk as cdk
     from aws_cdk import aws_iot as iot
     from aws_cdk import aws_s3 as s3
+
     from cdk_iot_job import IotJob, JobDocument, JobTarget, JobTemplate
 
     app = cdk.App(outdir=str(outdir))

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event, sample_properties
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
 
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler, lifecycle
-from cdk_iot_job_provider.ownership import generated_job_id, Owner
+from cdk_iot_job_provider.ownership import Owner, generated_job_id
 
 GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/sensors"
 OTHER_GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"
@@ -180,13 +180,18 @@ def test_create_over_a_job_id_someone_else_owns_fails_and_never_touches_it(cfn: 
         ({"JobId": "bad id!"}, "JobId 'bad id!' must match"),
         ({"Targets": []}, "Targets must have at least 1"),
         ({"JobExecutionsRolloutConfig": {"MaximumPerMinute": "0"}}, "JobExecutionsRolloutConfig.MaximumPerMinute '0'"),
-        ({"JobExecutionsRolloutConfig": {"MaximumPerMinute": "fifty"}}, "MaximumPerMinute 'fifty' must be a whole number"),
+        (
+            {"JobExecutionsRolloutConfig": {"MaximumPerMinute": "fifty"}},
+            "MaximumPerMinute 'fifty' must be a whole number",
+        ),
         ({"Colour": "blue"}, "Colour is not a supported property"),
         ({"Document": None}, "one of Document or DocumentSource is required"),
         ({"TargetSelection": "SOMETIMES"}, "TargetSelection 'SOMETIMES' must be one of"),
     ],
 )
-def test_create_with_an_invalid_property_fails_naming_it(cfn: Cfn, aws: Any, changes: dict[str, Any], named: str) -> None:
+def test_create_with_an_invalid_property_fails_naming_it(
+    cfn: Cfn, aws: Any, changes: dict[str, Any], named: str
+) -> None:
     response = cfn.create(props(**changes))
 
     assert response["Status"] == "FAILED"
@@ -287,7 +292,9 @@ def test_update_of_a_create_only_property_with_a_fixed_id_fails_before_touching_
     created(cfn, old)
     aws.fake.reset()
 
-    response = cfn.send("Update", props(JobId="fixed-job", Targets=[OTHER_GROUP]), physical_id="fixed-job", old_properties=old)
+    response = cfn.send(
+        "Update", props(JobId="fixed-job", Targets=[OTHER_GROUP]), physical_id="fixed-job", old_properties=old
+    )
 
     assert response["Status"] == "FAILED"
     assert "Targets" in response["Reason"]
@@ -363,7 +370,16 @@ def test_update_of_a_job_this_stack_does_not_own_fails_and_leaves_it(cfn: Cfn, a
 def test_update_coerces_decimal_strings_by_schema(cfn: Cfn, aws: Any) -> None:
     old = props()
     job_id = created(cfn, old)
-    abort = {"CriteriaList": [{"FailureType": "FAILED", "Action": "CANCEL", "ThresholdPercentage": "25.5", "MinNumberOfExecutedThings": "10"}]}
+    abort = {
+        "CriteriaList": [
+            {
+                "FailureType": "FAILED",
+                "Action": "CANCEL",
+                "ThresholdPercentage": "25.5",
+                "MinNumberOfExecutedThings": "10",
+            }
+        ]
+    }
 
     response = cfn.send("Update", props(AbortConfig=abort), physical_id=job_id, old_properties=old)
 
@@ -398,7 +414,9 @@ def test_delete_with_cancel_behavior_cancels_and_keeps_the_record(cfn: Cfn, aws:
     assert aws.fake.count("DeleteJob") == 0
 
 
-@pytest.mark.parametrize("physical_id", ["never-existed", "FleetStack_FirmwareRollout_ABCD1234", "not a job id!", "x" * 300])
+@pytest.mark.parametrize(
+    "physical_id", ["never-existed", "FleetStack_FirmwareRollout_ABCD1234", "not a job id!", "x" * 300]
+)
 def test_delete_of_an_id_that_names_no_job_succeeds(cfn: Cfn, aws: Any, physical_id: str) -> None:
     response = cfn.send("Delete", props(), physical_id=physical_id)
 
@@ -467,7 +485,9 @@ def test_delete_never_validates_so_rollback_of_junk_properties_succeeds(cfn: Cfn
 # --- The response contract ------------------------------------------------
 
 
-def test_a_timeout_sends_one_failed_response_with_a_usable_physical_id(cfn: Cfn, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_timeout_sends_one_failed_response_with_a_usable_physical_id(
+    cfn: Cfn, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # GIVEN a Create that outlives the Lambda's remaining time
     real_create = lifecycle.create
 
@@ -505,7 +525,9 @@ def test_an_event_without_stack_id_gets_one_failed_response(cfn: Cfn, aws: Any) 
     assert "StackId" in response["Reason"]
 
 
-def test_logs_never_contain_the_response_url_or_the_document(cfn: Cfn, aws: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_logs_never_contain_the_response_url_or_the_document(
+    cfn: Cfn, aws: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("DEBUG")
     secret_document = '{"operation":"firmware-update","token":"do-not-log-me"}'
     properties = props(Document=secret_document)

@@ -30,8 +30,8 @@ import trustme
 # (pythonpath = ["tests"]); do it here too so this file runs on its own.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint  # noqa: E402
-from cdk_iot_job.local.lambda_process import LambdaProcess, lambda_runtime_path  # noqa: E402
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job.local.lambda_process import LambdaProcess, lambda_runtime_path
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -39,7 +39,7 @@ STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/demo/1b2c3d4e-0000-
 FAKE_CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 JOB_DOCUMENT = json.dumps({"operation": "firmware-update", "secret": "doc-marker-7f3a"})
 
-HANDLER_SRC = '''
+HANDLER_SRC = """
 import logging
 
 import boto3
@@ -73,11 +73,11 @@ def delete(event, context):
 
 def handler(event, context):
     helper(event, context)
-'''
+"""
 
 # Plain-stdlib handler: lets the negative TLS test fail fast (crhelper would
 # retry forever) and exercises timeouts, crashes and stray output.
-PROBE_SRC = '''
+PROBE_SRC = """
 import http.client
 import json
 import os
@@ -118,7 +118,7 @@ def handler(event, context):
     if action == "exit":
         os._exit(3)
     raise KeyError(action)
-'''
+"""
 
 
 # --------------------------------------------------------------------------
@@ -181,9 +181,7 @@ def _aws_env(moto_url: str, ca_file: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def lam(
-    asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: CloudFormationEndpoint
-) -> Iterator[LambdaProcess]:
+def lam(asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: CloudFormationEndpoint) -> Iterator[LambdaProcess]:
     with LambdaProcess(
         asset_dir,
         env=_aws_env(moto_url, cfn.ca_pem_path),
@@ -194,9 +192,7 @@ def lam(
 
 
 @pytest.fixture(scope="module")
-def probe(
-    asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: CloudFormationEndpoint
-) -> Iterator[LambdaProcess]:
+def probe(asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: CloudFormationEndpoint) -> Iterator[LambdaProcess]:
     with LambdaProcess(
         asset_dir,
         handler="cdk_iot_job_provider.probe.handler",
@@ -207,9 +203,7 @@ def probe(
         yield proc
 
 
-def cfn_event(
-    cfn: CloudFormationEndpoint, request_type: str, props: dict[str, str], **extra: Any
-) -> dict[str, Any]:
+def cfn_event(cfn: CloudFormationEndpoint, request_type: str, props: dict[str, str], **extra: Any) -> dict[str, Any]:
     return {
         "RequestType": request_type,
         "ResponseURL": cfn.response_url(f"{request_type}-IotJob"),
@@ -234,9 +228,7 @@ def _iot(moto_url: str) -> Any:
 # --------------------------------------------------------------------------
 def test_runtime_dir_exposes_only_boto3_and_its_dependencies(runtime_dir: Path) -> None:
     names = {p.name for p in runtime_dir.iterdir() if not p.name.endswith(".dist-info")}
-    assert names == {
-        "boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"
-    }
+    assert names == {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"}
     site = Path(sysconfig.get_paths()["purelib"]).resolve()
     for entry in runtime_dir.iterdir():
         assert entry.is_symlink()
@@ -287,19 +279,20 @@ def test_create_sends_exactly_one_https_response(
     assert lam.cold_starts == 1
 
 
-def test_child_sees_only_asset_runtime_and_stdlib(
-    lam: LambdaProcess, asset_dir: Path, runtime_dir: Path
-) -> None:
-    info = lam.introspect(
-        importable=["moto", "aws_cdk", "jsii", "pytest", "trustme", "crhelper", "boto3"]
-    )
+def test_child_sees_only_asset_runtime_and_stdlib(lam: LambdaProcess, asset_dir: Path, runtime_dir: Path) -> None:
+    info = lam.introspect(importable=["moto", "aws_cdk", "jsii", "pytest", "trustme", "crhelper", "boto3"])
     sys_path = info["sys_path"]
     assert sys_path[:2] == [str(asset_dir.resolve()), str(runtime_dir.resolve())]
     assert not [p for p in sys_path if "site-packages" in p or ".venv" in p]
     assert info["flags"] == {"no_site": 1, "safe_path": True}
     assert info["importable"] == {
-        "moto": False, "aws_cdk": False, "jsii": False, "pytest": False,
-        "trustme": False, "crhelper": True, "boto3": True,
+        "moto": False,
+        "aws_cdk": False,
+        "jsii": False,
+        "pytest": False,
+        "trustme": False,
+        "crhelper": True,
+        "boto3": True,
     }
     files = info["module_files"]
     assert Path(files["crhelper"]).is_relative_to(asset_dir.resolve())
@@ -309,11 +302,7 @@ def test_child_sees_only_asset_runtime_and_stdlib(
     # Every loaded module comes from the asset, the runtime dir or the stdlib
     # (the bootstrap script itself runs as __main__, aliased by multiprocessing).
     roots = (str(asset_dir.resolve()), str(runtime_dir.resolve()), sysconfig.get_paths()["stdlib"])
-    strays = {
-        n: f
-        for n, f in files.items()
-        if f and n not in ("__main__", "__mp_main__") and not f.startswith(roots)
-    }
+    strays = {n: f for n, f in files.items() if f and n not in ("__main__", "__mp_main__") and not f.startswith(roots)}
     assert strays == {}
     assert "VIRTUAL_ENV" not in info["env_keys"]
     assert "AWS_ENDPOINT_URL" in info["env_keys"]
@@ -437,12 +426,8 @@ def test_timeout_and_crash_start_a_fresh_sandbox(probe: LambdaProcess) -> None:
     assert not probe.alive
 
 
-def test_import_error_is_reported_per_invocation(
-    asset_dir: Path, runtime_dir: Path
-) -> None:
-    with LambdaProcess(
-        asset_dir, handler="cdk_iot_job_provider.missing.handler", runtime_path=runtime_dir
-    ) as broken:
+def test_import_error_is_reported_per_invocation(asset_dir: Path, runtime_dir: Path) -> None:
+    with LambdaProcess(asset_dir, handler="cdk_iot_job_provider.missing.handler", runtime_path=runtime_dir) as broken:
         assert broken.init_error and "ImportModuleError" in broken.init_error
         reply = broken.invoke({})
         assert not reply["ok"] and "ModuleNotFoundError" in reply["error"]

@@ -359,9 +359,7 @@ def test_at_most_fifty_tags(iot: Any) -> None:
         ("InternalFailureException", 500),
     ],
 )
-def test_fail_next_returns_real_error_responses(
-    iot: Any, fake: StrictIotFake, code: str, status: int
-) -> None:
+def test_fail_next_returns_real_error_responses(iot: Any, fake: StrictIotFake, code: str, status: int) -> None:
     fake.fail_next("CreateJob", code, times=2, message="injected")
     for _ in range(2):
         with pytest.raises(ClientError) as excinfo:
@@ -517,14 +515,10 @@ print(json.dumps(out))
 """
 
 
-def test_separate_process_over_http_sees_the_strict_behaviour(
-    server_url: str, fake: StrictIotFake
-) -> None:
+def test_separate_process_over_http_sees_the_strict_behaviour(server_url: str, fake: StrictIotFake) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{server_url}/moto-api/reset", method="POST")).close()
     env = {**os.environ, "AWS_ENDPOINT_URL": server_url}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
         "duplicate": "ResourceAlreadyExistsException",

@@ -50,7 +50,7 @@ TIMEOUT = 180
 DESCRIPTION = 'description="Sensor firmware 2.4.1"'
 EDITED_DESCRIPTION = 'description="Sensor firmware 2.4.1, hotfix wave"'
 GROUP_NAME = 'thing_group_name="demo-sensors"'
-FAILING_JOB = '''        reboot.node.add_dependency(sensor)
+FAILING_JOB = """        reboot.node.add_dependency(sensor)
 
         # Passes synth (a token); at deploy the parameter's default 0 is rejected.
         rate = cdk.CfnParameter(self, "ThrottleRate", type="Number", default=0)
@@ -61,7 +61,7 @@ FAILING_JOB = '''        reboot.node.add_dependency(sensor)
             document={"operation": "inventory"},
             job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=rate.value_as_number),
         )
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,9 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
         line = row(run.stdout, logical_id)
         assert "CREATE_COMPLETE" in line and job_id in line and JOB_ARN_PREFIX + job_id in line, line
         # progress lines came first, as each resource completed
-        assert re.search(rf"^\s+{DEMO}\s+CREATE_COMPLETE\s+Custom::IotJob\s+{logical_id}\s+{job_id}$", run.stdout, re.MULTILINE)
+        assert re.search(
+            rf"^\s+{DEMO}\s+CREATE_COMPLETE\s+Custom::IotJob\s+{logical_id}\s+{job_id}$", run.stdout, re.MULTILINE
+        )
     # ... and the jobs are in moto, saved in the state for the next run
     jobs = moto_jobs(state)
     rollout = saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, "FirmwareRollout")]["physical_id"]
@@ -223,7 +225,15 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
     assert json.loads(jobs[rollout]["document"])["version"] == "2.4.1"
     # app.py's third stack holds the document-file job
     file_job = saved["stacks"][FILE_DOCUMENT]["resources"][job_logical_id(saved, FILE_DOCUMENT, "GatewayFirmware")]
-    assert sorted(jobs) == sorted([*(saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, p)]["physical_id"] for p in ("FirmwareRollout", "CanaryReboot")), file_job["physical_id"]])
+    assert sorted(jobs) == sorted(
+        [
+            *(
+                saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, p)]["physical_id"]
+                for p in ("FirmwareRollout", "CanaryReboot")
+            ),
+            file_job["physical_id"],
+        ]
+    )
     assert saved["stacks"][PROVIDER]["exports"][EXPORT].startswith("arn:aws:lambda:us-east-1:123456789012:function:")
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
 from cdk_iot_job.local.assembly import from_assembly
 from cdk_iot_job.local.engine import (
     IOT_JOB_TYPE,
@@ -76,6 +77,7 @@ def fleet_app(version: int, outdir: Path) -> Stack:
     """``FleetStack`` as app version ``version`` (1..5) writes it."""
     import aws_cdk as cdk
     from aws_cdk import aws_iot as iot
+
     from cdk_iot_job import IotJob, JobExecutionsRolloutConfig
 
     app = cdk.App(outdir=str(outdir))
@@ -110,12 +112,15 @@ def retain_app(outdir: Path) -> Stack:
     """A job with ``RemovalPolicy.RETAIN`` next to an ordinary one."""
     import aws_cdk as cdk
     from aws_cdk import aws_iot as iot
+
     from cdk_iot_job import IotJob
 
     app = cdk.App(outdir=str(outdir))
     stack = cdk.Stack(app, "KeepStack")
     group = iot.CfnThingGroup(stack, "Group", thing_group_name="keep-group")
-    IotJob(stack, "Kept", targets=[group.attr_arn], document={"operation": "keep"}, removal_policy=cdk.RemovalPolicy.RETAIN)
+    IotJob(
+        stack, "Kept", targets=[group.attr_arn], document={"operation": "keep"}, removal_policy=cdk.RemovalPolicy.RETAIN
+    )
     IotJob(stack, "Dropped", targets=[group.attr_arn], document={"operation": "drop"})
     app.synth()
     return _only(from_assembly(outdir), "KeepStack")
@@ -125,6 +130,7 @@ def pinned_app(version: int, outdir: Path) -> Stack:
     """A job with a fixed ``JobId``; version 2 changes its (create-only) targets."""
     import aws_cdk as cdk
     from aws_cdk import aws_iot as iot
+
     from cdk_iot_job import IotJob
 
     app = cdk.App(outdir=str(outdir))
@@ -302,9 +308,9 @@ def test_1_deploy_creates_both_jobs(world: World) -> None:
     assert world.state.stacks[STACK].status == "CREATE_COMPLETE"
     rollout_id = result.resources[rollout].physical_id
     reboot_id = result.resources[reboot].physical_id
-    assert sorted(mutations) == sorted(
-        [("CreateJob", rollout_id), ("CreateJob", reboot_id)]
-    ), "a CreateJob per job, with its tags, and nothing else"
+    assert sorted(mutations) == sorted([("CreateJob", rollout_id), ("CreateJob", reboot_id)]), (
+        "a CreateJob per job, with its tags, and nothing else"
+    )
     assert _statuses(result, rollout) == ["CREATE_COMPLETE"]
     assert _statuses(result, reboot) == ["CREATE_COMPLETE"]
     # ... the thing group and thing first: the jobs reference them
@@ -409,9 +415,10 @@ def test_3_targets_change_replaces_the_job(world: World) -> None:
     assert world.job_ids() == {FOREIGN_JOB, new_id, reboot_id}
     assert world.job(reboot_id)["status"] == "IN_PROGRESS"
     world.assert_foreign_job_untouched()
-    world.seen.update(rollout_v3=new_id, state_v3={
-        name: (res.physical_id, res.properties) for name, res in world.state.stacks[STACK].resources.items()
-    })
+    world.seen.update(
+        rollout_v3=new_id,
+        state_v3={name: (res.physical_id, res.properties) for name, res in world.state.stacks[STACK].resources.items()},
+    )
 
 
 # --------------------------------------------------------------------------
@@ -462,9 +469,9 @@ def test_4_failed_new_job_rolls_back_to_the_previous_version(world: World) -> No
     # ... and the state still describes v3
     deployed = world.state.stacks[STACK]
     assert deployed.status == "UPDATE_ROLLBACK_COMPLETE"
-    assert {
-        name: (res.physical_id, res.properties) for name, res in deployed.resources.items()
-    } == world.seen["state_v3"]
+    assert {name: (res.physical_id, res.properties) for name, res in deployed.resources.items()} == world.seen[
+        "state_v3"
+    ]
     assert throttled not in deployed.resources
     world.assert_foreign_job_untouched()
 
@@ -598,6 +605,7 @@ def swap_app(version: int, outdir: Path) -> Stack:
     """Version 2 renames group B (replaced), retargets Job to it (replaced) and adds a failing job."""
     import aws_cdk as cdk
     from aws_cdk import aws_iot as iot
+
     from cdk_iot_job import IotJob, JobExecutionsRolloutConfig
 
     app = cdk.App(outdir=str(outdir))
@@ -669,6 +677,7 @@ EXPORT = "cdk-iot-job-ServiceToken"
 
 def provider_app(outdir: Path) -> Stack:
     import aws_cdk as cdk
+
     from cdk_iot_job import IotJobProviderStack
 
     app = cdk.App(outdir=str(outdir))
@@ -743,6 +752,7 @@ def policy_app(version: int, outdir: Path) -> Stack:
     """Version 2 only adds ``Retain`` to Guarded, and a job that fails after it."""
     import aws_cdk as cdk
     from aws_cdk import aws_iot as iot
+
     from cdk_iot_job import IotJob, JobExecutionsRolloutConfig
 
     app = cdk.App(outdir=str(outdir))

@@ -106,7 +106,12 @@ def populate(url: str) -> dict[str, str]:
         jobExecutionsRolloutConfig={"maximumPerMinute": 20},
         abortConfig={
             "criteriaList": [
-                {"failureType": "FAILED", "action": "CANCEL", "thresholdPercentage": 12.5, "minNumberOfExecutedThings": 3}
+                {
+                    "failureType": "FAILED",
+                    "action": "CANCEL",
+                    "thresholdPercentage": 12.5,
+                    "minNumberOfExecutedThings": 3,
+                }
             ]
         },
         timeoutConfig={"inProgressTimeoutInMinutes": 60},
@@ -211,7 +216,7 @@ def test_completed_and_deleting_jobs(url: str) -> None:
 
     first = snapshot(None, endpoint_url=url, region=REGION)
     going = iot_backends[ACCOUNT][REGION].jobs["going"]
-    assert getattr(going, "deletion_polls_left") == 1  # snapshot did not count it down
+    assert going.deletion_polls_left == 1  # snapshot did not count it down
     assert [(j["jobId"], j["status"]) for j in first["iot"]["jobs"]] == [
         ("done", "COMPLETED"),
         ("going", "DELETION_IN_PROGRESS"),

@@ -71,7 +71,33 @@ _HOMES = {
     },
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "RESOURCE_TYPE",
+    "AbortAction",
+    "AbortConfig",
+    "AbortCriteria",
+    "DeleteBehavior",
+    "ExponentialRolloutRate",
+    "InvalidPropertyError",
+    "IotJob",
+    "IotJobProvider",
+    "IotJobProviderStack",
+    "JobDocument",
+    "JobEndBehavior",
+    "JobExecutionFailureType",
+    "JobExecutionsRetryConfig",
+    "JobExecutionsRolloutConfig",
+    "JobTarget",
+    "JobTemplate",
+    "MaintenanceWindow",
+    "PresignedUrlConfig",
+    "RateIncreaseCriteria",
+    "RetryCriteria",
+    "RetryableFailureType",
+    "SchedulingConfig",
+    "TargetSelection",
+    "TimeoutConfig",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_cdk import Duration
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-class TargetSelection(str, enum.Enum):
+class TargetSelection(enum.StrEnum):
     """Whether the job keeps running for targets added later."""
 
     SNAPSHOT = "SNAPSHOT"
@@ -46,7 +46,7 @@ class TargetSelection(str, enum.Enum):
     """Things added to a target thing group later also receive the job."""
 
 
-class DeleteBehavior(str, enum.Enum):
+class DeleteBehavior(enum.StrEnum):
     """What the provider does to the job when the resource is deleted."""
 
     DELETE = "DELETE"
@@ -55,7 +55,7 @@ class DeleteBehavior(str, enum.Enum):
     """Cancel the job and keep its record; executions already running may finish."""
 
 
-class JobExecutionFailureType(str, enum.Enum):
+class JobExecutionFailureType(enum.StrEnum):
     """Failure types that can abort a job."""
 
     FAILED = "FAILED"
@@ -64,7 +64,7 @@ class JobExecutionFailureType(str, enum.Enum):
     ALL = "ALL"
 
 
-class RetryableFailureType(str, enum.Enum):
+class RetryableFailureType(enum.StrEnum):
     """Failure types that can be retried."""
 
     FAILED = "FAILED"
@@ -72,13 +72,13 @@ class RetryableFailureType(str, enum.Enum):
     ALL = "ALL"
 
 
-class AbortAction(str, enum.Enum):
+class AbortAction(enum.StrEnum):
     """What an abort does."""
 
     CANCEL = "CANCEL"
 
 
-class JobEndBehavior(str, enum.Enum):
+class JobEndBehavior(enum.StrEnum):
     """What happens to executions when a scheduled job reaches its end time."""
 
     STOP_ROLLOUT = "STOP_ROLLOUT"
@@ -223,7 +223,7 @@ def to_cfn(value: Any) -> Any:
     if isinstance(value, Duration):
         return value.to_minutes()
     if isinstance(value, datetime):
-        moment = value.astimezone(timezone.utc) if value.tzinfo else value
+        moment = value.astimezone(UTC) if value.tzinfo else value
         return moment.strftime("%Y-%m-%dT%H:%M")
     if isinstance(value, list | tuple):
         return [to_cfn(item) for item in value]

@@ -34,8 +34,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
-from cdk_iot_job_provider import schema
 from constructs import Construct
+
+from cdk_iot_job_provider import schema
 
 __all__ = ["BoundDocument", "JobDocument", "S3ObjectRef", "presigned_url_role"]
 

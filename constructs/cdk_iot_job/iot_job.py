@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
-
-from datetime import datetime, timezone
 
 import jsii
 from aws_cdk import CustomResource, ITaggable, RemovalPolicy, TagManager, TagType, Token
 from aws_cdk import aws_iam as iam
-from cdk_iot_job_provider import schema
 from constructs import Construct, IValidation
+
+from cdk_iot_job_provider import schema
 
 from .config import (
     AbortConfig,
@@ -163,9 +163,11 @@ class IotJob(Construct):
         super().__init__(scope, construct_id)
         if job_template is not None and job_template_arn is not None:
             raise schema.InvalidPropertyError("job_template and job_template_arn are mutually exclusive: set only one")
-        template = JobTemplate.of(job_template if job_template is not None else job_template_arn) if (
-            job_template is not None or job_template_arn is not None
-        ) else None
+        template = (
+            JobTemplate.of(job_template if job_template is not None else job_template_arn)
+            if (job_template is not None or job_template_arn is not None)
+            else None
+        )
         # A literal ARN is checked by the schema; a CfnJobTemplate's is a token.
         if document_parameters is not None and template is not None and template.construct is not None:
             raise schema.InvalidPropertyError(
@@ -187,7 +189,9 @@ class IotJob(Construct):
             "Targets": target_arns,
             # Anything that is no document at all goes to the schema to reject.
             "Document": bound_document.document if bound_document else document,
-            "DocumentSource": bound_document.document_source if bound_document and bound_document.document_source else document_source,
+            "DocumentSource": bound_document.document_source
+            if bound_document and bound_document.document_source
+            else document_source,
             "Description": description,
             "TargetSelection": target_selection,
             "DocumentParameters": dict(document_parameters) if document_parameters is not None else None,
@@ -206,7 +210,7 @@ class IotJob(Construct):
         if bound_document and bound_document.document_source and document_source is not None:
             raise schema.InvalidPropertyError("document_source cannot be combined with a file or S3 JobDocument")
         properties = {name: to_cfn(value) for name, value in candidates.items() if value is not None}
-        schema.parse_properties(properties, is_unresolved=_is_unresolved, now=datetime.now(timezone.utc))
+        schema.parse_properties(properties, is_unresolved=_is_unresolved, now=datetime.now(UTC))
 
         provider = IotJobProvider.of(self)
         self.presigned_url_role: iam.IRole | None = None
@@ -243,7 +247,11 @@ class IotJob(Construct):
         )
         self.node.default_child = self.resource
         self.node.add_validation(_TagValidation(self._tag_manager))
-        for dependency in [*dependencies, *package_constructs, *([template.construct] if template and template.construct else [])]:
+        for dependency in [
+            *dependencies,
+            *package_constructs,
+            *([template.construct] if template and template.construct else []),
+        ]:
             self.resource.node.add_dependency(dependency)
 
     def _bind_targets(self, targets: Sequence[TargetLike]) -> tuple[Any, list[Construct]]:

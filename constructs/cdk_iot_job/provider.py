@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import jsii
 from aws_cdk import (
     ArnFormat,
-    CfnOutput,
     AssetHashType,
     BundlingOptions,
+    CfnOutput,
     Duration,
     ILocalBundling,
     RemovalPolicy,

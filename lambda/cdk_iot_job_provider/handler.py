@@ -24,7 +24,9 @@ _RESPONSE_RESERVE_SECONDS = 30.0
 
 
 def _owner(event: dict[str, Any]) -> Owner:
-    return Owner(str(event.get("StackId", "")), str(event.get("LogicalResourceId", "")), str(event.get("RequestId", "")))
+    return Owner(
+        str(event.get("StackId", "")), str(event.get("LogicalResourceId", "")), str(event.get("RequestId", ""))
+    )
 
 
 def _raw_properties(event: dict[str, Any], key: str = "ResourceProperties") -> dict[str, Any]:

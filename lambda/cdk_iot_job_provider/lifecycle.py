@@ -181,7 +181,9 @@ def update(request: JobRequest) -> JobResult:
         return _create_job(request, new.get("JobId") or generated_job_id(request.owner))
     tags = iot_api.list_tags(job["jobArn"])
     if not request.owner.owns(tags):
-        raise JobConflictError(f"JobId '{current_id}' exists but was not created by this resource; it is left untouched")
+        raise JobConflictError(
+            f"JobId '{current_id}' exists but was not created by this resource; it is left untouched"
+        )
 
     # The job's own fingerprint is the truth; it also makes rollbacks converge in place.
     decision = decide_update(
@@ -275,9 +277,7 @@ def _update_in_place(request: JobRequest, job: Mapping[str, Any], tags: Mapping[
     new = request.properties
     old = request.old_properties
     job_id = str(job["jobId"])
-    changed = [
-        name for name in schema.UPDATABLE_API_PROPERTIES if old is None or new.get(name) != old.get(name)
-    ]
+    changed = [name for name in schema.UPDATABLE_API_PROPERTIES if old is None or new.get(name) != old.get(name)]
     present = [name for name in schema.UPDATABLE_API_PROPERTIES if name in new]
     if any(name in new for name in changed):
         iot_api.update_job(job_id, schema.to_api(new, present), new.get("NamespaceId"))

@@ -49,12 +49,16 @@ def send_response(url: str, body: dict[str, Any], *, sleep: Callable[[float], No
         try:
             connection = HTTPSConnection(parts.netloc, timeout=_SOCKET_TIMEOUT_SECONDS, context=context)
             try:
-                connection.request("PUT", path, body=payload, headers={"content-type": "", "content-length": str(len(payload))})
+                connection.request(
+                    "PUT", path, body=payload, headers={"content-type": "", "content-length": str(len(payload))}
+                )
                 status = connection.getresponse().status
             finally:
                 connection.close()
         except (OSError, ValueError) as error:
-            logger.warning("sending the response failed (attempt %d of %d): %s", attempt, _ATTEMPTS, type(error).__name__)
+            logger.warning(
+                "sending the response failed (attempt %d of %d): %s", attempt, _ATTEMPTS, type(error).__name__
+            )
         else:
             if status < 500:
                 if status >= 300:

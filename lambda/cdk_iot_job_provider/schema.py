@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -165,7 +165,9 @@ def _object(fields: dict[str, Field], *, required: Sequence[str] = (), any_of: S
     return Field("object", fields=fields, required=tuple(required), any_of=tuple(any_of))
 
 
-def _list(items: Field, min_items: int | None = None, max_items: int | None = None, *, unique_by: str | None = None) -> Field:
+def _list(
+    items: Field, min_items: int | None = None, max_items: int | None = None, *, unique_by: str | None = None
+) -> Field:
     return Field("list", items=items, min=min_items, max=max_items, unique_by=unique_by)
 
 
@@ -211,9 +213,7 @@ PROPERTIES: Mapping[str, Field] = {
         1,
         100,
     ),
-    "Document": _string(
-        0, 32768, None, Check(_is_json, "must be valid JSON"), sensitive=True
-    ),
+    "Document": _string(0, 32768, None, Check(_is_json, "must be valid JSON"), sensitive=True),
     "DocumentSource": _string(1, 1350),
     "Description": _string(1, 2028, None, _NO_CONTROL),
     "TargetSelection": _enum("CONTINUOUS", "SNAPSHOT"),
@@ -223,9 +223,7 @@ PROPERTIES: Mapping[str, Field] = {
         items=_string(1, 30720, None, _NO_CONTROL),
     ),
     "JobTemplateArn": _string(1, 1600, _ARN),
-    "PresignedUrlConfig": _object(
-        {"RoleArn": _string(20, 2048, _ARN), "ExpiresInSec": _integer(60, 3600)}
-    ),
+    "PresignedUrlConfig": _object({"RoleArn": _string(20, 2048, _ARN), "ExpiresInSec": _integer(60, 3600)}),
     "JobExecutionsRolloutConfig": _object(
         {
             "MaximumPerMinute": _integer(1),
@@ -402,7 +400,7 @@ def _check_schedule(config: Any, unresolved: Unresolved, now: datetime | None) -
         raise _fail("SchedulingConfig.EndTime", config["EndTime"], "must be at least 30 minutes after StartTime")
     if now is None:
         return
-    now = now.astimezone(timezone.utc).replace(tzinfo=None) if now.tzinfo else now
+    now = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
     if start is not None and start < now + SCHEDULE_MIN_LEAD:
         raise _fail("SchedulingConfig.StartTime", config["StartTime"], "must be at least 30 minutes from now (UTC)")
     if start is not None and start > now + SCHEDULE_MAX_START_AHEAD:
@@ -454,7 +452,9 @@ def _parse_object(spec: Field, value: Any, path: str, unresolved: Unresolved) ->
     for name in value:
         if name not in spec.fields:
             allowed = ", ".join(sorted(spec.fields))
-            raise InvalidPropertyError(f"{prefix}{_shorten(str(name))} is not a supported property (allowed: {allowed})")
+            raise InvalidPropertyError(
+                f"{prefix}{_shorten(str(name))} is not a supported property (allowed: {allowed})"
+            )
     for name in spec.required:
         if name not in value:
             raise InvalidPropertyError(f"{prefix}{name} is required")
@@ -593,7 +593,9 @@ def _api_name(name: str, spec: Field) -> str:
 
 def _value_to_api(spec: Field, value: Any) -> Any:
     if spec.kind == "object":
-        return {_api_name(name, spec.fields[name]): _value_to_api(spec.fields[name], item) for name, item in value.items()}
+        return {
+            _api_name(name, spec.fields[name]): _value_to_api(spec.fields[name], item) for name, item in value.items()
+        }
     if spec.kind == "list":
         assert spec.items is not None
         return [_value_to_api(spec.items, item) for item in value]

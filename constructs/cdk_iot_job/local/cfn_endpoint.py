@@ -13,6 +13,7 @@ or the 4096-byte CloudFormation body limit.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import secrets
@@ -143,10 +144,8 @@ class _TLSServer(http.server.ThreadingHTTPServer):
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tls.close()
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Client disconnects (e.g. a handler that gave up during a stall)
@@ -159,7 +158,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 10
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _read_body(self) -> tuple[bytes, int, bool]:
@@ -459,11 +458,7 @@ class CloudFormationEndpoint:
         """
         parts = urllib.parse.urlsplit(url)
         with self._lock:
-            return [
-                r
-                for r in self._requests
-                if r.method == "PUT" and r.path == parts.path and r.query == parts.query
-            ]
+            return [r for r in self._requests if r.method == "PUT" and r.path == parts.path and r.query == parts.query]
 
     def responses_for(self, url: str) -> list[Any]:
         """Parsed JSON bodies PUT to ``url`` (one entry per request).
@@ -511,9 +506,7 @@ class CloudFormationEndpoint:
                     return got
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise TimeoutError(
-                        f"{len(got)} of {count} response(s) arrived within {timeout}s"
-                    )
+                    raise TimeoutError(f"{len(got)} of {count} response(s) arrived within {timeout}s")
                 self._lock.wait(left)
 
     @property

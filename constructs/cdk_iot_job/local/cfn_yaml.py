@@ -28,7 +28,7 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-__all__ = ["CfnYamlLoader", "SHORT_FORM_FUNCTIONS", "load_template"]
+__all__ = ["SHORT_FORM_FUNCTIONS", "CfnYamlLoader", "load_template"]
 
 #: Short-form tags (without ``!``) that become ``{"Fn::<Name>": value}``.
 SHORT_FORM_FUNCTIONS = (
@@ -130,9 +130,7 @@ def _get_att(loader: yaml.SafeLoader, node: Node) -> dict[str, Any]:
         # Only the first dot separates: attribute names may contain dots.
         resource, dot, attribute = value.partition(".")
         if not dot or not resource or not attribute:
-            raise ConstructorError(
-                None, None, f"!GetAtt {value!r} is not 'LogicalId.AttributeName'", node.start_mark
-            )
+            raise ConstructorError(None, None, f"!GetAtt {value!r} is not 'LogicalId.AttributeName'", node.start_mark)
         return {"Fn::GetAtt": [resource, attribute]}
     if isinstance(value, list) and len(value) == 2:
         return {"Fn::GetAtt": value}

@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--assembly", type=Path, help="an already synthesized cloud assembly (cdk synth -o DIR)")
     source.add_argument("--template", type=Path, help="a plain CloudFormation template (JSON or YAML)")
     parser.add_argument("--stack", action="append", default=[], help="only this stack (repeatable)")
-    parser.add_argument("--state", type=Path, default=DEFAULT_STATE_FILE, help=f"state file (default {DEFAULT_STATE_FILE})")
+    parser.add_argument(
+        "--state", type=Path, default=DEFAULT_STATE_FILE, help=f"state file (default {DEFAULT_STATE_FILE})"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     return parser
 
@@ -134,7 +136,9 @@ def _table(rows: list[list[str]], out: TextIO) -> None:
 
 def _report_plan(plans: dict[str, list[PlannedChange]], as_json: bool, out: TextIO) -> None:
     if as_json:
-        json.dump({"plan": {name: [asdict(change) for change in changes] for name, changes in plans.items()}}, out, indent=2)
+        json.dump(
+            {"plan": {name: [asdict(change) for change in changes] for name, changes in plans.items()}}, out, indent=2
+        )
         print(file=out)
         return
     for name, changes in plans.items():
@@ -145,9 +149,7 @@ def _report_plan(plans: dict[str, list[PlannedChange]], as_json: bool, out: Text
         _table(rows, out)
 
 
-def _report_results(
-    results: list[StackResult], jobs: dict[str, dict[str, object]], as_json: bool, out: TextIO
-) -> None:
+def _report_results(results: list[StackResult], jobs: dict[str, dict[str, object]], as_json: bool, out: TextIO) -> None:
     if as_json:
         json.dump(
             {

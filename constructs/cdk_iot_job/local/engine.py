@@ -14,7 +14,6 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cdk_iot_job_provider import schema
@@ -180,7 +179,13 @@ class LocalCloudFormation:
         try:
             props = resolver.resolve(template.get("Properties", {}))
         except UnsupportedTemplateError as error:
-            self._emit(stack.name, logical_id, resource_type, "CREATE_FAILED" if previous is None else "UPDATE_FAILED", reason=str(error))
+            self._emit(
+                stack.name,
+                logical_id,
+                resource_type,
+                "CREATE_FAILED" if previous is None else "UPDATE_FAILED",
+                reason=str(error),
+            )
             raise _StepFailed(str(error)) from error
 
         if previous is None or previous.type != resource_type:
@@ -203,7 +208,9 @@ class LocalCloudFormation:
             response = self._send(ctx, "Create", logical_id, resource_type, props)
             if not response.ok:
                 failed = ResourceState(resource_type, response.physical_id, props)
-                self._emit(ctx.stack.name, logical_id, resource_type, "CREATE_FAILED", response.physical_id, response.reason)
+                self._emit(
+                    ctx.stack.name, logical_id, resource_type, "CREATE_FAILED", response.physical_id, response.reason
+                )
                 raise _StepFailed(response.reason, lambda: self._undo_create(ctx, logical_id, failed))
             state = ResourceState(resource_type, response.physical_id, props, _attributes(response))
         else:
@@ -222,10 +229,18 @@ class LocalCloudFormation:
         resource_type = previous.type
         if is_custom(resource_type):
             response = self._send(
-                ctx, "Update", logical_id, resource_type, props, physical_id=previous.physical_id, old=previous.properties
+                ctx,
+                "Update",
+                logical_id,
+                resource_type,
+                props,
+                physical_id=previous.physical_id,
+                old=previous.properties,
             )
             if not response.ok:
-                self._emit(ctx.stack.name, logical_id, resource_type, "UPDATE_FAILED", previous.physical_id, response.reason)
+                self._emit(
+                    ctx.stack.name, logical_id, resource_type, "UPDATE_FAILED", previous.physical_id, response.reason
+                )
                 failed = ResourceState(**{**previous.__dict__, "properties": props})
                 raise _StepFailed(response.reason, lambda: self._undo_update(ctx, logical_id, failed, previous))
             state = ResourceState(**{**previous.__dict__, "physical_id": response.physical_id, "properties": props})
@@ -311,7 +326,9 @@ class LocalCloudFormation:
         importers = self.state.importers(set(deployed.exports), excluding=stack_name)
         if importers:
             users = "; ".join(f"{name} imports {', '.join(names)}" for name, names in sorted(importers.items()))
-            self._emit(stack_name, stack_name, "AWS::CloudFormation::Stack", "DELETE_FAILED", reason=f"exports in use: {users}")
+            self._emit(
+                stack_name, stack_name, "AWS::CloudFormation::Stack", "DELETE_FAILED", reason=f"exports in use: {users}"
+            )
             return StackResult(stack_name, "DELETE_FAILED", list(self._events), dict(deployed.resources))
         stack = Stack(name=stack_name, outdir=self.state.assets_dir, template={"Resources": {}})
         ctx = resources.ResourceContext(self.aws, stack, deployed.stack_id, self.state.assets_dir)
@@ -356,7 +373,9 @@ class LocalCloudFormation:
                 ctx, "Delete", logical_id, resource.type, resource.properties, physical_id=resource.physical_id
             )
             if not response.ok:
-                self._emit(ctx.stack.name, logical_id, resource.type, "DELETE_FAILED", resource.physical_id, response.reason)
+                self._emit(
+                    ctx.stack.name, logical_id, resource.type, "DELETE_FAILED", resource.physical_id, response.reason
+                )
                 raise _StepFailed(response.reason)
         else:
             try:
@@ -396,7 +415,9 @@ class LocalCloudFormation:
             if logical_id not in stack.resources:
                 resource = old[logical_id]
                 action = "retain" if resource.deletion_policy == "Retain" else "delete"
-                changes.append(PlannedChange(logical_id, resource.type, action, "removed from the template", resource.physical_id))
+                changes.append(
+                    PlannedChange(logical_id, resource.type, action, "removed from the template", resource.physical_id)
+                )
         return changes
 
     # ---------------------------------------------------------------- helpers
@@ -504,7 +525,9 @@ def _is_unknown(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("<known after deploy")
 
 
-def _plan_resource(logical_id: str, resource_type: str, props: dict[str, Any], previous: ResourceState | None) -> PlannedChange:
+def _plan_resource(
+    logical_id: str, resource_type: str, props: dict[str, Any], previous: ResourceState | None
+) -> PlannedChange:
     physical_id = previous.physical_id if previous else ""
     if resource_type != IOT_JOB_TYPE:
         if previous is None or previous.type != resource_type:
@@ -530,5 +553,11 @@ def _plan_resource(logical_id: str, resource_type: str, props: dict[str, Any], p
         old = None
     decision = decide_update(new, old, physical_id, old_job_id=previous.properties.get("JobId"))
     actions = {"none": "update in place", "update": "update in place", "replace": "replace", "refuse": "update fails"}
-    detail = decision.reason if decision.action != "none" else "only ServiceToken/ServiceTimeout changed: the job is untouched"
-    return PlannedChange(logical_id, resource_type, actions[decision.action], detail, physical_id, fails=decision.action == "refuse")
+    detail = (
+        decision.reason
+        if decision.action != "none"
+        else "only ServiceToken/ServiceTimeout changed: the job is untouched"
+    )
+    return PlannedChange(
+        logical_id, resource_type, actions[decision.action], detail, physical_id, fails=decision.action == "refuse"
+    )

@@ -117,9 +117,9 @@ from typing import Any, ClassVar
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
 from moto.iot.exceptions import (
-    IoTClientError,
     InvalidRequestException,
     InvalidStateTransitionException,
+    IoTClientError,
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
 )
@@ -365,9 +365,7 @@ class StrictIotFake:
             patches[(IoTResponse, name)] = self._entry(operation, name, handler)
         return patches
 
-    def _entry(
-        self, operation: str, name: str, handler: Callable[[IoTResponse], Any]
-    ) -> Callable[[IoTResponse], Any]:
+    def _entry(self, operation: str, name: str, handler: Callable[[IoTResponse], Any]) -> Callable[[IoTResponse], Any]:
         """Wrap a response handler with the call log and fault injection."""
         fake = self
 
@@ -492,9 +490,7 @@ class StrictIotFake:
         if job.status == DELETING:
             raise InvalidStateTransitionException(f"Job {job_id} is already being deleted")
         if job.status not in ("COMPLETED", "CANCELED") and not force:
-            raise InvalidStateTransitionException(
-                f"Job {job_id} is {job.status}; deleting it requires force=true"
-            )
+            raise InvalidStateTransitionException(f"Job {job_id} is {job.status}; deleting it requires force=true")
         deleting = sum(1 for j in backend.jobs.values() if j.status == DELETING)
         if deleting >= self.max_concurrent_deletions:
             raise LimitExceededException(
@@ -678,9 +674,7 @@ def _describe_job_response(self: IoTResponse) -> ActionResult:
 
 
 def _tag_resource_response(self: IoTResponse) -> EmptyResult:
-    self.iot_backend.tag_resource(
-        resource_arn=self._get_param("resourceArn"), tags=self._get_param("tags") or []
-    )
+    self.iot_backend.tag_resource(resource_arn=self._get_param("resourceArn"), tags=self._get_param("tags") or [])
     return EmptyResult()
 
 

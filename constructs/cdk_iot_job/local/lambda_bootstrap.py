@@ -63,14 +63,10 @@ class LambdaContext:
         self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "harness-function")
         self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        self.log_group_name = env.get(
-            "AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{self.function_name}"
-        )
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{self.function_name}")
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "harness/[$LATEST]0")
         region = env.get("AWS_REGION", "us-east-1")
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:{region}:{account_id}:function:{self.function_name}"
-        )
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{self.function_name}"
         self.identity = None
         self.client_context = None
 
@@ -168,7 +164,7 @@ def main(argv: list[str]) -> None:
     t0 = time.perf_counter()
     try:
         handler = _load_handler(args.handler)
-    except Exception as exc:  # noqa: BLE001 - reported like Runtime.ImportModuleError
+    except Exception as exc:
         init_error = f"Runtime.ImportModuleError: {type(exc).__name__}: {exc}"
         traceback.print_exc(file=sys.stderr)
     init_ms = (time.perf_counter() - t0) * 1000
@@ -197,7 +193,7 @@ def main(argv: list[str]) -> None:
                     reply["result"] = result
                 except (TypeError, ValueError) as exc:
                     reply.update(ok=False, error=f"Runtime.MarshalError: {exc}")
-        except BaseException as exc:  # noqa: BLE001 - Lambda reports SystemExit too
+        except BaseException as exc:
             reply.update(ok=False, error=f"{type(exc).__name__}: {exc}")
             logging.getLogger().error("%s: %s", type(exc).__name__, exc, exc_info=True)
         reply["duration_ms"] = (time.perf_counter() - start) * 1000

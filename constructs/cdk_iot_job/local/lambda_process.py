@@ -15,6 +15,7 @@ through :meth:`LambdaProcess.logs`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -333,11 +334,15 @@ class LambdaProcess:
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._readers = [
             threading.Thread(
-                target=self._read_stdout, args=(self._proc.stdout, self._replies), daemon=True,
+                target=self._read_stdout,
+                args=(self._proc.stdout, self._replies),
+                daemon=True,
                 name=f"lambda-stdout-{self._proc.pid}",
             ),
             threading.Thread(
-                target=self._read_stderr, args=(self._proc.stderr,), daemon=True,
+                target=self._read_stderr,
+                args=(self._proc.stderr,),
+                daemon=True,
                 name=f"lambda-stderr-{self._proc.pid}",
             ),
         ]
@@ -364,10 +369,8 @@ class LambdaProcess:
                 proc.stdin.close()  # bootstrap exits on EOF
             except OSError:
                 pass
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
         if proc.poll() is None:
             proc.kill()
         proc.wait()
@@ -383,9 +386,7 @@ class LambdaProcess:
         self._proc = None
 
     # -- reader threads ----------------------------------------------------
-    def _read_stdout(
-        self, stream: IO[bytes], replies: queue.Queue[dict[str, Any] | None]
-    ) -> None:
+    def _read_stdout(self, stream: IO[bytes], replies: queue.Queue[dict[str, Any] | None]) -> None:
         # The queue is passed in so a late EOF from a killed child can never
         # land in the queue of its replacement.
         for raw in iter(stream.readline, b""):
@@ -406,7 +407,7 @@ class LambdaProcess:
             if line[:pos].strip():  # a partial line glued before the marker
                 self._append_log(line[:pos])
             with self._log_cond:
-                self._marker_seq = int(line[pos + len(MARKER):].strip())
+                self._marker_seq = int(line[pos + len(MARKER) :].strip())
                 self._log_cond.notify_all()
         with self._log_cond:
             self._stderr_eof = True
@@ -427,9 +428,7 @@ class LambdaProcess:
                 self._log_cond.wait(left)
 
     # -- invocation --------------------------------------------------------
-    def invoke(
-        self, event: Mapping[str, Any], timeout: float = 60.0, request_id: str | None = None
-    ) -> dict[str, Any]:
+    def invoke(self, event: Mapping[str, Any], timeout: float = 60.0, request_id: str | None = None) -> dict[str, Any]:
         """Invoke the handler once with ``event`` and wait for it to return.
 
         Parameters
@@ -474,8 +473,7 @@ class LambdaProcess:
             started = time.perf_counter()
             try:
                 proc.stdin.write(
-                    (json.dumps({"seq": seq, "request_id": request_id, "event": event}) + "\n")
-                    .encode("utf-8")
+                    (json.dumps({"seq": seq, "request_id": request_id, "event": event}) + "\n").encode("utf-8")
                 )
                 proc.stdin.flush()
             except (BrokenPipeError, OSError):
@@ -490,8 +488,7 @@ class LambdaProcess:
                 self._terminate(graceful=False)
                 if timeout < limit:
                     raise TimeoutError(
-                        f"handler did not return within {timeout}s; logs:\n"
-                        + self._logs_since(first_line)
+                        f"handler did not return within {timeout}s; logs:\n" + self._logs_since(first_line)
                     ) from None
                 reply = {
                     "ok": False,

@@ -308,9 +308,7 @@ def _restore_buckets(clients: _Clients, buckets: list[dict[str, Any]]) -> None:
         if bucket["Region"] == "us-east-1":
             s3.create_bucket(Bucket=bucket["Name"])
         else:
-            s3.create_bucket(
-                Bucket=bucket["Name"], CreateBucketConfiguration={"LocationConstraint": bucket["Region"]}
-            )
+            s3.create_bucket(Bucket=bucket["Name"], CreateBucketConfiguration={"LocationConstraint": bucket["Region"]})
         for obj in bucket["Objects"]:
             s3.put_object(
                 Bucket=bucket["Name"],

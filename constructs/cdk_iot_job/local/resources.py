@@ -97,7 +97,11 @@ def delete(ctx: ResourceContext, resource: ResourceState) -> None:
     try:
         deleter(ctx, resource)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") not in {"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket"}:
+        if error.response.get("Error", {}).get("Code") not in {
+            "ResourceNotFoundException",
+            "NoSuchEntity",
+            "NoSuchBucket",
+        }:
             raise
 
 
@@ -131,7 +135,9 @@ def upload_file_assets(ctx: ResourceContext) -> list[str]:
 
 def _placeholders(text: str) -> str:
     return (
-        text.replace("${AWS::AccountId}", ACCOUNT).replace("${AWS::Region}", REGION).replace("${AWS::Partition}", PARTITION)
+        text.replace("${AWS::AccountId}", ACCOUNT)
+        .replace("${AWS::Region}", REGION)
+        .replace("${AWS::Partition}", PARTITION)
     )
 
 

@@ -276,7 +276,7 @@ class TemplateResolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, argument), = value.items()
+            ((key, argument),) = value.items()
             if key == "Ref":
                 return self._ref(argument)
             if key == "Fn::GetAtt":
