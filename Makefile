@@ -1,6 +1,10 @@
 # make demo: synthesize app.py with the CDK CLI, then deploy it on a fresh local state (embedded moto).
 # make plan / deploy / destroy: the local engine on app.py, keeping .cdk-iot-job-local/state.json.
 # make test: run the test suite. All set up .venv (and node_modules) on first use.
+# make check: the quality gates CI runs (.ci/run), in order, stopping at the first failure and
+#   naming it: lint (ruff check, ruff format --check), types (mypy --strict), tests-cov (the suite,
+#   with its cdk-nag and cfn-lint tests, under branch coverage with a 90% floor), wheel-check
+#   (build the wheel, install it in a fresh venv, synthesize from it). Each gate is a target too.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,9 +13,11 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # The CDK CLI runs `python3 app.py`: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test synth plan deploy destroy clean
+.PHONY: install venv demo test synth plan deploy destroy clean check lint types tests-cov wheel-check
 
 install: $(VENV)/.installed node_modules/.installed
+
+venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,5 +41,30 @@ plan deploy destroy: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest
 
+GATES := lint types tests-cov wheel-check
+
+check: $(VENV)/.installed
+	@for gate in $(GATES); do \
+		echo "==> gate $$gate"; start=$$(date +%s); \
+		if ! $(MAKE) --no-print-directory $$gate; then \
+			echo "==> FAILED: gate $$gate ($$(( $$(date +%s) - start ))s)" >&2; exit 1; \
+		fi; \
+		echo "==> passed: gate $$gate ($$(( $$(date +%s) - start ))s)"; \
+	done; echo "==> all gates passed: $(GATES)"
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+types: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+# Coverage settings (branch, sources, the 90% floor) live in pyproject.toml.
+tests-cov: $(VENV)/.installed
+	$(PY) -m pytest --cov --cov-report=term-missing --ignore=tests/test_wheel.py
+
+wheel-check: $(VENV)/.installed
+	$(PY) -m pytest tests/test_wheel.py
+
 clean:
-	rm -rf cdk.out .cdk-iot-job-local .pytest_cache build dist
+	rm -rf cdk.out .cdk-iot-job-local .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov build dist

@@ -392,8 +392,9 @@ def test_cfn_thing_target_renders_its_arn_and_the_job_depends_on_it(built: Built
     case = built["Targets"]
     device = case.parts["device"]
     resource = case.resource("ByThing")
+    # The Fn::GetAtt is the dependency: a DependsOn too would be redundant (cfn-lint W3005).
     assert resource["Properties"]["Targets"] == [get_att_arn(device)]
-    assert resource["DependsOn"] == [logical_id(device)]
+    assert "DependsOn" not in resource
 
 
 def test_cfn_thing_group_target_renders_its_arn_and_the_job_depends_on_it(built: Built) -> None:
@@ -401,7 +402,7 @@ def test_cfn_thing_group_target_renders_its_arn_and_the_job_depends_on_it(built:
     fleet = case.parts["fleet"]
     resource = case.resource("ByGroup")
     assert resource["Properties"]["Targets"] == [get_att_arn(fleet)]
-    assert resource["DependsOn"] == [logical_id(fleet)]
+    assert "DependsOn" not in resource
 
 
 def test_mixed_targets_keep_their_order_and_depend_on_every_construct(built: Built) -> None:
@@ -409,7 +410,7 @@ def test_mixed_targets_keep_their_order_and_depend_on_every_construct(built: Bui
     device, fleet = case.parts["device"], case.parts["fleet"]
     resource = case.resource("Mixed")
     assert resource["Properties"]["Targets"] == [GROUP_ARN, get_att_arn(device), get_att_arn(fleet)]
-    assert sorted(resource["DependsOn"]) == sorted([logical_id(device), logical_id(fleet)])
+    assert "DependsOn" not in resource
 
 
 def test_one_hundred_targets_are_accepted(built: Built) -> None:
@@ -516,7 +517,7 @@ def test_cfn_job_template_renders_its_arn_and_the_job_depends_on_it(built: Built
     template = case.parts["template"]
     resource = case.resource("Customer")
     assert resource["Properties"]["JobTemplateArn"] == get_att_arn(template)
-    assert resource["DependsOn"] == [logical_id(template)]
+    assert "DependsOn" not in resource
 
 
 def test_provider_may_create_jobs_from_the_cfn_job_template_and_a_customer_template_arn(built: Built) -> None:
@@ -588,7 +589,7 @@ def test_package_versions_render_arns_and_the_construct_attribute(built: Built) 
         PACKAGE_VERSION_ARN,
         get_att_arn(version, "PackageVersionArn"),
     ]
-    assert resource["DependsOn"] == [logical_id(version)]
+    assert "DependsOn" not in resource
 
 
 def test_provider_may_create_jobs_with_the_package_versions(built: Built) -> None:

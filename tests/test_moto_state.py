@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from moto.iot.models import iot_backends
 from moto.server import ThreadedMotoServer
 
-from cdk_iot_job.local.iot_fake import StrictIotFake
+from cdk_iot_job.local.iot_fake import StrictIotFake, job_extras
 from cdk_iot_job.local.moto_state import DEFAULT_ACCOUNT, FORMAT_VERSION, restore, snapshot
 
 REGION = "us-east-1"
@@ -216,7 +216,7 @@ def test_completed_and_deleting_jobs(url: str) -> None:
 
     first = snapshot(None, endpoint_url=url, region=REGION)
     going = iot_backends[ACCOUNT][REGION].jobs["going"]
-    assert going.deletion_polls_left == 1  # snapshot did not count it down
+    assert job_extras(going).deletion_polls_left == 1  # snapshot did not count it down
     assert [(j["jobId"], j["status"]) for j in first["iot"]["jobs"]] == [
         ("done", "COMPLETED"),
         ("going", "DELETION_IN_PROGRESS"),

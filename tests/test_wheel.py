@@ -25,7 +25,21 @@ STACK_NAME = "WheelStack"
 
 # Everything the build needs, without the checkout's caches, venvs and outputs.
 _NOT_SOURCES = shutil.ignore_patterns(
-    ".git", ".venv", "node_modules", "cdk.out", "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".pytest_cache"
+    ".git",
+    ".venv",
+    "node_modules",
+    "cdk.out",
+    ".cdk-iot-job-local",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    "*.pyc",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".coverage*",
+    "htmlcov",
 )
 
 SYNTH_APP = textwrap.dedent(
@@ -119,6 +133,7 @@ def test_wheel_contains_the_construct_and_the_handler(wheel: Path) -> None:
         "cdk_iot_job/__init__.py",
         "cdk_iot_job/py.typed",
         "cdk_iot_job_provider/handler.py",
+        "cdk_iot_job_provider/py.typed",
         "cdk_iot_job_provider/schema.py",
     ):
         assert expected in names, expected

@@ -63,7 +63,10 @@ def _as_document(document: JobDocument | Mapping[str, Any] | str | None) -> JobD
         return JobDocument.from_object(document)
     if isinstance(document, str):
         return JobDocument.from_string(document)
-    return None
+    # Reachable from untyped callers only.
+    raise schema.InvalidPropertyError(
+        f"Document must be a JobDocument, a mapping or a JSON string, not {type(document).__name__}"
+    )
 
 
 @jsii.implements(ITaggable)
@@ -163,19 +166,18 @@ class IotJob(Construct):
         super().__init__(scope, construct_id)
         if job_template is not None and job_template_arn is not None:
             raise schema.InvalidPropertyError("job_template and job_template_arn are mutually exclusive: set only one")
-        template = (
-            JobTemplate.of(job_template if job_template is not None else job_template_arn)
-            if (job_template is not None or job_template_arn is not None)
-            else None
-        )
+        template_like: TemplateLike | None = job_template if job_template is not None else job_template_arn
+        template = JobTemplate.of(template_like) if template_like is not None else None
         # A literal ARN is checked by the schema; a CfnJobTemplate's is a token.
         if document_parameters is not None and template is not None and template.construct is not None:
             raise schema.InvalidPropertyError(
                 "JobTemplateArn of a CfnJobTemplate is a customer template, but DocumentParameters "
                 "requires an AWS managed one (use JobTemplate.managed(name, version))"
             )
-        target_arns, dependencies = self._bind_targets(targets)
-        package_arns, package_constructs = (
+        # Constructs given as targets, template or package versions need no DependsOn: their
+        # Fn::GetAtt in the properties orders the job after them (cfn-lint W3005).
+        target_arns, _ = self._bind_targets(targets)
+        package_arns, _ = (
             package_version_arns(destination_package_versions)
             if destination_package_versions is not None and not isinstance(destination_package_versions, str)
             else (destination_package_versions, [])
@@ -247,12 +249,6 @@ class IotJob(Construct):
         )
         self.node.default_child = self.resource
         self.node.add_validation(_TagValidation(self._tag_manager))
-        for dependency in [
-            *dependencies,
-            *package_constructs,
-            *([template.construct] if template and template.construct else []),
-        ]:
-            self.resource.node.add_dependency(dependency)
 
     def _bind_targets(self, targets: Sequence[TargetLike]) -> tuple[Any, list[Construct]]:
         # A lone string or a token list is kept whole: the schema reports it.

@@ -8,20 +8,27 @@ network) from the installed handler package and the installed ``crhelper``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jsii
 from aws_cdk import (
+    Acknowledgment,
     ArnFormat,
     AssetHashType,
     BundlingOptions,
     CfnOutput,
+    CfnResource,
     Duration,
+    IListProducer,
     ILocalBundling,
+    IResolveContext,
+    Lazy,
     RemovalPolicy,
     Stack,
+    Validations,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -46,6 +53,38 @@ SERVICE_TIMEOUT = Duration.minutes(10)
 
 _SINGLETON_ID = "CdkIotJobProvider"
 _SHIPPED_SUFFIXES = (".py",)
+
+# X-Ray's write actions take no resource-level permissions: "*" is their only resource.
+_TRACING_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+# cdk-nag findings no change can fix, acknowledged on the provider's own role,
+# tracing policy and function (README: "cdk-nag findings acknowledged"). The ids
+# are cdk-nag's own, without the plugin prefix: cdk-nag then matches each one
+# against the finding's resource and that resource's ancestors only.
+_JOB_WILDCARD_REASON = (
+    "Job ids are chosen at deploy time (generated per stack, resource and request unless job_id is given, and by "
+    "any template that uses the exported ServiceToken), so they cannot be listed at synth; IoT has no condition key "
+    "for them. Bounded to IoT jobs of this stack's partition, region and account, and to the job actions the "
+    "lifecycle calls, each named: CreateJob, DescribeJob, UpdateJob, CancelJob, DeleteJob, TagResource, "
+    "UntagResource, ListTagsForResource (never iot:*)."
+)
+_TARGET_WILDCARD_REASON = (
+    "CreateJob is authorized on every target of the job, and the singleton provider serves jobs whose {kind} targets "
+    "are given at deploy time (ARNs, tokens, parameters, other stacks' resources). Only iot:CreateJob is granted on "
+    "{kind}/* of this stack's partition, region and account: it can neither read nor change a {kind}."
+)
+_TRACING_REASON = (
+    "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (the service "
+    "authorization reference lists '*' as their only resource). They are alone in this policy, which grants nothing "
+    "else, for the function's active tracing."
+)
+_DLQ_REASON = (
+    "Only CloudFormation invokes the provider, asynchronously, and waits for the answer at the request's presigned "
+    "response URL: crhelper answers FAILED on any handler error, and an invocation that dies without answering fails "
+    "the stack operation at the resource's ServiceTimeout (10 minutes), with the error in the function's log group. "
+    "An event parked in a dead-letter queue cannot be replayed into a stack operation that has already failed; it "
+    "would only keep the response URL and the job's properties at rest."
+)
 
 
 def _package_dir(name: str) -> Path:
@@ -99,6 +138,9 @@ class IotJobProvider(Construct):
         The function's execution role (``handler_role``).
     log_group
         The function's log group, with a retention period.
+    tracing_policy
+        The X-Ray write permissions of the function's active tracing, apart
+        from the role's other grants.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
@@ -124,13 +166,15 @@ class IotJobProvider(Construct):
         )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["iot:CreateJob", "iot:TagResource"],
+                actions=["iot:CreateJob"],
                 resources=[_iot_arn(stack, "job"), _iot_arn(stack, "thing"), _iot_arn(stack, "thinggroup")],
             )
         )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=[
+                    # Tags are set on the job only (CreateJob's tags, later changes).
+                    "iot:TagResource",
                     "iot:DescribeJob",
                     "iot:UpdateJob",
                     "iot:CancelJob",
@@ -153,7 +197,38 @@ class IotJobProvider(Construct):
             log_group=self.log_group,
             description="Custom::IotJob provider (cdk-iot-job)",
         )
+        # Active tracing. Set on the L1 resource: the L2 prop would put X-Ray's "*" into the
+        # role's default policy, beside the IoT grants; here it has a policy of its own.
+        self.tracing_policy = iam.Policy(
+            self,
+            "TracingPolicy",
+            roles=[self.role],
+            statements=[iam.PolicyStatement(actions=_TRACING_ACTIONS, resources=["*"])],
+        )
+        cfn_function = cast(lambda_.CfnFunction, self.function.node.default_child)
+        cfn_function.tracing_config = lambda_.CfnFunction.TracingConfigProperty(mode="Active")
+        # Lambda checks that the role may write traces when tracing is turned on.
+        cfn_function.node.add_dependency(self.tracing_policy)
+        # lambda.Function makes its resource depend on the whole role: on its default policy
+        # (needed, so no job is handled before its grants exist) and on the role itself, which
+        # Fn::GetAtt Role.Arn already orders (cfn-lint W3005). Render the needed ones only.
+        cfn_role = cast(CfnResource, self.role.node.default_child)
+        cfn_function.add_override(
+            "DependsOn", Lazy.uncached_list(_DependsOnBesides(cfn_function, cfn_role), omit_empty=True)
+        )
         self._passable_roles: set[str] = set()
+        self._acknowledge_nag_findings(stack)
+
+    def _acknowledge_nag_findings(self, stack: Stack) -> None:
+        for kind, reason in (
+            ("job", _JOB_WILDCARD_REASON),
+            ("thing", _TARGET_WILDCARD_REASON.format(kind="thing")),
+            ("thinggroup", _TARGET_WILDCARD_REASON.format(kind="thing group")),
+        ):
+            resource = _nag_text(stack, _iot_arn(stack, kind))
+            _acknowledge(self.role, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
+        _acknowledge(self.tracing_policy, "AwsSolutions-IAM5[Resource::*]", _TRACING_REASON)
+        _acknowledge(self.function, "Serverless-LambdaDLQ", _DLQ_REASON)
 
     @classmethod
     def of(cls, scope: Construct) -> IotJobProvider:
@@ -197,6 +272,50 @@ def _iot_arn(stack: Stack, resource: str) -> str:
     return stack.format_arn(
         service="iot", resource=resource, resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
     )
+
+
+def _acknowledge(scope: Construct, rule_id: str, reason: str) -> None:
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def _nag_text(stack: Stack, value: str) -> str:
+    """``value`` as cdk-nag spells it in a finding id: ``Fn::Join`` joined, ``Ref`` in angle brackets.
+
+    The provider's IoT ARNs hold the stack's partition, region and account,
+    literal or pseudo parameters depending on the stack's environment.
+    """
+
+    def flatten(node: Any) -> str:
+        if isinstance(node, str):
+            return node.replace("${", "<").replace("}", ">")
+        if isinstance(node, dict) and "Fn::Join" in node:
+            delimiter, items = node["Fn::Join"]
+            return str(delimiter).join(flatten(item) for item in items)
+        if isinstance(node, dict) and "Ref" in node:
+            return f"<{node['Ref']}>"
+        return json.dumps(node, separators=(",", ":"))  # cdk-nag's fallback too
+
+    return flatten(stack.resolve(value))
+
+
+@jsii.implements(IListProducer)
+class _DependsOnBesides:
+    """A resource's ``DependsOn``, less a resource that its properties reference anyway."""
+
+    def __init__(self, resource: CfnResource, referenced: CfnResource) -> None:
+        self._resource = resource
+        self._referenced = referenced
+
+    def produce(self, _context: IResolveContext) -> list[str] | None:
+        stack = Stack.of(self._resource)
+        logical_ids = {
+            str(stack.resolve(stack.get_logical_id(dependency)))
+            for dependency in self._resource.obtain_dependencies()
+            if isinstance(dependency, CfnResource)
+            and dependency.node.path != self._referenced.node.path
+            and Stack.of(dependency).node.path == stack.node.path
+        }
+        return sorted(logical_ids) or None
 
 
 class IotJobProviderStack(Stack):

@@ -142,7 +142,7 @@ class _TLSServer(http.server.ThreadingHTTPServer):
             self.owner._record_handshake_error(exc)
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            _Handler(tls, client_address, self)
         finally:
             with contextlib.suppress(OSError):
                 tls.close()

@@ -50,8 +50,7 @@ SHORT_FORM_FUNCTIONS = (
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 
 
-# PyYAML ships no type hints (types-PyYAML is optional): tolerate both cases.
-class CfnYamlLoader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]
+class CfnYamlLoader(yaml.SafeLoader):
     """A ``yaml.SafeLoader`` for CloudFormation templates.
 
     Understands the short-form intrinsic tags, keeps timestamps and

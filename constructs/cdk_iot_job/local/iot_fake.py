@@ -110,9 +110,9 @@ import threading
 import types
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, cast
 
 from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
@@ -126,7 +126,15 @@ from moto.iot.exceptions import (
 from moto.iot.models import FakeJob, IoTBackend
 from moto.iot.responses import IoTResponse
 
-__all__ = ["DEFAULT_STATUS", "OPERATIONS", "InjectedError", "LimitExceededException", "StrictIotFake"]
+__all__ = [
+    "DEFAULT_STATUS",
+    "OPERATIONS",
+    "InjectedError",
+    "JobExtras",
+    "LimitExceededException",
+    "StrictIotFake",
+    "job_extras",
+]
 
 JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
 DELETING = "DELETION_IN_PROGRESS"
@@ -173,6 +181,90 @@ class InjectedError(IoTClientError):
     def __init__(self, error_code: str, status: int, msg: str) -> None:
         self.code = status
         super().__init__(error_code, msg)
+
+
+@dataclass
+class JobExtras:
+    """What the fake records on a job beyond moto's ``FakeJob`` fields."""
+
+    tags: list[dict[str, str]] = field(default_factory=list)
+    namespace_id: str | None = None
+    job_template_arn: str | None = None
+    destination_package_versions: list[str] | None = None
+    #: The body of the ``documentSource`` object at CreateJob, served by GetJobDocument.
+    source_document: bytes | None = None
+    #: DescribeJob calls left before a ``DELETION_IN_PROGRESS`` job is gone.
+    deletion_polls_left: int = 0
+
+
+_EXTRAS_ATTRIBUTE = "strict_iot_fake_extras"
+
+
+def job_extras(job: FakeJob) -> JobExtras:
+    """The fake's own fields of a moto ``job``, kept on the job object so they live and die with it.
+
+    A job moto created before the fake was installed gets the defaults.
+    """
+    extras = vars(job).get(_EXTRAS_ATTRIBUTE)
+    if not isinstance(extras, JobExtras):
+        extras = vars(job)[_EXTRAS_ATTRIBUTE] = JobExtras()
+    return extras
+
+
+class _StrictBackend(Protocol):
+    """``IoTBackend``'s job and tag methods as :meth:`StrictIotFake._patches` replaces them.
+
+    moto's own signatures lack CreateJob's tags, namespace and template parameters,
+    and moto has no UpdateJob or job tagging; the response handlers below only run
+    while the fake is installed, so they see the backend through this protocol.
+    """
+
+    def create_job(
+        self,
+        *,
+        job_id: str,
+        targets: list[str],
+        document_source: str | None,
+        document: str | None,
+        description: str | None,
+        presigned_url_config: dict[str, Any] | None,
+        target_selection: str | None,
+        job_executions_rollout_config: dict[str, Any] | None,
+        document_parameters: dict[str, str] | None,
+        abort_config: dict[str, Any] | None,
+        job_execution_retry_config: dict[str, Any] | None,
+        scheduling_config: dict[str, Any] | None,
+        timeout_config: dict[str, Any] | None,
+        tags: list[dict[str, str]] | None,
+        namespace_id: str | None,
+        job_template_arn: str | None,
+        destination_package_versions: list[str] | None,
+    ) -> tuple[str, str, str | None]: ...
+
+    def update_job(
+        self,
+        *,
+        job_id: str,
+        description: str | None,
+        presigned_url_config: dict[str, Any] | None,
+        job_executions_rollout_config: dict[str, Any] | None,
+        abort_config: dict[str, Any] | None,
+        timeout_config: dict[str, Any] | None,
+        job_executions_retry_config: dict[str, Any] | None,
+    ) -> None: ...
+
+    def describe_job(self, job_id: str) -> FakeJob: ...
+
+    def tag_resource(self, *, resource_arn: str, tags: list[dict[str, str]]) -> None: ...
+
+    def untag_resource(self, *, resource_arn: str, tag_keys: list[str]) -> None: ...
+
+    def list_tags_for_resource(self, *, resource_arn: str) -> list[dict[str, str]]: ...
+
+
+def _backend(response: IoTResponse) -> _StrictBackend:
+    """The response's backend, with the fake's methods (see :class:`_StrictBackend`)."""
+    return cast(_StrictBackend, response.iot_backend)
 
 
 @dataclass
@@ -418,7 +510,8 @@ class StrictIotFake:
         if document_source is not None and _s3_object(backend, document_source) is None:
             raise InvalidRequestException(f"documentSource {document_source} is not a readable S3 object")
         tags = _checked_tags([], tags or [])
-        create = self._saved[(IoTBackend, "create_job")]
+        # moto's own IoTBackend.create_job, as install() saved it.
+        create: Callable[..., tuple[str, str, str | None]] = self._saved[(IoTBackend, "create_job")]
         result = create(
             backend,
             job_id=job_id,
@@ -437,24 +530,26 @@ class StrictIotFake:
         )
         job = backend.jobs[job_id]
         job.status = "IN_PROGRESS"
-        job.strict_tags = tags
-        job.namespace_id = namespace_id
-        job.job_template_arn = job_template_arn
-        job.destination_package_versions = destination_package_versions
-        job.source_document = _s3_object(backend, document_source) if document_source is not None else None
+        extras = job_extras(job)
+        extras.tags = tags
+        extras.namespace_id = namespace_id
+        extras.job_template_arn = job_template_arn
+        extras.destination_package_versions = destination_package_versions
+        extras.source_document = _s3_object(backend, document_source) if document_source is not None else None
         return result
 
     def _get_job_document(self, backend: IoTBackend, job_id: str) -> Any:
         job = _get_job(backend, job_id)
-        source = getattr(job, "source_document", None)
+        source = job_extras(job).source_document
         text = job.document if job.document is not None else (source or b"").decode()
         return types.SimpleNamespace(document=text)
 
     def _describe_job(self, backend: IoTBackend, job_id: str) -> FakeJob:
         job = _get_job(backend, job_id)
         if job.status == DELETING:
-            job.deletion_polls_left -= 1
-            if job.deletion_polls_left <= 0:
+            extras = job_extras(job)
+            extras.deletion_polls_left -= 1
+            if extras.deletion_polls_left <= 0:
                 _forget(backend, job_id)  # this caller still sees DELETION_IN_PROGRESS
         return job
 
@@ -500,7 +595,7 @@ class StrictIotFake:
             _forget(backend, job_id)
             return
         job.status = DELETING
-        job.deletion_polls_left = self.deletion_polls
+        job_extras(job).deletion_polls_left = self.deletion_polls
         _touch(job)
 
     def _cancel_job(
@@ -526,14 +621,16 @@ class StrictIotFake:
 
     def _tag_resource(self, backend: IoTBackend, resource_arn: str, tags: list[dict[str, str]]) -> None:
         job = _job_by_arn(backend, resource_arn)
-        job.strict_tags = _checked_tags(getattr(job, "strict_tags", []), tags)
+        extras = job_extras(job)
+        extras.tags = _checked_tags(extras.tags, tags)
 
     def _untag_resource(self, backend: IoTBackend, resource_arn: str, tag_keys: list[str]) -> None:
         job, doomed = _job_by_arn(backend, resource_arn), set(tag_keys)
-        job.strict_tags = [t for t in getattr(job, "strict_tags", []) if t["Key"] not in doomed]
+        extras = job_extras(job)
+        extras.tags = [t for t in extras.tags if t["Key"] not in doomed]
 
     def _list_tags_for_resource(self, backend: IoTBackend, resource_arn: str) -> list[dict[str, str]]:
-        return list(getattr(_job_by_arn(backend, resource_arn), "strict_tags", []))
+        return list(job_extras(_job_by_arn(backend, resource_arn)).tags)
 
 
 # ------------------------------------------------------------------ helpers
@@ -603,7 +700,7 @@ def _checked_tags(current: list[dict[str, str]], new: list[dict[str, str]]) -> l
 
 # ---------------------------------------------------- IoTResponse handlers
 def _create_job_response(self: IoTResponse) -> ActionResult:
-    job_arn, job_id, description = self.iot_backend.create_job(
+    job_arn, job_id, description = _backend(self).create_job(
         job_id=self._get_param("jobId"),
         targets=self._get_param("targets"),
         document_source=self._get_param("documentSource"),
@@ -626,7 +723,7 @@ def _create_job_response(self: IoTResponse) -> ActionResult:
 
 
 def _update_job_response(self: IoTResponse) -> EmptyResult:
-    self.iot_backend.update_job(
+    _backend(self).update_job(
         job_id=self._get_param("jobId"),
         description=self._get_param("description"),
         presigned_url_config=self._get_param("presignedUrlConfig"),
@@ -639,7 +736,8 @@ def _update_job_response(self: IoTResponse) -> EmptyResult:
 
 
 def _describe_job_response(self: IoTResponse) -> ActionResult:
-    job = self.iot_backend.describe_job(job_id=self._get_param("jobId"))
+    job = _backend(self).describe_job(job_id=self._get_param("jobId"))
+    extras = job_extras(job)
     # moto's fields plus the three it drops; the serializer skips None values.
     return ActionResult(
         {
@@ -662,29 +760,29 @@ def _describe_job_response(self: IoTResponse) -> ActionResult:
                 "completedAt": job.completed_at,
                 "jobProcessDetails": job.job_process_details,
                 "timeoutConfig": job.timeout_config,
-                "namespaceId": getattr(job, "namespace_id", None),
-                "jobTemplateArn": getattr(job, "job_template_arn", None),
+                "namespaceId": extras.namespace_id,
+                "jobTemplateArn": extras.job_template_arn,
                 "jobExecutionsRetryConfig": job.job_execution_retry_config,
                 "documentParameters": job.document_parameters,
                 "schedulingConfig": job.scheduling_config,
-                "destinationPackageVersions": getattr(job, "destination_package_versions", None),
+                "destinationPackageVersions": extras.destination_package_versions,
             },
         }
     )
 
 
 def _tag_resource_response(self: IoTResponse) -> EmptyResult:
-    self.iot_backend.tag_resource(resource_arn=self._get_param("resourceArn"), tags=self._get_param("tags") or [])
+    _backend(self).tag_resource(resource_arn=self._get_param("resourceArn"), tags=self._get_param("tags") or [])
     return EmptyResult()
 
 
 def _untag_resource_response(self: IoTResponse) -> EmptyResult:
-    self.iot_backend.untag_resource(
+    _backend(self).untag_resource(
         resource_arn=self._get_param("resourceArn"), tag_keys=self._get_param("tagKeys") or []
     )
     return EmptyResult()
 
 
 def _list_tags_response(self: IoTResponse) -> ActionResult:
-    tags = self.iot_backend.list_tags_for_resource(resource_arn=self._get_param("resourceArn"))
+    tags = _backend(self).list_tags_for_resource(resource_arn=self._get_param("resourceArn"))
     return ActionResult({"tags": tags})

@@ -136,6 +136,10 @@ def _load_handler(dotted: str) -> Any:
 
 
 def main(argv: list[str]) -> None:
+    """Import the handler, announce readiness, then serve invocations until stdin closes.
+
+    Never returns: the process ends with ``os._exit(0)``.
+    """
     parser = argparse.ArgumentParser()
     parser.add_argument("--handler", required=True)
     parser.add_argument("--timeout-s", type=float, default=60.0)

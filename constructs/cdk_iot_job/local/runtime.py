@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -17,6 +17,12 @@ from moto.server import ThreadedMotoServer
 from .cfn_endpoint import CloudFormationEndpoint
 from .iot_fake import StrictIotFake
 from .lambda_process import LambdaProcess, lambda_runtime_path
+
+if TYPE_CHECKING:  # boto3-stubs: development only
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iot import IoTClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sts import STSClient
 
 __all__ = ["ACCOUNT", "PARTITION", "REGION", "CustomResourceResponse", "LocalAws"]
 
@@ -79,7 +85,16 @@ class LocalAws:
         self._server.stop()
         self._tmp.cleanup()
 
-    def client(self, service: str) -> Any:
+    @overload
+    def client(self, service: Literal["iot"]) -> IoTClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["iam"]) -> IAMClient: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
+
+    def client(self, service: Literal["iot", "s3", "iam", "sts"]) -> IoTClient | S3Client | IAMClient | STSClient:
         """A boto3 client for ``service`` on the embedded moto."""
         return boto3.client(
             service,

@@ -366,7 +366,7 @@ class TemplateResolver:
                 return self._pseudo(name)
             if "." in name:
                 return self._get_att(*name.split(".", 1))
-            return self._ref(name)
+            return str(self._ref(name))
 
         # ${!Literal} stands for the text ${Literal}.
         return _SUB_VARIABLE.sub(replace, str(text)).replace("${!", "${")
