@@ -85,23 +85,8 @@ class Stack:
 
     def creation_order(self) -> list[str]:
         """Every logical id, each after the resources it depends on (template order otherwise)."""
-        ordered: list[str] = []
-        visiting: set[str] = set()
-
-        def visit(name: str) -> None:
-            if name in ordered:
-                return
-            if name in visiting:
-                raise UnsupportedTemplateError(f"circular dependency through {name}")
-            visiting.add(name)
-            for dependency in self.dependencies(name):
-                visit(dependency)
-            visiting.discard(name)
-            ordered.append(name)
-
-        for name in self.resources:
-            visit(name)
-        return ordered
+        names = list(self.resources)
+        return self._after_dependencies(names, set(names))
 
     def iot_job_ids(self) -> list[str]:
         """The ``Custom::IotJob`` logical ids in the order CloudFormation creates them.
@@ -111,11 +96,16 @@ class Stack:
         (directly or through other resources); ties keep template order.
         """
         jobs = self.logical_ids(IOT_JOB_TYPE)
+        return self._after_dependencies(jobs, set(jobs))
+
+    def _after_dependencies(self, seeds: list[str], keep: set[str]) -> list[str]:
+        """A depth-first topological walk from ``seeds``, listing only the names in ``keep``."""
         ordered: list[str] = []
+        done: set[str] = set()
         visiting: set[str] = set()
 
         def visit(name: str) -> None:
-            if name in ordered:
+            if name in done:
                 return
             if name in visiting:
                 raise UnsupportedTemplateError(f"circular dependency through {name}")
@@ -123,11 +113,12 @@ class Stack:
             for dependency in self.dependencies(name):
                 visit(dependency)
             visiting.discard(name)
-            if name in jobs:
+            done.add(name)
+            if name in keep:
                 ordered.append(name)
 
-        for job in jobs:
-            visit(job)
+        for name in seeds:
+            visit(name)
         return ordered
 
     def dependencies(self, logical_id: str) -> list[str]:
