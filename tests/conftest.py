@@ -78,7 +78,17 @@ def aws(monkeypatch: pytest.MonkeyPatch, cfn_endpoint: CloudFormationEndpoint) -
     monkeypatch.setattr(lifecycle, "_MAX_POLL_SECONDS", 0.001)
     sleeps = RetrySleeps()
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=sleeps.sleep, time=time.time))
-    iot_api._client.cache_clear()
+    iot_api._client_for.cache_clear()
     with mock_aws(), StrictIotFake(deletion_polls=1) as fake:
         yield Aws(fake=fake, iot=boto3.client("iot", region_name=REGION), retry_sleeps=sleeps)
-    iot_api._client.cache_clear()
+    iot_api._client_for.cache_clear()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures the fault, load and fuzz tests measured."""
+    import figures
+
+    path = figures.write()
+    if path is not None:
+        terminalreporter.section("figures (also in build/test-figures.md)")
+        terminalreporter.write_line(figures.render())

@@ -582,6 +582,14 @@ def test_provider_logs_to_an_explicit_log_group_with_retention(everything: Synth
     )
 
 
+def test_provider_function_is_never_retried_by_lambda(everything: Synthesized) -> None:
+    # A retry after a timeout could create a job after CloudFormation rolled back.
+    function_id, _ = provider_function(everything.template)
+    everything.template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig", {"FunctionName": {"Ref": function_id}, "MaximumRetryAttempts": 0}
+    )
+
+
 # ---------------------------------------------------------------------------
 # IAM
 # ---------------------------------------------------------------------------

@@ -48,6 +48,7 @@ PROVIDER_ACKNOWLEDGEMENTS = {
     ("Role", f"AwsSolutions-IAM5[Resource::{STACK_ARN}:thinggroup/*]"),
     ("TracingPolicy", "AwsSolutions-IAM5[Resource::*]"),
     ("Function", "Serverless-LambdaDLQ"),
+    ("Function", "Serverless-LambdaAsyncFailureDestination"),
 }
 
 

@@ -47,8 +47,8 @@ PROVIDER_PACKAGE = "cdk_iot_job_provider"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 # Deletion waits need minutes; the handler answers 30 s before this.
 FUNCTION_TIMEOUT = Duration.minutes(5)
-# A lost response surfaces after this instead of CloudFormation's one hour;
-# it leaves room for one Lambda retry of a crashed invocation.
+# A lost response (a crashed invocation) surfaces after this instead of
+# CloudFormation's one hour.
 SERVICE_TIMEOUT = Duration.minutes(10)
 
 _SINGLETON_ID = "CdkIotJobProvider"
@@ -82,8 +82,9 @@ _DLQ_REASON = (
     "Only CloudFormation invokes the provider, asynchronously, and waits for the answer at the request's presigned "
     "response URL: crhelper answers FAILED on any handler error, and an invocation that dies without answering fails "
     "the stack operation at the resource's ServiceTimeout (10 minutes), with the error in the function's log group. "
-    "An event parked in a dead-letter queue cannot be replayed into a stack operation that has already failed; it "
-    "would only keep the response URL and the job's properties at rest."
+    "Lambda never retries it (MaximumRetryAttempts 0). An event parked in a dead-letter queue or failure destination "
+    "cannot be replayed into a stack operation that has already failed; it would only keep the response URL and the "
+    "job's properties at rest."
 )
 
 
@@ -194,6 +195,10 @@ class IotJobProvider(Construct):
             role=self.role,
             timeout=FUNCTION_TIMEOUT,
             memory_size=256,
+            # The handler answers every event itself. Lambda retries only follow a
+            # timeout or crash, when CloudFormation may already have rolled back:
+            # a retried Create would then make a job no stack knows of.
+            retry_attempts=0,
             log_group=self.log_group,
             description="Custom::IotJob provider (cdk-iot-job)",
         )
@@ -229,6 +234,7 @@ class IotJobProvider(Construct):
             _acknowledge(self.role, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
         _acknowledge(self.tracing_policy, "AwsSolutions-IAM5[Resource::*]", _TRACING_REASON)
         _acknowledge(self.function, "Serverless-LambdaDLQ", _DLQ_REASON)
+        _acknowledge(self.function, "Serverless-LambdaAsyncFailureDestination", _DLQ_REASON)
 
     @classmethod
     def of(cls, scope: Construct) -> IotJobProvider:

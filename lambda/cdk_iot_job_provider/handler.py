@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from . import lifecycle, schema
+from . import iot_api, lifecycle, schema
 from .ownership import Owner
 from .response import OneResponseCfnResource
 
@@ -38,6 +39,20 @@ def _fallback_physical_id(event: dict[str, Any]) -> str:
     return lifecycle.planned_job_id(_owner(event), _raw_properties(event))
 
 
+def _region_of(arn: Any) -> str | None:
+    parts = arn.split(":") if isinstance(arn, str) else []
+    return parts[3] if len(parts) > 5 and parts[0] == "arn" and parts[3] else None
+
+
+def _could_have_been_created(raw: Mapping[str, Any]) -> bool:
+    """Whether a Create with these properties got as far as calling IoT."""
+    try:
+        schema.parse_properties(raw)
+    except schema.InvalidPropertyError:
+        return False
+    return True
+
+
 helper = OneResponseCfnResource(_fallback_physical_id)
 
 
@@ -49,14 +64,17 @@ def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> l
         old = schema.parse_properties(old_raw) if old_raw else None
     except schema.InvalidPropertyError:
         old = None
-    remaining = context.get_remaining_time_in_millis() / 1000.0
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000.0 - _RESPONSE_RESERVE_SECONDS
+    # Neither waits nor IoT requests may run into the time needed to answer.
+    iot_api.set_deadline(deadline)
+    iot_api.set_fallback_region(_region_of(event.get("StackId")))
     return lifecycle.JobRequest(
         owner=_owner(event),
         properties=schema.parse_properties(raw) if validate else raw,
         physical_id=event.get("PhysicalResourceId"),
         old_properties=old,
         old_raw_properties=old_raw,
-        deadline=time.monotonic() + remaining - _RESPONSE_RESERVE_SECONDS,
+        deadline=deadline,
     )
 
 
@@ -85,11 +103,18 @@ def delete(event: dict[str, Any], context: Any) -> str | None:
     request = _request(event, context, validate=False)
     raw = request.properties
     namespace_id = raw.get("NamespaceId")
-    lifecycle.delete(
-        request,
-        cancel_only=raw.get("DeleteBehavior") == "CANCEL",
-        namespace_id=namespace_id if isinstance(namespace_id, str) else None,
-    )
+    try:
+        helper.Reason = lifecycle.delete(
+            request,
+            cancel_only=raw.get("DeleteBehavior") == "CANCEL",
+            namespace_id=namespace_id if isinstance(namespace_id, str) else None,
+            create_may_be_in_flight=_could_have_been_created(raw),
+        )
+    except iot_api.IotUnavailableError as error:
+        # Failing would leave the stack in DELETE_FAILED or ROLLBACK_FAILED
+        # until the environment is fixed; nothing was touched, so say so.
+        logger.error("Delete could not reach IoT: %s", error)
+        helper.Reason = f"{error}; job {request.physical_id} was not checked and, if it exists, is left as it is"
     return request.physical_id
 
 

@@ -1,22 +1,29 @@
 """Thin layer over the boto3 IoT client: the only module that calls AWS.
 
-Transient faults (throttling, 5xx) are retried by botocore's standard retry
-mode; the lifecycle code only sees the outcome.
+Transient faults (throttling, 5xx, connection errors) are retried by
+botocore's standard retry mode; the lifecycle code only sees the outcome. No
+attempt starts after the invocation's deadline (:func:`set_deadline`), so a
+throttling storm ends in a clean failure while there is still time to answer
+CloudFormation.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 __all__ = [
+    "DeadlineReachedError",
+    "IotUnavailableError",
     "JobNotFoundError",
     "cancel_job",
     "create_job",
@@ -24,26 +31,73 @@ __all__ = [
     "describe_job",
     "error_code",
     "list_tags",
+    "set_deadline",
+    "set_fallback_region",
     "tag_job",
     "untag_job",
     "update_job",
 ]
 
-# Ten attempts ride out several throttles in a row on the low-TPS jobs API.
+# Ten attempts ride out several throttles in a row on the low-TPS jobs API. One
+# attempt lasts at most 25 s, so one started before the deadline ends before
+# the Lambda timeout (the handler keeps 30 s in reserve).
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 10},
     connect_timeout=5,
-    read_timeout=30,
+    read_timeout=20,
 )
+_ENVIRONMENT_ERRORS = (NoRegionError, NoCredentialsError, PartialCredentialsError)
+
+_deadline = float("inf")
+_fallback_region: str | None = None
 
 
 class JobNotFoundError(Exception):
     """The job does not exist (or no longer exists)."""
 
 
+class IotUnavailableError(Exception):
+    """IoT cannot be called at all from this environment (no region, no
+    credentials, a malformed AWS_* variable): no request was sent."""
+
+
+class DeadlineReachedError(Exception):
+    """No time is left for another IoT request before the Lambda timeout."""
+
+
+def set_deadline(deadline: float) -> None:
+    """Refuse to start IoT requests after ``deadline`` (a ``time.monotonic()`` value)."""
+    global _deadline
+    _deadline = deadline
+
+
+def set_fallback_region(region: str | None) -> None:
+    """The region to use when the environment names none (Lambda always sets
+    AWS_REGION; a missing one must not stop a rollback)."""
+    global _fallback_region
+    _fallback_region = region or None
+
+
 @cache
+def _client_for(region: str | None) -> Any:
+    try:
+        client = boto3.client("iot", config=_CLIENT_CONFIG, region_name=region)
+    except Exception as error:
+        raise IotUnavailableError(f"the IoT client cannot be created: {type(error).__name__}: {error}") from error
+    # Before every attempt, retries included.
+    client.meta.events.register_first("before-send.iot", _refuse_after_deadline)
+    return client
+
+
+def _refuse_after_deadline(event_name: str = "", **_: Any) -> None:
+    if time.monotonic() > _deadline:
+        operation = event_name.rsplit(".", 1)[-1] or "request"
+        raise DeadlineReachedError(f"no time left for IoT {operation} before the Lambda timeout")
+
+
 def _client() -> Any:
-    return boto3.client("iot", config=_CLIENT_CONFIG)
+    has_region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    return _client_for(None if has_region else _fallback_region)
 
 
 def error_code(error: ClientError) -> str:
@@ -58,6 +112,8 @@ def _call(operation: str, **kwargs: Any) -> Any:
         if error_code(error) == "ResourceNotFoundException":
             raise JobNotFoundError(str(error)) from error
         raise
+    except _ENVIRONMENT_ERRORS as error:
+        raise IotUnavailableError(f"IoT cannot be called: {type(error).__name__}: {error}") from error
 
 
 def create_job(request: Mapping[str, Any]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from . import iot_api, schema
-from .ownership import FINGERPRINT_TAG, Owner, generated_job_id, is_job_id, user_tags
+from .ownership import FINGERPRINT_TAG, Owner, generated_job_id, is_job_id, may_be_generated_for, user_tags
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -24,6 +24,7 @@ __all__ = [
     "JobConflictError",
     "JobRequest",
     "JobResult",
+    "ReplacementError",
     "UpdateDecision",
     "create",
     "decide_update",
@@ -37,10 +38,16 @@ DELETING = "DELETION_IN_PROGRESS"
 TERMINAL = frozenset({"COMPLETED", "CANCELED"})
 _FIRST_POLL_SECONDS = 0.5
 _MAX_POLL_SECONDS = 5.0
+# How long a Delete looks again for a job a timed-out Create may still be creating.
+_IN_FLIGHT_GRACE_SECONDS = 10.0
 
 
 class JobConflictError(Exception):
     """The job cannot be created or changed without touching a job that is not ours."""
+
+
+class ReplacementError(Exception):
+    """Creating a replacement job failed; the message says what became of it."""
 
 
 @dataclass(frozen=True)
@@ -173,7 +180,7 @@ def update(request: JobRequest) -> JobResult:
     decision = decide_update(new, request.old_properties, current_id, old_job_id=old_job_id)
     if decision.action == "replace" and "JobId" in decision.changed:
         logger.info("replacing %s: %s", current_id, decision.reason)
-        return _create_job(request, decision.new_job_id or generated_job_id(request.owner))
+        return _replace(request, decision.new_job_id or generated_job_id(request.owner))
 
     job = iot_api.describe_job(current_id) if is_job_id(current_id) else None
     if job is None or job.get("status") == DELETING:
@@ -193,43 +200,98 @@ def update(request: JobRequest) -> JobResult:
         raise JobConflictError(decision.reason)
     if decision.action == "replace":
         logger.info("replacing %s: %s", current_id, decision.reason)
-        return _create_job(request, generated_job_id(request.owner))
+        return _replace(request, generated_job_id(request.owner))
     _update_in_place(request, job, tags)
     return JobResult(current_id, job["jobArn"])
 
 
-def delete(request: JobRequest, *, cancel_only: bool, namespace_id: str | None) -> None:
+def delete(
+    request: JobRequest, *, cancel_only: bool, namespace_id: str | None, create_may_be_in_flight: bool = False
+) -> str:
     """Delete (or cancel) the job if this resource created it; otherwise do nothing.
 
     Succeeds for ids that never named a job, jobs already gone or being
     deleted, and jobs that belong to someone else, which are left untouched.
+
+    Parameters
+    ----------
+    create_may_be_in_flight
+        The properties were valid, so a Create that timed out may still be
+        creating this job: when it is not there, look again once after a grace
+        period instead of leaving an orphan behind.
+
+    Returns
+    -------
+    str
+        What happened, for the response's Reason.
     """
     job_id = request.physical_id
     if not is_job_id(job_id):
         logger.info("physical id is not a job id: nothing to delete")
-        return
+        return "the physical id names no job: nothing to delete"
     assert job_id is not None
     job = iot_api.describe_job(job_id)
+    if job is None and create_may_be_in_flight and may_be_generated_for(request.owner, job_id, request.properties):
+        job = _look_again_after_grace(request, job_id)
     if job is None:
         logger.info("job %s does not exist: nothing to delete", job_id)
-        return
+        return f"job {job_id} does not exist: nothing to delete"
     try:
         tags = iot_api.list_tags(job["jobArn"])
     except iot_api.JobNotFoundError:
-        return
+        return f"job {job_id} does not exist: nothing to delete"
     if not request.owner.owns(tags):
         logger.warning("job %s was not created by this resource: left untouched", job_id)
-        return
+        return f"job {job_id} was not created by this resource: left untouched"
     status = job.get("status")
-    if status == DELETING:
-        _wait_until_deleted(request, job_id)
-    elif cancel_only:
+    if status != DELETING and cancel_only:
         if status not in TERMINAL:
             iot_api.cancel_job(job_id, comment="Canceled by CloudFormation stack deletion")
         logger.info("job %s canceled, not deleted (DeleteBehavior CANCEL)", job_id)
-    else:
+        return f"job {job_id} canceled and kept (DeleteBehavior CANCEL)"
+    if status != DELETING:
         _start_deletion(request, job_id, force=status not in TERMINAL, namespace_id=namespace_id)
-        _wait_until_deleted(request, job_id)
+    if _wait_until_deleted(request, job_id):
+        return f"job {job_id} deleted"
+    return (
+        f"job {job_id} is still being deleted by IoT when the provider had to answer; "
+        "the deletion cannot be stopped and finishes on its own"
+    )
+
+
+def _look_again_after_grace(request: JobRequest, job_id: str) -> dict[str, Any] | None:
+    grace = min(_IN_FLIGHT_GRACE_SECONDS, max(0.0, request.deadline - time.monotonic()))
+    logger.info("job %s not found: looking again in %.1f s in case its Create is still running", job_id, grace)
+    request.sleep(grace)
+    return iot_api.describe_job(job_id)
+
+
+def _replace(request: JobRequest, job_id: str) -> JobResult:
+    """Create the replacement job; if that fails, leave no job CloudFormation cannot see.
+
+    A failed Update keeps the old physical id, so a replacement job that was
+    created anyway (a timeout after IoT accepted CreateJob) would be an orphan:
+    delete it when this request created it, else name it in the error.
+    """
+    try:
+        return _create_job(request, job_id)
+    except Exception as error:
+        raise ReplacementError(f"{error} ({_discard_replacement(request, job_id)})") from error
+
+
+def _discard_replacement(request: JobRequest, job_id: str) -> str:
+    try:
+        job = iot_api.describe_job(job_id)
+        if job is None:
+            return f"no replacement job {job_id} was left behind"
+        if not request.owner.created(iot_api.list_tags(job["jobArn"])):
+            return f"job {job_id} is not this request's and was left untouched"
+        iot_api.delete_job(job_id, force=True)
+    except Exception as cleanup_error:
+        logger.error("replacement job %s may exist and could not be checked: %s", job_id, cleanup_error)
+        return f"replacement job {job_id} may exist: delete it if it does"
+    logger.warning("deleted replacement job %s: the Update that created it failed", job_id)
+    return f"replacement job {job_id} was deleted again"
 
 
 def _create_job(request: JobRequest, job_id: str) -> JobResult:
@@ -316,16 +378,17 @@ def _start_deletion(request: JobRequest, job_id: str, *, force: bool, namespace_
         delay = min(delay * 2, _MAX_POLL_SECONDS)
 
 
-def _wait_until_deleted(request: JobRequest, job_id: str) -> None:
+def _wait_until_deleted(request: JobRequest, job_id: str) -> bool:
+    """Poll until the job is gone; ``False`` when the wait budget ran out first."""
     delay = _FIRST_POLL_SECONDS
     while True:
         job = iot_api.describe_job(job_id)
         if job is None:
             logger.info("job %s deleted", job_id)
-            return
+            return True
         if time.monotonic() + delay > request.deadline:
             # The deletion cannot be stopped any more; IoT finishes it on its own.
             logger.warning("job %s is still being deleted when the wait budget ran out", job_id)
-            return
+            return False
         request.sleep(delay)
         delay = min(delay * 2, _MAX_POLL_SECONDS)

@@ -17,12 +17,14 @@ from .schema import OWNERSHIP_TAG_PREFIX, is_valid
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from typing import Any
 
 __all__ = [
     "FINGERPRINT_TAG",
     "Owner",
     "generated_job_id",
     "is_job_id",
+    "may_be_generated_for",
     "user_tags",
 ]
 
@@ -32,6 +34,7 @@ REQUEST_TAG = f"{OWNERSHIP_TAG_PREFIX}request-id"
 FINGERPRINT_TAG = f"{OWNERSHIP_TAG_PREFIX}create-fingerprint"
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9-]+")
+_DIGEST = re.compile(r"[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,13 @@ class Owner:
         return self.owns(tags) and tags.get(REQUEST_TAG) == self.request_id
 
 
+def _generated_prefix(owner: Owner) -> str:
+    stack_name = owner.stack_id.split("/")[1] if owner.stack_id.count("/") >= 2 else owner.stack_id
+    stack_part = _UNSAFE.sub("", stack_name)[:20]
+    logical_part = _UNSAFE.sub("", owner.logical_id)[:30]
+    return "".join(f"{part}-" for part in (stack_part, logical_part) if part)
+
+
 def generated_job_id(owner: Owner) -> str:
     """A job id for a resource without ``JobId``, like CloudFormation's names.
 
@@ -68,10 +78,15 @@ def generated_job_id(owner: Owner) -> str:
     and a replacement gets a new one.
     """
     digest = hashlib.sha256(f"{owner.stack_id}\n{owner.logical_id}\n{owner.request_id}".encode()).hexdigest()[:12]
-    stack_name = owner.stack_id.split("/")[1] if owner.stack_id.count("/") >= 2 else owner.stack_id
-    stack_part = _UNSAFE.sub("", stack_name)[:20]
-    logical_part = _UNSAFE.sub("", owner.logical_id)[:30]
-    return "-".join(part for part in (stack_part, logical_part, digest) if part)
+    return _generated_prefix(owner) + digest
+
+
+def may_be_generated_for(owner: Owner, job_id: str, properties: Mapping[str, Any]) -> bool:
+    """Whether a Create of this resource (any request) would have used ``job_id``."""
+    if "JobId" in properties:
+        return bool(properties["JobId"] == job_id)
+    prefix = _generated_prefix(owner)
+    return job_id.startswith(prefix) and _DIGEST.fullmatch(job_id[len(prefix) :]) is not None
 
 
 def is_job_id(value: object) -> bool:

@@ -19,7 +19,7 @@ from http.client import HTTPSConnection
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from crhelper import CfnResource
+from crhelper import CfnResource, resource_helper
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -83,6 +83,14 @@ def _fit_body(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+class _NoPollingClients:
+    """Stands in for boto3 while crhelper initialises (it only builds polling clients)."""
+
+    @staticmethod
+    def client(*_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
 class OneResponseCfnResource(CfnResource):
     """``CfnResource`` that sends exactly one response per event.
 
@@ -96,7 +104,14 @@ class OneResponseCfnResource(CfnResource):
     def __init__(self, fallback_physical_id: Callable[[dict[str, Any]], str]) -> None:
         # INFO: DEBUG would log the event (ResponseURL, job documents).
         # No sleep on Delete: crhelper's default waits two minutes per Delete.
-        super().__init__(log_level="INFO", sleep_on_delete=0)
+        # Without its polling clients: we never poll, they cost cold start, and
+        # a failure to build them (no region) would fail every event, Deletes too.
+        real_boto3 = resource_helper.boto3  # type: ignore[attr-defined]
+        resource_helper.boto3 = _NoPollingClients  # type: ignore[attr-defined]
+        try:
+            super().__init__(log_level="INFO", sleep_on_delete=0)
+        finally:
+            resource_helper.boto3 = real_boto3  # type: ignore[attr-defined]
         self._fallback_physical_id = fallback_physical_id
         self._response_lock = threading.Lock()
         self._responded = True
@@ -115,6 +130,16 @@ class OneResponseCfnResource(CfnResource):
             self._send("FAILED", f"the event lacks {', '.join(missing)}")
             return
         super().__call__(self._event, context)
+
+    def _timeout(self) -> None:
+        """crhelper's timer, 0.5 s before the Lambda timeout: name the job that may exist."""
+        job_id = self._fallback_physical_id(self._event)
+        logger.error("the invocation is about to time out: answering FAILED")
+        self._send(
+            "FAILED",
+            f"the provider timed out; job {job_id} may have been created and is deleted by the rollback "
+            "(a replacement's job, if any, is not: delete it if it exists)",
+        )
 
     def generate_physical_id(self, event: dict[str, Any]) -> str:
         """Used by crhelper when a Create failed; never random."""
