@@ -76,12 +76,25 @@ def aws(monkeypatch: pytest.MonkeyPatch, cfn_endpoint: CloudFormationEndpoint) -
     monkeypatch.setenv("SSL_CERT_FILE", str(cfn_endpoint.ca_pem_path))
     monkeypatch.setattr(lifecycle, "_FIRST_POLL_SECONDS", 0.001)
     monkeypatch.setattr(lifecycle, "_MAX_POLL_SECONDS", 0.001)
+    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 0.01)
     sleeps = RetrySleeps()
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=sleeps.sleep, time=time.time))
     iot_api._client_for.cache_clear()
     with mock_aws(), StrictIotFake(deletion_polls=1) as fake:
         yield Aws(fake=fake, iot=boto3.client("iot", region_name=REGION), retry_sleeps=sleeps)
     iot_api._client_for.cache_clear()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Capture provider logs from the first test on, for the planted-secret scan."""
+    import log_secrets
+
+    log_secrets.start_capture()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``scan_after_all`` run last: they read what all the others logged."""
+    items.sort(key=lambda item: item.get_closest_marker("scan_after_all") is not None)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -7,7 +7,6 @@ ResponseURL (a local HTTPS endpoint) and the job as IoT holds it.
 from __future__ import annotations
 
 import copy
-import json
 import re
 import time
 import uuid
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event, sample_properties
+from in_process import Cfn, LambdaContext
 
 from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler, lifecycle
@@ -23,43 +23,6 @@ from cdk_iot_job_provider.ownership import Owner, generated_job_id
 
 GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/sensors"
 OTHER_GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"
-
-
-class LambdaContext:
-    """The parts of Lambda's context object crhelper and the handler use."""
-
-    function_name = "CdkIotJobProviderFunction"
-    aws_request_id = "lambda-request"
-
-    def __init__(self, seconds: float = 300.0) -> None:
-        self._deadline = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self._deadline - time.monotonic()) * 1000)
-
-
-class Cfn:
-    """Builds events and sends them through the handler, like CloudFormation."""
-
-    def __init__(self, endpoint: CloudFormationEndpoint) -> None:
-        self.endpoint = endpoint
-
-    def send(self, request_type: str, properties: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        url = self.endpoint.response_url(request_type.lower())
-        built = event(request_type, properties, response_url=url, **kwargs)
-        return self.deliver(built)
-
-    def deliver(self, built: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
-        handler.handler(built, context or LambdaContext())
-        responses = self.endpoint.responses_for(built["ResponseURL"])
-        assert len(responses) == 1, f"expected exactly one response, got {len(responses)}"
-        body = responses[0]
-        assert len(json.dumps(body).encode()) <= 4096
-        assert body["PhysicalResourceId"]
-        return dict(body)
-
-    def create(self, properties: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        return self.send("Create", properties, **kwargs)
 
 
 @pytest.fixture
@@ -111,7 +74,7 @@ def test_create_makes_the_job_with_string_scalars_converted(cfn: Cfn, aws: Any) 
     assert created["targets"] == [GROUP]
     assert created["description"] == "Sensor firmware 2.4.1"
     assert created["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 50}
-    assert aws.iot.get_job_document(jobId=job_id)["document"] == '{"operation":"firmware-update","version":"2.4.1"}'
+    assert aws.iot.get_job_document(jobId=job_id)["document"] == sample_properties()["Document"]
     assert response["Data"] == {"JobId": job_id, "JobArn": created["jobArn"], "Arn": created["jobArn"]}
 
 
@@ -503,7 +466,7 @@ def test_a_timeout_sends_one_failed_response_with_a_usable_physical_id(
     # THEN CloudFormation gets one FAILED response naming the planned job
     assert cfn.endpoint.responses_for(built["ResponseURL"]) == [response]
     assert response["Status"] == "FAILED"
-    assert response["Reason"].startswith("the provider timed out; job slow-job may have been created")
+    assert response["Reason"].startswith("the provider timed out; job slow-job may have been created: the rollback")
     assert response["PhysicalResourceId"] == "slow-job"
 
 

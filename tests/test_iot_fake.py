@@ -566,3 +566,151 @@ def test_only_one_fake_at_a_time(fake: StrictIotFake) -> None:
     with pytest.raises(RuntimeError):
         StrictIotFake().install()
     assert fake.install() is fake  # installing the active one again is a no-op
+
+
+# ------------------------------------------------ fail_fraction and stats
+def _seeded_failures(seed: int, fraction: float, calls: int) -> list[bool]:
+    """Which of ``calls`` calls a ``fail_fraction(..., fraction, seed=seed)`` rule fails, in order."""
+    import random  # appended section: imports stay local to it
+
+    draws = random.Random(seed)
+    return [draws.random() < fraction for _ in range(calls)]
+
+
+def _code_and_status(error: ClientError) -> tuple[str, int]:
+    return error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def test_fail_fraction_fails_the_calls_its_seeded_stream_picks(iot: Any, fake: StrictIotFake) -> None:
+    arn = create(iot, "fraction")["jobArn"]
+    fake.reset()
+    # One rule over two operations: they draw from one stream, call by call.
+    fake.fail_fraction(["DescribeJob", "ListTagsForResource"], "ThrottlingException", 0.3, seed=7, message="busy")
+    failed: list[bool] = []
+    for index in range(120):
+        try:
+            if index % 2:
+                iot.list_tags_for_resource(resourceArn=arn)
+            else:
+                iot.describe_job(jobId="fraction")
+            failed.append(False)
+        except ClientError as error:
+            assert error.response["Error"]["Message"] == "busy"
+            assert _code_and_status(error) == ("ThrottlingException", 429)
+            failed.append(True)
+    assert failed == _seeded_failures(7, 0.3, 120)
+    assert 20 < sum(failed) < 60  # about 30% of 120
+
+    stats = fake.stats()
+    describe, list_tags = stats["DescribeJob"], stats["ListTagsForResource"]
+    assert (describe.attempts, list_tags.attempts) == (60, 60)
+    assert describe.injected == sum(failed[0::2]) and list_tags.injected == sum(failed[1::2])
+    assert describe.errors == {"ThrottlingException": describe.injected}
+    # Without retries, every request is an invocation of its own.
+    assert describe.invocations == 60 and describe.attempts_per_invocation == 1.0
+    iot.update_job(jobId="fraction", description="not covered by the rule")  # other operations run normally
+
+
+def test_fail_fraction_decides_per_call_however_many_threads_call(server_url: str, fake: StrictIotFake) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{server_url}/moto-api/reset", method="POST")).close()
+    client = boto3.client("iot", region_name=REGION, endpoint_url=server_url, config=NO_RETRY)
+    create(client, "threads")
+    fake.reset()
+    fake.fail_fraction("DescribeJob", "ServiceUnavailableException", 0.25, seed=11)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def describe_repeatedly() -> None:
+        # boto3 clients are thread-safe; each request gets its own server thread.
+        for _ in range(25):
+            try:
+                client.describe_job(jobId="threads")
+                outcome = "ok"
+            except ClientError as error:
+                outcome = _code_and_status(error)[0]
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=describe_repeatedly) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # The interleaving varies from run to run; the number of faults does not.
+    expected = sum(_seeded_failures(11, 0.25, 200))
+    assert outcomes.count("ServiceUnavailableException") == expected
+    assert outcomes.count("ok") == 200 - expected
+    stats = fake.stats()["DescribeJob"]
+    assert (stats.attempts, stats.injected) == (200, expected)
+    assert stats.errors == {"ServiceUnavailableException": expected}
+
+
+def test_fail_fraction_retried_by_botocore_counts_attempts_per_invocation(
+    mode: str | None, fake: StrictIotFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sleeps: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=sleeps.append))
+    # Enough attempts that no call runs out of them with this seed's stream.
+    client = boto3.client(
+        "iot", region_name=REGION, endpoint_url=mode, config=Config(retries={"mode": "standard", "max_attempts": 20})
+    )
+    fake.fail_fraction("CreateJob", "ThrottlingException", 0.5, seed=3)
+    for index in range(30):
+        create(client, f"retried-{index}")
+    stats = fake.stats()["CreateJob"]
+    assert stats.invocations == 30  # botocore keeps amz-sdk-invocation-id across retries
+    assert stats.attempts == 30 + stats.injected == 30 + len(sleeps)
+    assert stats.attempts_per_invocation == stats.attempts / 30 > 1.0
+    assert fake.count("CreateJob") == stats.attempts
+
+
+def test_stats_count_the_fakes_own_errors_apart_from_injected_ones(iot: Any, fake: StrictIotFake) -> None:
+    for index in range(11):
+        create(iot, f"deleting-{index}")
+    for index in range(10):
+        iot.delete_job(jobId=f"deleting-{index}", force=True)
+    with pytest.raises(ClientError) as excinfo:
+        iot.delete_job(jobId="deleting-10", force=True)
+    assert error_of(excinfo) == ("LimitExceededException", 410)
+    fake.fail_next("DeleteJob", "ThrottlingException")
+    with pytest.raises(ClientError):
+        iot.delete_job(jobId="deleting-10", force=True)
+
+    delete = fake.stats()["DeleteJob"]
+    assert (delete.attempts, delete.invocations, delete.injected) == (12, 12, 1)
+    assert delete.errors == {"LimitExceededException": 1, "ThrottlingException": 1}
+    assert fake.stats()["CreateJob"].errors == {}
+    fake.reset()
+    assert fake.stats() == {}
+
+
+def test_fail_fraction_zero_removes_the_rule_and_fail_next_comes_first(iot: Any, fake: StrictIotFake) -> None:
+    create(iot, "ordered")
+    fake.fail_fraction(["DescribeJob", "CancelJob"], "ThrottlingException", 1.0, seed=0)
+    fake.fail_next("DescribeJob", "InternalFailureException")
+    with pytest.raises(ClientError) as excinfo:
+        iot.describe_job(jobId="ordered")
+    assert error_of(excinfo) == ("InternalFailureException", 500)  # the queued fault, not a draw
+    with pytest.raises(ClientError) as excinfo:
+        iot.describe_job(jobId="ordered")
+    assert error_of(excinfo) == ("ThrottlingException", 429)
+
+    fake.fail_fraction("DescribeJob", "ThrottlingException", 0.0, seed=0)
+    assert iot.describe_job(jobId="ordered")["job"]["status"] == "IN_PROGRESS"
+    with pytest.raises(ClientError):
+        iot.cancel_job(jobId="ordered")  # CancelJob keeps its rule
+    fake.reset()
+    assert iot.cancel_job(jobId="ordered")["jobId"] == "ordered"  # reset drops every rule
+
+
+def test_fail_fraction_rejects_bad_arguments(fake: StrictIotFake) -> None:
+    with pytest.raises(ValueError):
+        fake.fail_fraction("ListJobs", "ThrottlingException", 0.5, seed=1)
+    with pytest.raises(ValueError):
+        fake.fail_fraction([], "ThrottlingException", 0.5, seed=1)
+    with pytest.raises(ValueError):
+        fake.fail_fraction("CreateJob", "ThrottlingException", 1.5, seed=1)
+    with pytest.raises(ValueError):
+        fake.fail_fraction("CreateJob", "SomeNewException", 0.5, seed=1)  # no default status
+    fake.fail_fraction("CreateJob", "SomeNewException", 0.5, seed=1, status=418)

@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 # Stop waiting for deletions early enough to still answer CloudFormation.
 _RESPONSE_RESERVE_SECONDS = 30.0
+# IoT requests may still start a little later than waits: a wait that ends at
+# its deadline is followed by one more request.
+_LAST_REQUEST_MARGIN_SECONDS = 5.0
 
 
 def _owner(event: dict[str, Any]) -> Owner:
@@ -66,7 +69,7 @@ def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> l
         old = None
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000.0 - _RESPONSE_RESERVE_SECONDS
     # Neither waits nor IoT requests may run into the time needed to answer.
-    iot_api.set_deadline(deadline)
+    iot_api.set_deadline(deadline + _LAST_REQUEST_MARGIN_SECONDS)
     iot_api.set_fallback_region(_region_of(event.get("StackId")))
     return lifecycle.JobRequest(
         owner=_owner(event),

@@ -38,13 +38,13 @@ __all__ = [
     "update_job",
 ]
 
-# Ten attempts ride out several throttles in a row on the low-TPS jobs API. One
-# attempt lasts at most 25 s, so one started before the deadline ends before
-# the Lambda timeout (the handler keeps 30 s in reserve).
+# Ten retries (eleven attempts) ride out a throttling burst on the low-TPS jobs API.
+# One attempt lasts at most 20 s: one started by the deadline (25 s before the
+# Lambda timeout) ends in time to answer CloudFormation.
 _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 10},
     connect_timeout=5,
-    read_timeout=20,
+    read_timeout=15,
 )
 _ENVIRONMENT_ERRORS = (NoRegionError, NoCredentialsError, PartialCredentialsError)
 
@@ -96,8 +96,8 @@ def _refuse_after_deadline(event_name: str = "", **_: Any) -> None:
 
 
 def _client() -> Any:
-    has_region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    return _client_for(None if has_region else _fallback_region)
+    # botocore itself reads AWS_DEFAULT_REGION only; Lambda sets both.
+    return _client_for(os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or _fallback_region)
 
 
 def error_code(error: ClientError) -> str:

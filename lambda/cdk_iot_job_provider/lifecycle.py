@@ -38,6 +38,7 @@ DELETING = "DELETION_IN_PROGRESS"
 TERMINAL = frozenset({"COMPLETED", "CANCELED"})
 _FIRST_POLL_SECONDS = 0.5
 _MAX_POLL_SECONDS = 5.0
+_NO_SLOT_YET = frozenset({"LimitExceededException", "ThrottlingException"})
 # How long a Delete looks again for a job a timed-out Create may still be creating.
 _IN_FLIGHT_GRACE_SECONDS = 10.0
 
@@ -260,10 +261,19 @@ def delete(
 
 
 def _look_again_after_grace(request: JobRequest, job_id: str) -> dict[str, Any] | None:
-    grace = min(_IN_FLIGHT_GRACE_SECONDS, max(0.0, request.deadline - time.monotonic()))
-    logger.info("job %s not found: looking again in %.1f s in case its Create is still running", job_id, grace)
-    request.sleep(grace)
-    return iot_api.describe_job(job_id)
+    """Poll for a job a Create that timed out may still be creating."""
+    grace_ends = min(time.monotonic() + _IN_FLIGHT_GRACE_SECONDS, request.deadline)
+    logger.info(
+        "job %s not found: looking again for %.0f s in case its Create is still running",
+        job_id,
+        grace_ends - time.monotonic(),
+    )
+    while (left := grace_ends - time.monotonic()) > 0:
+        request.sleep(min(1.0, left))
+        job = iot_api.describe_job(job_id)
+        if job is not None:
+            return job
+    return None
 
 
 def _replace(request: JobRequest, job_id: str) -> JobResult:
@@ -371,8 +381,9 @@ def _start_deletion(request: JobRequest, job_id: str, *, force: bool, namespace_
         except iot_api.JobNotFoundError:
             return
         except ClientError as error:
-            # At most 10 jobs may be deleting at once: wait for a slot.
-            if iot_api.error_code(error) != "LimitExceededException" or time.monotonic() + delay > request.deadline:
+            # At most 10 jobs may be deleting at once: wait for a slot. botocore
+            # already retried it like throttling, so its last try may be either.
+            if iot_api.error_code(error) not in _NO_SLOT_YET or time.monotonic() + delay > request.deadline:
                 raise
         request.sleep(delay)
         delay = min(delay * 2, _MAX_POLL_SECONDS)

@@ -135,11 +135,17 @@ class OneResponseCfnResource(CfnResource):
         """crhelper's timer, 0.5 s before the Lambda timeout: name the job that may exist."""
         job_id = self._fallback_physical_id(self._event)
         logger.error("the invocation is about to time out: answering FAILED")
-        self._send(
-            "FAILED",
-            f"the provider timed out; job {job_id} may have been created and is deleted by the rollback "
-            "(a replacement's job, if any, is not: delete it if it exists)",
-        )
+        request_type = self._event.get("RequestType")
+        if request_type == "Create":
+            reason = f"the provider timed out; job {job_id} may have been created: the rollback deletes it"
+        elif request_type == "Update":
+            reason = (
+                f"the provider timed out; if the update needed a replacement, replacement job {job_id} may have "
+                "been created: delete it if it exists"
+            )
+        else:
+            reason = f"the provider timed out while deleting job {self._event.get('PhysicalResourceId')}"
+        self._send("FAILED", reason)
 
     def generate_physical_id(self, event: dict[str, Any]) -> str:
         """Used by crhelper when a Create failed; never random."""

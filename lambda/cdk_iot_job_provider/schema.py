@@ -86,7 +86,8 @@ def _is_tag_key_text(text: str) -> bool:
 def _is_json(text: str) -> bool:
     try:
         json.loads(text, parse_constant=_not_json)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: nested deeper than Python's parser goes, so unverifiable.
         return False
     return True
 
@@ -153,7 +154,11 @@ def _enum(*values: str) -> Field:
     return Field("string", enum=values)
 
 
-def _integer(minimum: int | None = None, maximum: int | None = None) -> Field:
+# CreateJob's ``integer`` shapes are 32-bit; the bound also keeps int() off huge exponents.
+_INT32_MAX = 2**31 - 1
+
+
+def _integer(minimum: int | None = None, maximum: int = _INT32_MAX) -> Field:
     return Field("integer", min=minimum, max=maximum)
 
 
@@ -175,6 +180,17 @@ _ARN = r"arn:[!-~]+"
 # CreateJob's StringDateTime: YYYY-MM-DDTHH:MM, in UTC.
 _SCHEDULE_TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}"
 SCHEDULE_TIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _is_schedule_time(text: str) -> bool:
+    try:
+        datetime.strptime(text, SCHEDULE_TIME_FORMAT)
+    except ValueError:
+        return False
+    return True
+
+
+_REAL_TIME = Check(_is_schedule_time, "must be a real date and time (YYYY-MM-DDTHH:MM, UTC)")
 # CreateJob's scheduling rules.
 SCHEDULE_MIN_LEAD = timedelta(minutes=30)
 SCHEDULE_MAX_START_AHEAD = timedelta(days=365)
@@ -197,7 +213,8 @@ _TAG = _object(
             ),
             api_name="Key",
         ),
-        "Value": _string(0, 256, api_name="Value"),
+        # Tag values may carry secrets: errors name the tag, never its value.
+        "Value": _string(0, 256, api_name="Value", sensitive=True),
     },
     required=("Key", "Value"),
 )
@@ -273,8 +290,8 @@ PROPERTIES: Mapping[str, Field] = {
     ),
     "SchedulingConfig": _object(
         {
-            "StartTime": _string(1, 64, _SCHEDULE_TIME),
-            "EndTime": _string(1, 64, _SCHEDULE_TIME),
+            "StartTime": _string(1, 64, _SCHEDULE_TIME, _REAL_TIME),
+            "EndTime": _string(1, 64, _SCHEDULE_TIME, _REAL_TIME),
             "EndBehavior": _enum("STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"),
             "MaintenanceWindows": _list(
                 _object(
@@ -549,9 +566,14 @@ def _as_decimal(value: Any) -> Decimal | None:
 
 def _check_bounds(spec: Field, number: Decimal, value: Any, path: str) -> None:
     if spec.min is not None and number < Decimal(str(spec.min)):
-        raise _fail(path, value, f"must be at least {spec.min:g}")
+        raise _fail(path, value, f"must be at least {_bound_text(spec.min)}")
     if spec.max is not None and number > Decimal(str(spec.max)):
-        raise _fail(path, value, f"must be at most {spec.max:g}")
+        raise _fail(path, value, f"must be at most {_bound_text(spec.max)}")
+
+
+def _bound_text(bound: float) -> str:
+    # 2147483647, not :g's 2.14748e+09.
+    return format(Decimal(str(bound)).normalize(), "f")
 
 
 _PARSERS: dict[str, Callable[[Field, Any, str, Unresolved], Any]] = {

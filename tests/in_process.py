@@ -1,0 +1,56 @@
+"""The provider handler run in process, the way Lambda calls it.
+
+:class:`Cfn` builds CloudFormation events, passes them to ``handler.handler``
+with a Lambda-like context, and returns the one response CloudFormation
+received at the event's ResponseURL (a local HTTPS endpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from cfn_events import event
+
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_provider import handler
+
+__all__ = ["Cfn", "LambdaContext"]
+
+
+class LambdaContext:
+    """The parts of Lambda's context object crhelper and the handler use."""
+
+    function_name = "CdkIotJobProviderFunction"
+    aws_request_id = "lambda-request"
+
+    def __init__(self, seconds: float = 300.0) -> None:
+        self._deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self._deadline - time.monotonic()) * 1000)
+
+
+class Cfn:
+    """Builds events and sends them through the handler, like CloudFormation."""
+
+    def __init__(self, endpoint: CloudFormationEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def send(self, request_type: str, properties: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        url = self.endpoint.response_url(request_type.lower())
+        built = event(request_type, properties, response_url=url, **kwargs)
+        return self.deliver(built)
+
+    def deliver(self, built: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
+        handler.handler(built, context or LambdaContext())
+        responses = self.endpoint.responses_for(built["ResponseURL"])
+        assert len(responses) == 1, f"expected exactly one response, got {len(responses)}"
+        body = responses[0]
+        assert len(json.dumps(body).encode()) <= 4096
+        assert body["PhysicalResourceId"]
+        return dict(body)
+
+    def create(self, properties: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return self.send("Create", properties, **kwargs)

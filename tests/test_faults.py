@@ -1,0 +1,677 @@
+"""Fault injection: every fault ends in one answer, in time, and loses no job.
+
+Each test injects one fault into the strict IoT fake (``fail_next``), into the
+handler's boto3 client (a ``before-send`` hook, for connection errors and slow
+calls) or into the CloudFormation endpoint, then checks the response, the jobs
+in IoT and how long the handler took. botocore's retry backoff is recorded
+rather than slept (``aws.retry_sleeps``); the time reported is the wall time
+plus that backoff, i.e. what the invocation would take in Lambda.
+
+Every test adds a row to the "Fault injection" figures table.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import figures
+import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+from cfn_events import event, sample_properties
+from in_process import Cfn, LambdaContext
+
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_provider import handler, iot_api, lifecycle, response, schema
+from cdk_iot_job_provider.ownership import Owner, generated_job_id
+
+LAMBDA_TIMEOUT = 300.0
+# What the handler keeps to answer CloudFormation after its last IoT call.
+RESERVE = handler._RESPONSE_RESERVE_SECONDS
+# botocore standard mode with max_attempts 10: ten retries, eleven attempts.
+MAX_ATTEMPTS = 11
+
+
+@dataclass
+class Run:
+    """One event's outcome: the response and what it took."""
+
+    response: dict[str, Any]
+    url: str
+    wall: float
+    backoff: float
+    attempts: Counter[str]
+
+    @property
+    def seconds(self) -> float:
+        """Wall time plus the retry backoff Lambda would have slept."""
+        return self.wall + self.backoff
+
+
+class Attempts:
+    """Counts the handler's HTTP attempts per IoT operation, retries included."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, event_name: str = "", **_: Any) -> None:
+        self.counts[event_name.rsplit(".", 1)[-1]] += 1
+
+
+@pytest.fixture
+def cfn(aws: Any, cfn_endpoint: CloudFormationEndpoint) -> Cfn:
+    return Cfn(cfn_endpoint)
+
+
+@pytest.fixture
+def attempts(aws: Any) -> Iterator[Attempts]:
+    counter = Attempts()
+    iot_api._client().meta.events.register("before-send.iot", counter)
+    yield counter
+    iot_api._client().meta.events.unregister("before-send.iot", counter)
+
+
+def run(cfn: Cfn, aws: Any, attempts: Attempts, request_type: str, properties: dict[str, Any], **kwargs: Any) -> Run:
+    """Deliver one event with a Lambda-sized context and measure it."""
+    context: LambdaContext = (
+        kwargs.pop("context", None) or getattr(cfn, "context", None) or LambdaContext(LAMBDA_TIMEOUT)
+    )
+    keep_counts = kwargs.pop("keep_counts", False)
+    built = event(request_type, properties, response_url=cfn.endpoint.response_url(request_type.lower()), **kwargs)
+    if not keep_counts:
+        attempts.counts.clear()
+    slept_before = sum(aws.retry_sleeps.delays)
+    start = time.monotonic()
+    body = cfn.deliver(built, context)
+    backoff = sum(aws.retry_sleeps.delays) - slept_before
+    return Run(body, built["ResponseURL"], time.monotonic() - start, backoff, Counter(attempts.counts))
+
+
+def record(scenario: str, fault: str, result: Run, operation: str | None = None) -> None:
+    counts = result.attempts
+    figures.record(
+        "Fault injection",
+        scenario=scenario,
+        fault=fault,
+        outcome=result.response["Status"],
+        time_s=f"{result.seconds:.2f}",
+        attempts=counts[operation] if operation else sum(counts.values()),
+    )
+
+
+def props(**changes: Any) -> dict[str, Any]:
+    result = sample_properties()
+    result.update(changes)
+    return {name: value for name, value in result.items() if value is not None}
+
+
+def job_status(aws: Any, job_id: str) -> str | None:
+    try:
+        return str(aws.iot.describe_job(jobId=job_id)["job"]["status"])
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "ResourceNotFoundException"
+        return None
+
+
+def created(cfn: Cfn, job_id: str) -> str:
+    body = cfn.create(props(JobId=job_id))
+    assert body["Status"] == "SUCCESS", body
+    return job_id
+
+
+# --- Throttling storms on every API the handler calls ------------------------
+
+Scenario = Callable[[Cfn, Any, Attempts, Callable[[], None]], Run]
+
+
+def create_job(cfn: Cfn, aws: Any, attempts: Attempts, inject: Callable[[], None]) -> Run:
+    inject()
+    return run(cfn, aws, attempts, "Create", props(JobId="storm"))
+
+
+def update_job(cfn: Cfn, aws: Any, attempts: Attempts, inject: Callable[[], None]) -> Run:
+    old = props(JobId=created(cfn, "storm"))
+    new = {**old, "Description": "changed", "Tags": [{"Key": "team", "Value": "fleet"}, {"Key": "new", "Value": "1"}]}
+    inject()
+    return run(cfn, aws, attempts, "Update", new, physical_id="storm", old_properties=old)
+
+
+def untag_job(cfn: Cfn, aws: Any, attempts: Attempts, inject: Callable[[], None]) -> Run:
+    old = props(JobId=created(cfn, "storm"))
+    inject()
+    untagged = {name: value for name, value in old.items() if name != "Tags"}
+    return run(cfn, aws, attempts, "Update", untagged, physical_id="storm", old_properties=old)
+
+
+def delete_job(cfn: Cfn, aws: Any, attempts: Attempts, inject: Callable[[], None]) -> Run:
+    properties = props(JobId=created(cfn, "storm"))
+    inject()
+    return run(cfn, aws, attempts, "Delete", properties, physical_id="storm")
+
+
+def cancel_job(cfn: Cfn, aws: Any, attempts: Attempts, inject: Callable[[], None]) -> Run:
+    properties = props(JobId=created(cfn, "storm"), DeleteBehavior="CANCEL")
+    inject()
+    return run(cfn, aws, attempts, "Delete", properties, physical_id="storm")
+
+
+STORMS: dict[str, tuple[Scenario, str]] = {
+    # operation: (the event that calls it, the job status the event leaves when it succeeds)
+    "CreateJob": (create_job, "IN_PROGRESS"),
+    "DescribeJob": (delete_job, "gone"),
+    "ListTagsForResource": (delete_job, "gone"),
+    "DeleteJob": (delete_job, "gone"),
+    "CancelJob": (cancel_job, "CANCELED"),
+    "UpdateJob": (update_job, "IN_PROGRESS"),
+    "TagResource": (update_job, "IN_PROGRESS"),
+    "UntagResource": (untag_job, "IN_PROGRESS"),
+}
+
+
+@pytest.mark.parametrize("operation", list(STORMS))
+def test_a_throttling_storm_short_of_the_retry_limit_ends_in_success(
+    cfn: Cfn, aws: Any, attempts: Attempts, operation: str
+) -> None:
+    scenario, status = STORMS[operation]
+
+    result = scenario(
+        cfn, aws, attempts, lambda: aws.fake.fail_next(operation, "ThrottlingException", times=MAX_ATTEMPTS - 1)
+    )
+
+    assert result.response["Status"] == "SUCCESS", result.response
+    assert result.attempts[operation] >= MAX_ATTEMPTS
+    assert (job_status(aws, "storm") or "gone") == status
+    assert result.seconds < LAMBDA_TIMEOUT - RESERVE
+    record(f"{operation} throttled 9 times in a row", "ThrottlingException x9", result, operation)
+
+
+@pytest.mark.parametrize("operation", list(STORMS))
+def test_an_endless_throttling_storm_ends_in_one_clean_failure_in_time(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch, operation: str
+) -> None:
+    # GIVEN throttling without end, backoff that really sleeps, and 2 s to spare
+    scenario, _ = STORMS[operation]
+    real_backoff(monkeypatch, 0.02)
+
+    def storm() -> None:
+        aws.fake.fail_next(operation, "ThrottlingException", times=100_000)
+        cfn.context = LambdaContext(RESERVE + 2)
+
+    result = scenario(cfn, aws, attempts, storm)
+    aws.fake.reset()
+
+    # THEN one FAILED answer, naming the throttled operation, before the deadline
+    assert result.response["Status"] == "FAILED"
+    assert "ThrottlingException" in result.response["Reason"]
+    assert operation in result.response["Reason"]
+    assert result.wall < 2 + 1
+    # DeleteJob keeps waiting for a deletion slot until the deadline; the others give up after botocore's retries.
+    assert result.attempts[operation] >= MAX_ATTEMPTS
+    # Nothing lost: a failed Delete or Update leaves the job as it was.
+    if operation != "CreateJob":
+        assert job_status(aws, "storm") is not None
+    record(f"{operation} throttled without end", "ThrottlingException, 2 s left", result, operation)
+
+
+def test_a_failed_create_after_a_throttling_storm_rolls_back_cleanly(cfn: Cfn, aws: Any, attempts: Attempts) -> None:
+    failed = create_job(cfn, aws, attempts, lambda: aws.fake.fail_next("CreateJob", "ThrottlingException", times=1000))
+    aws.fake.reset()
+
+    rollback = run(
+        cfn, aws, attempts, "Delete", props(JobId="storm"), physical_id=failed.response["PhysicalResourceId"]
+    )
+
+    assert failed.response["PhysicalResourceId"] == "storm"
+    assert rollback.response["Status"] == "SUCCESS"
+    assert job_status(aws, "storm") is None
+
+
+def test_a_storm_that_outlasts_the_lambda_deadline_fails_before_the_timeout(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN throttling that never ends, real backoff sleeps of 0.2 s, and only
+    # 1.5 s before the last moment an IoT request may start
+    real_backoff(monkeypatch, 0.2)
+    aws.fake.fail_next("CreateJob", "ThrottlingException", times=1000)
+    context = LambdaContext(RESERVE - handler._LAST_REQUEST_MARGIN_SECONDS + 1.5)
+
+    result = run(cfn, aws, attempts, "Create", props(JobId="storm"), context=context)
+
+    # THEN the handler itself answers FAILED, well before crhelper's timer would
+    assert result.response["Status"] == "FAILED"
+    assert "no time left for IoT CreateJob" in result.response["Reason"]
+    assert result.response["PhysicalResourceId"] == "storm"
+    assert result.wall < 1.5 + 1.0
+    assert 1 < result.attempts["CreateJob"] < MAX_ATTEMPTS
+    record("CreateJob throttled past the Lambda deadline", "ThrottlingException, 1.5 s left", result, "CreateJob")
+
+
+def real_backoff(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """botocore's retry backoff really sleeps, ``seconds`` each time, so deadlines are reached."""
+    import botocore.endpoint
+
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda _: time.sleep(seconds)))
+
+
+# --- Transient service and connection errors ------------------------------
+
+
+@pytest.mark.parametrize(("code", "status"), [("ServiceUnavailableException", 503), ("InternalFailureException", 500)])
+def test_service_errors_are_transient(cfn: Cfn, aws: Any, attempts: Attempts, code: str, status: int) -> None:
+    result = create_job(cfn, aws, attempts, lambda: aws.fake.fail_next("CreateJob", code, times=3))
+
+    assert result.response["Status"] == "SUCCESS", result.response
+    assert result.attempts["CreateJob"] == 4
+    assert job_status(aws, "storm") == "IN_PROGRESS"
+    record("CreateJob answered with server errors", f"{code} ({status}) x3", result, "CreateJob")
+
+
+CONNECTION_ERRORS: dict[str, Callable[[], Exception]] = {
+    "connection refused": lambda: EndpointConnectionError(endpoint_url="https://iot.us-east-1.amazonaws.com"),
+    "connection reset": lambda: ConnectionClosedError(endpoint_url="https://iot.us-east-1.amazonaws.com"),
+    "read timeout": lambda: ReadTimeoutError(endpoint_url="https://iot.us-east-1.amazonaws.com"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CONNECTION_ERRORS))
+def test_connection_errors_are_transient(cfn: Cfn, aws: Any, attempts: Attempts, kind: str) -> None:
+    failures = iter(range(3))
+
+    def broken_connection(**_: Any) -> None:
+        if next(failures, None) is not None:
+            attempts.counts["CreateJob"] += 1
+            raise CONNECTION_ERRORS[kind]()
+
+    client_events = iot_api._client().meta.events
+    client_events.register_first("before-send.iot.CreateJob", broken_connection)
+    try:
+        result = run(cfn, aws, attempts, "Create", props(JobId="storm"), keep_counts=True)
+    finally:
+        client_events.unregister("before-send.iot.CreateJob", broken_connection)
+
+    assert result.response["Status"] == "SUCCESS", result.response
+    assert result.attempts["CreateJob"] == 4
+    assert job_status(aws, "storm") == "IN_PROGRESS"
+    record(f"CreateJob hit by a {kind}", f"{type(CONNECTION_ERRORS[kind]()).__name__} x3", result, "CreateJob")
+
+
+# --- DeleteJob's limit of 10 deletions in progress --------------------------
+
+
+def test_delete_job_limit_exceeded_is_retried_until_a_slot_frees(cfn: Cfn, aws: Any, attempts: Attempts) -> None:
+    result = delete_job(cfn, aws, attempts, lambda: aws.fake.fail_next("DeleteJob", "LimitExceededException", times=5))
+
+    assert result.response["Status"] == "SUCCESS", result.response
+    assert result.attempts["DeleteJob"] == 6
+    assert job_status(aws, "storm") is None
+    record("DeleteJob with 10 deletions in progress", "LimitExceededException x5", result, "DeleteJob")
+
+
+def test_ten_real_deletions_in_progress_delay_the_delete_until_one_finishes(
+    cfn: Cfn, aws: Any, attempts: Attempts
+) -> None:
+    # GIVEN ten other jobs of this account still being deleted
+    for number in range(10):
+        aws.iot.create_job(jobId=f"busy-{number}", targets=[sample_properties()["Targets"][0]], document="{}")
+        aws.iot.delete_job(jobId=f"busy-{number}", force=True)
+    job_id = created(cfn, "storm")
+    # WHEN their deletions finish while the Delete waits for a slot
+    progress = iter(range(10))
+
+    def a_deletion_finishes(_seconds: float) -> None:
+        number = next(progress, None)
+        if number is not None:
+            while job_status(aws, f"busy-{number}") is not None:
+                pass
+
+    with pytest.MonkeyPatch.context() as patch:
+        handler_sleeps_with(patch, a_deletion_finishes)
+        result = run(cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=job_id)
+
+    # THEN it succeeds once a slot frees, and the job is gone
+    assert result.response["Status"] == "SUCCESS", result.response
+    assert result.attempts["DeleteJob"] >= 2
+    assert job_status(aws, job_id) is None
+    record("DeleteJob behind 10 real deletions", "LimitExceededException (fake's limit)", result, "DeleteJob")
+
+
+def test_delete_job_limit_that_never_clears_fails_before_the_timeout(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = created(cfn, "storm")
+    monkeypatch.setattr(lifecycle, "_FIRST_POLL_SECONDS", 0.2)
+    monkeypatch.setattr(lifecycle, "_MAX_POLL_SECONDS", 0.2)
+    real_backoff(monkeypatch, 0.05)
+    aws.fake.fail_next("DeleteJob", "LimitExceededException", times=1000)
+
+    result = run(
+        cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=job_id, context=LambdaContext(RESERVE + 1)
+    )
+
+    # An owned job that could not be deleted is the one case a Delete fails.
+    assert result.response["Status"] == "FAILED"
+    assert "LimitExceededException" in result.response["Reason"]
+    assert job_status(aws, job_id) == "IN_PROGRESS"
+    assert result.wall < 2.0
+    record("DeleteJob limit never clears", "LimitExceededException x1000, 1 s left", result, "DeleteJob")
+
+
+# --- Deletion outliving the invocation --------------------------------------
+
+
+def test_a_deletion_that_outlives_the_wait_succeeds_with_a_reason_and_finishes_on_its_own(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a job whose deletion takes longer than the invocation can wait
+    job_id = created(cfn, "slow-delete")
+    aws.fake.deletion_polls = 12  # about 2.4 s of polls, twice what the invocation has
+    monkeypatch.setattr(lifecycle, "_FIRST_POLL_SECONDS", 0.2)
+    monkeypatch.setattr(lifecycle, "_MAX_POLL_SECONDS", 0.2)
+
+    result = run(
+        cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=job_id, context=LambdaContext(RESERVE + 1)
+    )
+
+    # THEN CloudFormation hears SUCCESS within the budget, with the reason why
+    assert result.response["Status"] == "SUCCESS"
+    assert f"job {job_id} is still being deleted by IoT" in result.response["Reason"]
+    assert result.wall < 2.0
+    assert job_status(aws, job_id) == "DELETION_IN_PROGRESS"
+    record("Deletion outlives the invocation", "DELETION_IN_PROGRESS for 12 polls, 1 s left", result, "DescribeJob")
+    # AND a new stack's Create of the same JobId waits for the deletion, then creates it
+    again = run(cfn, aws, attempts, "Create", props(JobId=job_id))
+    assert again.response["Status"] == "SUCCESS", again.response
+    assert job_status(aws, job_id) == "IN_PROGRESS"
+
+
+# --- The response URL -------------------------------------------------------
+
+
+@dataclass
+class Sent:
+    seconds: float
+    backoff: float
+    attempts: int
+
+
+def send_to(url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Sent:
+    """Deliver an event whose response goes to ``url``, with crhelper's own sender booby-trapped."""
+    import crhelper.utils
+
+    def never(*_: Any, **__: Any) -> None:
+        raise AssertionError("crhelper's unbounded _send_response must never run")
+
+    backoff: list[float] = []
+    monkeypatch.setattr(crhelper.utils, "HTTPSConnection", never)
+    monkeypatch.setattr(response, "time", types.SimpleNamespace(sleep=backoff.append))
+    monkeypatch.setattr(response, "_SOCKET_TIMEOUT_SECONDS", 0.5)
+    built = event("Delete", props(), response_url=url, physical_id="not-a-job-id!")
+    start = time.monotonic()
+    handler.handler(built, LambdaContext(LAMBDA_TIMEOUT))
+    seconds = time.monotonic() - start
+    tries = sum(
+        "sending the response failed" in r.getMessage() or "answered HTTP" in r.getMessage() for r in caplog.records
+    )
+    return Sent(seconds, sum(backoff), tries)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_an_unreachable_response_url_gives_up_after_bounded_attempts(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = send_to("https://cloudformation-response.invalid/response?X-Amz-Signature=abc", monkeypatch, caplog)
+
+    assert sent.attempts == 4
+    assert "gave up sending the response after 4 attempts" in caplog.text
+    assert sent.seconds < 4 * 0.5 + 1
+    figures.record(
+        "Fault injection",
+        scenario="Response URL unreachable (DNS)",
+        fault="gaierror x4",
+        outcome="gave up, logged",
+        time_s=f"{sent.seconds + sent.backoff:.2f}",
+        attempts=sent.attempts,
+    )
+
+
+def test_a_refused_response_url_gives_up_after_bounded_attempts(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = send_to(f"https://127.0.0.1:{closed_port()}/response", monkeypatch, caplog)
+
+    assert sent.attempts == 4
+    assert "gave up sending the response after 4 attempts" in caplog.text
+    assert "ConnectionRefusedError" in caplog.text
+    figures.record(
+        "Fault injection",
+        scenario="Response URL refuses connections",
+        fault="ECONNREFUSED x4",
+        outcome="gave up, logged",
+        time_s=f"{sent.seconds + sent.backoff:.2f}",
+        attempts=sent.attempts,
+    )
+
+
+def test_a_hanging_response_url_times_out_each_attempt(
+    aws: Any, cfn_endpoint: CloudFormationEndpoint, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfn_endpoint.stall_next(count=4, seconds=3.0)
+    url = cfn_endpoint.response_url("hang")
+    sent = send_to(url, monkeypatch, caplog)
+
+    assert sent.attempts == 4
+    assert "TimeoutError" in caplog.text
+    # Four socket timeouts of 0.5 s (10 s in production) plus 1+2+4 s of backoff.
+    assert sent.seconds < 4 * 0.5 + 1.5
+    assert sent.backoff == 1 + 2 + 4
+    figures.record(
+        "Fault injection",
+        scenario="Response URL hangs",
+        fault="no answer x4",
+        outcome="gave up, logged",
+        time_s=f"{sent.seconds + sent.backoff:.2f}",
+        attempts=sent.attempts,
+    )
+
+
+def test_a_403_from_the_response_url_is_not_retried_and_is_logged(
+    aws: Any, cfn_endpoint: CloudFormationEndpoint, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfn_endpoint.fail_next(count=1, status=403)
+    url = cfn_endpoint.response_url("forbidden")
+    sent = send_to(url, monkeypatch, caplog)
+
+    assert len(cfn_endpoint.requests_for(url)) == 1
+    assert "CloudFormation refused the response with HTTP 403" in caplog.text
+    assert sent.backoff == 0
+    figures.record(
+        "Fault injection",
+        scenario="Response URL answers 403",
+        fault="HTTP 403",
+        outcome="not retried, logged",
+        time_s=f"{sent.seconds:.2f}",
+        attempts=1,
+    )
+
+
+def test_server_errors_from_the_response_url_are_retried_then_succeed(
+    aws: Any, cfn_endpoint: CloudFormationEndpoint, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfn_endpoint.fail_next(count=2, status=500)
+    url = cfn_endpoint.response_url("flaky")
+    sent = send_to(url, monkeypatch, caplog)
+
+    assert len(cfn_endpoint.requests_for(url)) == 3
+    assert cfn_endpoint.responses_for(url)[-1]["Status"] == "SUCCESS"
+    figures.record(
+        "Fault injection",
+        scenario="Response URL answers 500 twice",
+        fault="HTTP 500 x2",
+        outcome="delivered",
+        time_s=f"{sent.seconds + sent.backoff:.2f}",
+        attempts=3,
+    )
+
+
+def handler_sleeps_with(patch: pytest.MonkeyPatch, sleep: Callable[[float], None]) -> None:
+    """Make the lifecycle's waits (deletion slots, polls, grace) call ``sleep``."""
+    original = lifecycle.JobRequest.__init__
+
+    def init(self: lifecycle.JobRequest, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **{**kwargs, "sleep": sleep})
+
+    patch.setattr(lifecycle.JobRequest, "__init__", init)
+
+
+# --- The Lambda deadline mid-call -------------------------------------------
+
+
+def slow_calls(operation: str, seconds: float) -> Callable[..., None]:
+    """A before-send hook that makes ``operation`` take ``seconds`` before it reaches IoT."""
+
+    def slow(**_: Any) -> None:
+        time.sleep(seconds)
+
+    iot_api._client().meta.events.register_first(f"before-send.iot.{operation}", slow)
+    return slow
+
+
+def test_a_create_cut_off_mid_call_answers_once_and_its_job_is_rolled_back(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a CreateJob call still in flight when crhelper's timer fires
+    monkeypatch.setattr(handler, "_RESPONSE_RESERVE_SECONDS", 0.0)
+    slow = slow_calls("CreateJob", 1.5)
+    try:
+        result = run(cfn, aws, attempts, "Create", props(JobId="cut-off"), context=LambdaContext(1.0))
+    finally:
+        iot_api._client().meta.events.unregister("before-send.iot.CreateJob", slow)
+    time.sleep(0.3)
+
+    # THEN exactly one FAILED answer went out, naming the job that may exist
+    assert result.response["Status"] == "FAILED"
+    assert result.response["PhysicalResourceId"] == "cut-off"
+    assert "timed out; job cut-off may have been created: the rollback deletes it" in result.response["Reason"]
+    assert len(cfn.endpoint.responses_for(result.url)) == 1
+    # AND the call finished after the answer: the job exists ...
+    assert job_status(aws, "cut-off") == "IN_PROGRESS"
+    # ... until CloudFormation's rollback Delete of the named id removes it
+    rollback = run(
+        cfn, aws, attempts, "Delete", props(JobId="cut-off"), physical_id=result.response["PhysicalResourceId"]
+    )
+    assert rollback.response["Status"] == "SUCCESS"
+    assert job_status(aws, "cut-off") is None
+    record("Create cut off by the Lambda timeout mid-call", "CreateJob takes 1.5 s, 1 s left", result, "CreateJob")
+
+
+def test_a_replacement_cut_off_mid_call_names_the_new_job(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = props(JobId=None)
+    first = cfn.create(old)
+    new = {**old, "Targets": ["arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"]}
+    monkeypatch.setattr(handler, "_RESPONSE_RESERVE_SECONDS", 0.0)
+    slow = slow_calls("CreateJob", 1.5)
+    try:
+        result = run(
+            cfn,
+            aws,
+            attempts,
+            "Update",
+            new,
+            physical_id=first["PhysicalResourceId"],
+            old_properties=old,
+            context=LambdaContext(1.0),
+            request_id="replacement-request",
+        )
+    finally:
+        iot_api._client().meta.events.unregister("before-send.iot.CreateJob", slow)
+
+    owner = Owner(event("Create", old, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "replacement-request")
+    replacement = generated_job_id(owner)
+    assert result.response["Status"] == "FAILED"
+    # The old job stays the resource; the reason names the replacement that may exist.
+    assert result.response["PhysicalResourceId"] == first["PhysicalResourceId"]
+    assert f"replacement job {replacement} may have been created" in result.response["Reason"]
+    assert job_status(aws, replacement) == "IN_PROGRESS"
+    assert job_status(aws, first["PhysicalResourceId"]) == "IN_PROGRESS"
+    record("Replacement cut off by the Lambda timeout mid-call", "CreateJob takes 1.5 s, 1 s left", result, "CreateJob")
+
+
+def test_a_replacement_that_fails_after_iot_created_it_deletes_it_again(cfn: Cfn, aws: Any, attempts: Attempts) -> None:
+    old = props(JobId=None)
+    first = cfn.create(old)
+    new = {**old, "Targets": ["arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"]}
+
+    # GIVEN IoT creates the replacement but its answer never reaches the handler
+    def lost_answer(http_response: Any = None, **_: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="https://iot.us-east-1.amazonaws.com")
+
+    client_events = iot_api._client().meta.events
+    client_events.register("after-call.iot.CreateJob", lost_answer)
+    try:
+        result = run(cfn, aws, attempts, "Update", new, physical_id=first["PhysicalResourceId"], old_properties=old)
+    finally:
+        client_events.unregister("after-call.iot.CreateJob", lost_answer)
+
+    assert result.response["Status"] == "FAILED"
+    assert result.response["PhysicalResourceId"] == first["PhysicalResourceId"]
+    assert "was deleted again" in result.response["Reason"]
+    statuses = {job["jobId"]: job_status(aws, job["jobId"]) for job in aws.iot.list_jobs()["jobs"]}
+    assert [job_id for job_id, status in statuses.items() if status == "IN_PROGRESS"] == [first["PhysicalResourceId"]]
+    record("Replacement fails after IoT created it", "CreateJob answer lost", result, "CreateJob")
+
+
+# --- A Delete while its Create is still running ------------------------------
+
+
+def test_a_delete_while_its_create_is_still_running_finds_and_deletes_the_late_job(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a rollback Delete of the id a timed-out Create named, and that
+    # Create's job appears only while the Delete looks (its CreateJob was slow)
+    properties = props(JobId=None)
+    create_owner = Owner(event("Create", properties, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "late")
+    late_job = generated_job_id(create_owner)
+    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 1.0)
+    grace: list[float] = []
+
+    def create_lands_during_the_grace(seconds: float) -> None:
+        grace.append(seconds)
+        if len(grace) > 1:
+            return
+        api_request = schema.to_api(schema.parse_properties(properties))
+        tags = [{"Key": key, "Value": value} for key, value in create_owner.tags("fingerprint").items()]
+        aws.iot.create_job(**{**api_request, "jobId": late_job, "tags": tags})
+
+    handler_sleeps_with(monkeypatch, create_lands_during_the_grace)
+
+    result = run(cfn, aws, attempts, "Delete", properties, physical_id=late_job)
+
+    # THEN the Delete looked again after the grace, found the job and deleted it
+    assert grace[0] == pytest.approx(1.0, abs=0.05)
+    assert result.response["Status"] == "SUCCESS"
+    assert f"job {late_job} deleted" in result.response["Reason"]
+    assert job_status(aws, late_job) is None
+    record("Delete while its Create is still running", "CreateJob lands 1 s after the Delete", result, "DescribeJob")
+
+
+def test_a_delete_of_invalid_properties_does_not_wait_for_a_create_that_never_ran(
+    cfn: Cfn, aws: Any, attempts: Attempts
+) -> None:
+    result = run(cfn, aws, attempts, "Delete", props(JobId="x", Targets=[]), physical_id="x")
+
+    assert result.response["Status"] == "SUCCESS"
+    assert result.wall < 1.0
+    assert result.attempts["DescribeJob"] == 1

@@ -1,0 +1,121 @@
+"""A provider whose environment is broken still lets CloudFormation finish.
+
+The handler runs from its asset folder in a Lambda-like child process (only
+the asset and boto3 on its path) against moto over HTTP, with one thing wrong
+in its environment. Creates either work anyway or fail with a reason naming
+the problem; Deletes always answer SUCCESS, so a rollback or a stack deletion
+can complete instead of ending in ROLLBACK_FAILED or DELETE_FAILED.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import figures
+import pytest
+from botocore.exceptions import ClientError
+from cfn_events import event, sample_properties
+from provider_asset import bundle_provider_asset
+
+from cdk_iot_job.local.lambda_process import LambdaProcess
+from cdk_iot_job.local.runtime import LocalAws
+
+HANDLER = "cdk_iot_job_provider.handler.handler"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@pytest.fixture(scope="module")
+def local_aws() -> Iterator[LocalAws]:
+    with LocalAws(deletion_polls=1) as aws:
+        yield aws
+
+
+@pytest.fixture(scope="module")
+def asset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return bundle_provider_asset(tmp_path_factory.mktemp("init") / "asset")
+
+
+def provider(local_aws: LocalAws, asset_dir: Path, **env: str) -> LambdaProcess:
+    """A provider process with the usual Lambda environment, changed by ``env`` (``""`` removes a variable)."""
+    base = {
+        "AWS_ENDPOINT_URL": local_aws.endpoint_url,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "SSL_CERT_FILE": str(local_aws.endpoint.ca_pem_path),
+        **CREDENTIALS,
+        **env,
+    }
+    return LambdaProcess(asset_dir, HANDLER, {k: v for k, v in base.items() if v}, function_timeout=60).start()
+
+
+def send(local_aws: LocalAws, process: LambdaProcess, request_type: str, **kwargs: Any) -> dict[str, Any]:
+    properties = {**sample_properties(), "JobId": kwargs.pop("job_id")}
+    url = local_aws.endpoint.response_url(request_type.lower())
+    built = event(request_type, properties, response_url=url, **kwargs)
+    start = time.monotonic()
+    process.invoke(built, timeout=90)
+    responses = local_aws.endpoint.responses_for(url)
+    assert len(responses) == 1, responses
+    return {**responses[0], "seconds": time.monotonic() - start}
+
+
+def job_status(local_aws: LocalAws, job_id: str) -> str | None:
+    try:
+        return str(local_aws.client("iot").describe_job(jobId=job_id)["job"]["status"])
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "ResourceNotFoundException"
+        return None
+
+
+def test_without_a_region_the_provider_uses_the_stacks_and_works(local_aws: LocalAws, asset_dir: Path) -> None:
+    with provider(local_aws, asset_dir, AWS_REGION="", AWS_DEFAULT_REGION="") as process:
+        created = send(local_aws, process, "Create", job_id="no-region")
+        assert created["Status"] == "SUCCESS", created
+        assert job_status(local_aws, "no-region") == "IN_PROGRESS"
+
+        deleted = send(local_aws, process, "Delete", job_id="no-region", physical_id="no-region")
+
+    assert deleted["Status"] == "SUCCESS", deleted
+    assert job_status(local_aws, "no-region") is None
+    figures.record(
+        "Fault injection",
+        scenario="Init: no AWS_REGION",
+        fault="region taken from the StackId",
+        outcome="Create and Delete SUCCESS",
+        time_s=f"{deleted['seconds']:.2f}",
+        attempts="-",
+    )
+
+
+def test_with_a_broken_environment_create_fails_naming_it_and_delete_still_succeeds(
+    local_aws: LocalAws, asset_dir: Path
+) -> None:
+    # GIVEN a job this resource created, and then a provider whose environment is broken
+    with provider(local_aws, asset_dir) as healthy:
+        assert send(local_aws, healthy, "Create", job_id="broken-env")["Status"] == "SUCCESS"
+
+    with provider(local_aws, asset_dir, AWS_ENDPOINT_URL="not a url") as process:
+        created = send(local_aws, process, "Create", job_id="never-made")
+        # WHEN the rollback (or a stack deletion) deletes the job
+        deleted = send(local_aws, process, "Delete", job_id="broken-env", physical_id="broken-env")
+
+    # THEN the Create failed with a reason, and the Delete answers SUCCESS,
+    # saying the job was not checked: nothing was deleted blindly
+    assert created["Status"] == "FAILED"
+    assert "Invalid endpoint: not a url" in created["Reason"]
+    assert created["PhysicalResourceId"] == "never-made"
+    assert job_status(local_aws, "never-made") is None
+    assert deleted["Status"] == "SUCCESS", deleted
+    assert "job broken-env was not checked" in deleted["Reason"]
+    assert job_status(local_aws, "broken-env") == "IN_PROGRESS"
+    figures.record(
+        "Fault injection",
+        scenario="Init: malformed AWS_ENDPOINT_URL",
+        fault="IoT client cannot be built",
+        outcome="Create FAILED naming it; Delete SUCCESS, job untouched",
+        time_s=f"{deleted['seconds']:.2f}",
+        attempts=0,
+    )

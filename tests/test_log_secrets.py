@@ -1,0 +1,68 @@
+"""No secret reaches a log line, in this test or anywhere in the suite.
+
+Planted secrets (see :mod:`log_secrets`): the job document's content, a tag
+value, and the signature of every response URL. The provider logs of the
+whole run are captured from the first test on; this module runs last and
+scans them. It first sends its own events, failures included, so the scan
+never looks at an empty capture.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import log_secrets
+import pytest
+from cfn_events import sample_properties
+from in_process import Cfn
+
+from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+
+pytestmark = pytest.mark.scan_after_all
+
+
+@pytest.fixture
+def cfn(aws: Any, cfn_endpoint: CloudFormationEndpoint) -> Cfn:
+    return Cfn(cfn_endpoint)
+
+
+def test_responses_carry_only_the_job_id_and_arn_so_no_echo_is_not_needed(cfn: Cfn) -> None:
+    created = cfn.create({**sample_properties(), "JobId": "probe-no-echo"})
+
+    # GetAtt can only return these: none can carry the document or a tag value.
+    assert set(created["Data"]) == {"JobId", "JobArn", "Arn"}
+    assert created["NoEcho"] is False
+    assert not any(secret in json.dumps(created) for secret in log_secrets.PLANTED)
+
+
+def test_no_planted_secret_in_any_log_line_of_the_suite(cfn: Cfn) -> None:
+    # GIVEN this module's own events, successful and failed, carrying the secrets
+    properties = {**sample_properties(), "JobId": "probe-secrets"}
+    assert cfn.create(properties)["Status"] == "SUCCESS"
+    broken = {**properties, "Tags": [{"Key": "api-key", "Value": log_secrets.PLANTED[1] * 20}]}
+    update = cfn.send("Update", broken, physical_id="probe-secrets", old_properties=properties)
+    assert update["Status"] == "FAILED"
+    assert "Tags[0].Value" in update["Reason"]
+    assert cfn.send("Delete", properties, physical_id="probe-secrets")["Status"] == "SUCCESS"
+    invalid_document = {**properties, "Document": "not json " + log_secrets.PLANTED[0]}
+    assert cfn.create(invalid_document)["Status"] == "FAILED"
+
+    lines = log_secrets.captured_lines()
+    signatures = log_secrets.issued_signatures()
+    # The capture saw this module's events, and the rest of the suite's.
+    assert any("created job probe-secrets" in line for line in lines)
+    assert signatures
+
+    # THEN no captured line holds a planted secret or a response URL signature
+    leaks = [line for line in lines if any(secret in line for secret in (*log_secrets.PLANTED, *signatures))]
+    assert leaks == []
+    import figures
+
+    figures.record(
+        "Log scan",
+        lines_scanned=len(lines),
+        response_url_signatures=len(signatures),
+        planted_secrets=len(log_secrets.PLANTED),
+        leaks=len(leaks),
+    )
