@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 4096
 MAX_REASON_CHARS = 1024
+MAX_PHYSICAL_ID_BYTES = 1024
 _ATTEMPTS = 4
 _SOCKET_TIMEOUT_SECONDS = 10.0
 _REQUIRED_EVENT_KEYS = ("RequestType", "StackId", "RequestId", "LogicalResourceId")
@@ -158,7 +159,8 @@ class OneResponseCfnResource(CfnResource):
             self._responded = True
         event = self._event
         physical_id = str(self.PhysicalResourceId or event.get("PhysicalResourceId") or "")
-        if not physical_id:
+        if not physical_id or len(physical_id.encode()) > MAX_PHYSICAL_ID_BYTES:
+            # CloudFormation never sends an id over its own limit, but must never get one back.
             physical_id = self._fallback_physical_id(event)
         body: dict[str, Any] = {
             "Status": status or self.Status or "FAILED",

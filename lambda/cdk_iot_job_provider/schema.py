@@ -196,7 +196,8 @@ SCHEDULE_MIN_LEAD = timedelta(minutes=30)
 SCHEDULE_MAX_START_AHEAD = timedelta(days=365)
 SCHEDULE_MAX_END_AHEAD = timedelta(days=2 * 365)
 SCHEDULE_MIN_DURATION = timedelta(minutes=30)
-_TARGET_ARN = r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:\d{12}:(thing|thinggroup)/[^\s]+"
+# [0-9], not \d: \d also matches other scripts' digits, which name no account.
+_TARGET_ARN = r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:[0-9]{12}:(thing|thinggroup)/[^\s]+"
 _NO_CONTROL = Check(_no_control_characters, "must not contain control characters")
 
 _TAG = _object(
