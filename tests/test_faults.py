@@ -16,7 +16,7 @@ import time
 import types
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import figures
@@ -186,7 +186,8 @@ def test_a_throttling_storm_short_of_the_retry_limit_ends_in_success(
     assert result.attempts[operation] >= MAX_ATTEMPTS
     assert (job_status(aws, "storm") or "gone") == status
     assert result.seconds < LAMBDA_TIMEOUT - RESERVE
-    record(f"{operation} throttled 9 times in a row", "ThrottlingException x9", result, operation)
+    throttles = MAX_ATTEMPTS - 1
+    record(f"{operation} throttled {throttles} times in a row", f"ThrottlingException x{throttles}", result, operation)
 
 
 @pytest.mark.parametrize("operation", list(STORMS))
@@ -419,6 +420,17 @@ def send_to(url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCapture
     return Sent(seconds, sum(backoff), tries)
 
 
+def record_sending(scenario: str, fault: str, outcome: str, sent: Sent) -> None:
+    figures.record(
+        "Fault injection",
+        scenario=scenario,
+        fault=fault,
+        outcome=outcome,
+        time_s=f"{sent.seconds + sent.backoff:.2f}",
+        attempts=sent.attempts,
+    )
+
+
 def closed_port() -> int:
     import socket
 
@@ -435,14 +447,7 @@ def test_an_unreachable_response_url_gives_up_after_bounded_attempts(
     assert sent.attempts == 4
     assert "gave up sending the response after 4 attempts" in caplog.text
     assert sent.seconds < 4 * 0.5 + 1
-    figures.record(
-        "Fault injection",
-        scenario="Response URL unreachable (DNS)",
-        fault="gaierror x4",
-        outcome="gave up, logged",
-        time_s=f"{sent.seconds + sent.backoff:.2f}",
-        attempts=sent.attempts,
-    )
+    record_sending("Response URL unreachable (DNS)", "gaierror x4", "gave up, logged", sent)
 
 
 def test_a_refused_response_url_gives_up_after_bounded_attempts(
@@ -453,14 +458,7 @@ def test_a_refused_response_url_gives_up_after_bounded_attempts(
     assert sent.attempts == 4
     assert "gave up sending the response after 4 attempts" in caplog.text
     assert "ConnectionRefusedError" in caplog.text
-    figures.record(
-        "Fault injection",
-        scenario="Response URL refuses connections",
-        fault="ECONNREFUSED x4",
-        outcome="gave up, logged",
-        time_s=f"{sent.seconds + sent.backoff:.2f}",
-        attempts=sent.attempts,
-    )
+    record_sending("Response URL refuses connections", "ECONNREFUSED x4", "gave up, logged", sent)
 
 
 def test_a_hanging_response_url_times_out_each_attempt(
@@ -475,13 +473,8 @@ def test_a_hanging_response_url_times_out_each_attempt(
     # Four socket timeouts of 0.5 s (10 s in production) plus 1+2+4 s of backoff.
     assert sent.seconds < 4 * 0.5 + 1.5
     assert sent.backoff == 1 + 2 + 4
-    figures.record(
-        "Fault injection",
-        scenario="Response URL hangs",
-        fault="no answer x4",
-        outcome="gave up, logged",
-        time_s=f"{sent.seconds + sent.backoff:.2f}",
-        attempts=sent.attempts,
+    record_sending(
+        "Response URL hangs (socket timeout 0.5 s here, 10 s in Lambda)", "no answer x4", "gave up, logged", sent
     )
 
 
@@ -495,14 +488,7 @@ def test_a_403_from_the_response_url_is_not_retried_and_is_logged(
     assert len(cfn_endpoint.requests_for(url)) == 1
     assert "CloudFormation refused the response with HTTP 403" in caplog.text
     assert sent.backoff == 0
-    figures.record(
-        "Fault injection",
-        scenario="Response URL answers 403",
-        fault="HTTP 403",
-        outcome="not retried, logged",
-        time_s=f"{sent.seconds:.2f}",
-        attempts=1,
-    )
+    record_sending("Response URL answers 403", "HTTP 403", "not retried, logged", replace(sent, attempts=1))
 
 
 def test_server_errors_from_the_response_url_are_retried_then_succeed(
@@ -514,14 +500,7 @@ def test_server_errors_from_the_response_url_are_retried_then_succeed(
 
     assert len(cfn_endpoint.requests_for(url)) == 3
     assert cfn_endpoint.responses_for(url)[-1]["Status"] == "SUCCESS"
-    figures.record(
-        "Fault injection",
-        scenario="Response URL answers 500 twice",
-        fault="HTTP 500 x2",
-        outcome="delivered",
-        time_s=f"{sent.seconds + sent.backoff:.2f}",
-        attempts=3,
-    )
+    record_sending("Response URL answers 500 twice", "HTTP 500 x2", "delivered", replace(sent, attempts=3))
 
 
 def handler_sleeps_with(patch: pytest.MonkeyPatch, sleep: Callable[[float], None]) -> None:

@@ -45,7 +45,6 @@ import copy
 import itertools
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,6 +57,7 @@ import pytest
 from cfn_events import event
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import strategies as st
+from in_process import LambdaContext
 from moto.iot.models import iot_backends
 
 from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
@@ -614,19 +614,6 @@ HUGE_PHYSICAL_IDS = st.one_of(
 # ---------------------------------------------------------------------------
 # Sending events
 # ---------------------------------------------------------------------------
-
-
-class LambdaContext:
-    """The parts of Lambda's context object crhelper and the handler use."""
-
-    function_name = "CdkIotJobProviderFunction"
-    aws_request_id = "lambda-request"
-
-    def __init__(self, seconds: float = 300.0) -> None:
-        self._deadline = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self._deadline - time.monotonic()) * 1000)
 
 
 @dataclass

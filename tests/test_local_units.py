@@ -13,7 +13,6 @@ import logging
 import re
 import socket
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 from aws_cdk import App, Stack
 from cfn_events import event
+from in_process import LambdaContext
 
 from cdk_iot_job import IotJob
 from cdk_iot_job.local.assembly import SynthError, app_command, from_assembly, from_template, synthesize
@@ -284,19 +284,6 @@ def test_a_document_of_an_unsupported_type_is_refused_naming_the_property() -> N
 
 
 # --- provider responses ----------------------------------------------------------
-
-
-class LambdaContext:
-    """What crhelper reads from Lambda's context object."""
-
-    function_name = "CdkIotJobProviderFunction"
-    aws_request_id = "lambda-request"
-
-    def __init__(self, seconds: float = 300.0) -> None:
-        self._deadline = time.monotonic() + seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self._deadline - time.monotonic()) * 1000)
 
 
 @pytest.fixture
