@@ -5,6 +5,8 @@
 #   naming it: lint (ruff check, ruff format --check), types (mypy --strict), tests-cov (the suite,
 #   with its cdk-nag and cfn-lint tests, under branch coverage with a 90% floor), wheel-check
 #   (build the wheel, install it in a fresh venv, synthesize from it). Each gate is a target too.
+# make bench: benchmark IotJob against AwsCustomResource, CfnJob and a bare boto3 floor (bench/run.py);
+#   writes BENCHMARKS.md and fails when a goal is missed (about 10-15 minutes).
 
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # The CDK CLI runs `python3 app.py`: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install venv demo test synth plan deploy destroy clean check lint types tests-cov wheel-check
+.PHONY: install venv demo test synth plan deploy destroy clean check lint types tests-cov wheel-check bench
 
 install: $(VENV)/.installed node_modules/.installed
 
@@ -40,6 +42,9 @@ plan deploy destroy: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py
 
 GATES := lint types tests-cov wheel-check
 

@@ -23,6 +23,7 @@ class LambdaContext:
     """The parts of Lambda's context object crhelper and the handler use."""
 
     function_name = "CdkIotJobProviderFunction"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:CdkIotJobProviderFunction"
     aws_request_id = "lambda-request"
 
     def __init__(self, seconds: float = 300.0) -> None:

@@ -330,6 +330,36 @@ def test_update_of_a_job_this_stack_does_not_own_fails_and_leaves_it(cfn: Cfn, a
     assert aws.fake.count("UpdateJob") == aws.fake.count("TagResource") == 0
 
 
+def test_in_place_update_reads_the_job_once_and_writes_once(cfn: Cfn, aws: Any) -> None:
+    job_id = created(cfn, props(JobId="one-read"))
+    aws.fake.reset()
+
+    response = cfn.send(
+        "Update", props(JobId=job_id, Description="v2"), physical_id=job_id, old_properties=props(JobId=job_id)
+    )
+
+    assert response["Status"] == "SUCCESS"
+    # The tags prove both that the job exists and that it is ours: no DescribeJob.
+    assert [operation for operation, _ in aws.fake.calls] == ["ListTagsForResource", "UpdateJob"]
+
+
+@pytest.mark.parametrize("deletion_polls", [0, 5], ids=["deleted", "being-deleted"])
+def test_update_of_a_job_deleted_out_of_band_creates_it_again(cfn: Cfn, aws: Any, deletion_polls: int) -> None:
+    job_id = created(cfn, props(JobId="gone-job"))
+    aws.fake.deletion_polls = deletion_polls
+    aws.iot.delete_job(jobId=job_id, force=True)
+    aws.fake.deletion_polls = 0
+
+    response = cfn.send(
+        "Update", props(JobId=job_id, Description="v2"), physical_id=job_id, old_properties=props(JobId=job_id)
+    )
+
+    # A job being deleted refuses UpdateJob: the provider waits for the id, then makes the job again.
+    assert response["Status"] == "SUCCESS", response
+    assert job(aws, job_id)["description"] == "v2"
+    assert job(aws, job_id)["status"] == "IN_PROGRESS"
+
+
 def test_update_coerces_decimal_strings_by_schema(cfn: Cfn, aws: Any) -> None:
     old = props()
     job_id = created(cfn, old)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import jsii
-from aws_cdk import Annotations, Aws, IStableStringProducer, Lazy, Stack, Token
+from aws_cdk import Annotations, Aws, IStableStringProducer, Lazy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -37,6 +37,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from cdk_iot_job_provider import schema
+
+from .tokens import is_unresolved
 
 __all__ = ["BoundDocument", "JobDocument", "S3ObjectRef", "presigned_url_role"]
 
@@ -213,7 +215,7 @@ class _InlineDocument(JobDocument):
         self._text = text
 
     def bind(self, scope: Construct) -> BoundDocument:
-        if not Token.is_unresolved(self._text):
+        if not is_unresolved(self._text):
             _check_document(self._text)
         return BoundDocument(
             document=self._text,
@@ -331,7 +333,7 @@ def _check_document(text: str, *, where: str | None = None) -> None:
 def _checked_key(key: str) -> str:
     if not isinstance(key, str):
         raise TypeError(f"an S3 object key must be a str, not {type(key).__name__}")
-    if not Token.is_unresolved(key):
+    if not is_unresolved(key):
         if not key:
             raise ValueError("an S3 object key must not be empty")
         if "}" in key:
@@ -399,7 +401,6 @@ def _presigned_objects(scope: Construct, text: str, *, registered: bool) -> tupl
     ``registered`` also looks placeholders up among those ``presigned_url``
     made; otherwise only literal bucket names and keys are understood.
     """
-    stack = Stack.of(scope)
     found: list[S3ObjectRef] = []
     unrecognised = 0
     for string in _strings(text):
@@ -419,7 +420,7 @@ def _presigned_objects(scope: Construct, text: str, *, registered: bool) -> tupl
             "determined at synth time (make them with JobDocument.presigned_url, or write a literal bucket name "
             "and key); a generated presigned-URL role does not cover them",
         )
-    return tuple(_unique_objects(stack, found))
+    return tuple(_unique_objects(Stack.of(scope), found)) if found else ()
 
 
 def _literal_object(scope: Construct, url: str) -> S3ObjectRef | None:
@@ -427,7 +428,7 @@ def _literal_object(scope: Construct, url: str) -> S3ObjectRef | None:
     if parts is None:
         return None
     name, key = parts.group("bucket"), parts.group("key")
-    if not _BUCKET_NAME.fullmatch(name) or Token.is_unresolved(key):
+    if not _BUCKET_NAME.fullmatch(name) or is_unresolved(key):
         return None
     construct_id = f"PresignedBucket-{name}"
     # One import per bucket name and job, however many placeholders use it.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jsii
-from aws_cdk import CustomResource, ITaggable, RemovalPolicy, TagManager, TagType, Token
+from aws_cdk import CustomResource, ITaggable, RemovalPolicy, Stack, TagManager, TagType
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IValidation
 
@@ -27,14 +27,11 @@ from .config import (
 from .document import JobDocument, presigned_url_role
 from .provider import SERVICE_TIMEOUT, IotJobProvider
 from .targets import JobTarget, JobTemplate, PackageVersionLike, TargetLike, TemplateLike, package_version_arns
+from .tokens import is_unresolved
 
 __all__ = ["RESOURCE_TYPE", "IotJob"]
 
 RESOURCE_TYPE = "Custom::IotJob"
-
-
-def _is_unresolved(value: Any) -> bool:
-    return bool(Token.is_unresolved(value))
 
 
 @jsii.implements(IValidation)
@@ -176,7 +173,8 @@ class IotJob(Construct):
             )
         # Constructs given as targets, template or package versions need no DependsOn: their
         # Fn::GetAtt in the properties orders the job after them (cfn-lint W3005).
-        target_arns, _ = self._bind_targets(targets)
+        stack = Stack.of(self)
+        target_arns, _ = self._bind_targets(targets, stack)
         package_arns, _ = (
             package_version_arns(destination_package_versions)
             if destination_package_versions is not None and not isinstance(destination_package_versions, str)
@@ -212,9 +210,9 @@ class IotJob(Construct):
         if bound_document and bound_document.document_source and document_source is not None:
             raise schema.InvalidPropertyError("document_source cannot be combined with a file or S3 JobDocument")
         properties = {name: to_cfn(value) for name, value in candidates.items() if value is not None}
-        schema.parse_properties(properties, is_unresolved=_is_unresolved, now=datetime.now(UTC))
+        schema.parse_properties(properties, is_unresolved=is_unresolved, now=datetime.now(UTC))
 
-        provider = IotJobProvider.of(self)
+        provider = IotJobProvider.of(stack)
         self.presigned_url_role: iam.IRole | None = None
         if bound_document is not None and bound_document.presigned_objects:
             configured = properties.get("PresignedUrlConfig", {})
@@ -247,20 +245,21 @@ class IotJob(Construct):
             service_timeout=SERVICE_TIMEOUT,
             removal_policy=removal_policy,
         )
-        self.node.default_child = self.resource
-        self.node.add_validation(_TagValidation(self._tag_manager))
+        node = self.node
+        node.default_child = self.resource
+        node.add_validation(_TagValidation(self._tag_manager))
 
-    def _bind_targets(self, targets: Sequence[TargetLike]) -> tuple[Any, list[Construct]]:
+    def _bind_targets(self, targets: Sequence[TargetLike], stack: Stack) -> tuple[Any, list[Construct]]:
         # A lone string or a token list is kept whole: the schema reports it.
         # (Only strings go to jsii: it cannot serialize a JobTarget.)
         if isinstance(targets, str) or (
-            all(isinstance(target, str) for target in targets) and _is_unresolved(list(targets))
+            all(isinstance(target, str) for target in targets) and is_unresolved(list(targets))
         ):
             return targets, []
         arns: list[str] = []
         dependencies: list[Construct] = []
         for target in targets:
-            arn, dependency = JobTarget.of(target).bind(self)
+            arn, dependency = JobTarget.of(target).bind_in_stack(stack)
             arns.append(arn)
             if dependency is not None:
                 dependencies.append(dependency)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -52,6 +53,8 @@ FUNCTION_TIMEOUT = Duration.minutes(5)
 SERVICE_TIMEOUT = Duration.minutes(10)
 
 _SINGLETON_ID = "CdkIotJobProvider"
+# Each stack's provider, so hundreds of jobs do not each look it up through jsii.
+_PROVIDERS: weakref.WeakKeyDictionary[Stack, IotJobProvider] = weakref.WeakKeyDictionary()
 _SHIPPED_SUFFIXES = (".py",)
 
 # X-Ray's write actions take no resource-level permissions: "*" is their only resource.
@@ -146,6 +149,7 @@ class IotJobProvider(Construct):
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
+        self._service_token: str | None = None
         stack = Stack.of(self)
         self.log_group = logs.LogGroup(
             self,
@@ -239,16 +243,21 @@ class IotJobProvider(Construct):
     @classmethod
     def of(cls, scope: Construct) -> IotJobProvider:
         """The stack's provider, created on first use."""
-        stack = Stack.of(scope)
+        stack = scope if isinstance(scope, Stack) else Stack.of(scope)
+        known = _PROVIDERS.get(stack)
+        if known is not None:
+            return known
         existing = stack.node.try_find_child(_SINGLETON_ID)
-        if isinstance(existing, IotJobProvider):
-            return existing
-        return cls(stack, _SINGLETON_ID)
+        provider = existing if isinstance(existing, IotJobProvider) else cls(stack, _SINGLETON_ID)
+        _PROVIDERS[stack] = provider
+        return provider
 
     @property
     def service_token(self) -> str:
         """The ARN custom resources send their events to."""
-        return self.function.function_arn
+        if self._service_token is None:
+            self._service_token = self.function.function_arn
+        return self._service_token
 
     def allow_pass_role(self, role_arn: str) -> None:
         """Let the provider pass ``role_arn`` to IoT, and to nothing else."""

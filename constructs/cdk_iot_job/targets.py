@@ -6,9 +6,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Union
 
-from aws_cdk import Aws, CfnResource, Stack, Token
+from aws_cdk import Aws, CfnResource, Stack
 from aws_cdk import aws_iot as iot
 from constructs import Construct
+
+from .tokens import is_unresolved
 
 __all__ = ["JobTarget", "JobTemplate", "PackageVersionLike", "TargetLike", "TemplateLike"]
 
@@ -55,7 +57,11 @@ class JobTarget:
 
     def bind(self, scope: Construct) -> tuple[str, Construct | None]:
         """The ARN, and the construct the job must be created after (if any)."""
-        return self._arn(Stack.of(scope)), self._dependency
+        return self.bind_in_stack(Stack.of(scope))
+
+    def bind_in_stack(self, stack: Stack) -> tuple[str, Construct | None]:
+        """:meth:`bind` for a scope in ``stack``, without looking the stack up again."""
+        return self._arn(stack), self._dependency
 
 
 TargetLike = Union[str, iot.CfnThing, iot.CfnThingGroup, JobTarget]  # noqa: UP007 (a runtime alias)
@@ -87,7 +93,7 @@ class JobTemplate:
     @staticmethod
     def from_arn(arn: str) -> JobTemplate:
         """A template by ARN; managed when the ARN has no account and names ``AWS-...``."""
-        if Token.is_unresolved(arn):
+        if is_unresolved(arn):
             return JobTemplate(arn, None)
         parts = arn.split(":", 5)
         managed = len(parts) == 6 and parts[4] == "" and parts[5].startswith("jobtemplate/AWS-")

@@ -47,6 +47,14 @@ def _region_of(arn: Any) -> str | None:
     return parts[3] if len(parts) > 5 and parts[0] == "arn" and parts[3] else None
 
 
+def _job_arn_prefix(context: Any) -> str | None:
+    """``arn:<partition>:iot:<region>:<account>:job/``: jobs live where the function runs."""
+    parts = str(getattr(context, "invoked_function_arn", "") or "").split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda" or not all(parts[1:5]):
+        return None
+    return f"arn:{parts[1]}:iot:{parts[3]}:{parts[4]}:job/"
+
+
 def _could_have_been_created(raw: Mapping[str, Any]) -> bool:
     """Whether a Create with these properties got as far as calling IoT."""
     try:
@@ -78,6 +86,7 @@ def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> l
         old_properties=old,
         old_raw_properties=old_raw,
         deadline=deadline,
+        job_arn_prefix=_job_arn_prefix(context),
     )
 
 

@@ -58,7 +58,9 @@ class JobRequest:
     ``properties`` are parsed and valid. ``old_properties`` are the parsed
     previous properties on Update, or ``None`` when they are absent or invalid
     (a rollback sends back whatever failed). ``deadline`` is a
-    ``time.monotonic()`` value by which waiting must stop.
+    ``time.monotonic()`` value by which waiting must stop. ``job_arn_prefix``
+    (``arn:<partition>:iot:<region>:<account>:job/``, from the function's own
+    ARN) lets a job's ARN be built without a DescribeJob.
     """
 
     owner: Owner
@@ -68,6 +70,7 @@ class JobRequest:
     old_raw_properties: Mapping[str, Any] = field(default_factory=dict)
     deadline: float = float("inf")
     sleep: Callable[[float], None] = time.sleep
+    job_arn_prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,11 +186,9 @@ def update(request: JobRequest) -> JobResult:
         logger.info("replacing %s: %s", current_id, decision.reason)
         return _replace(request, decision.new_job_id or generated_job_id(request.owner))
 
-    job = iot_api.describe_job(current_id) if is_job_id(current_id) else None
-    if job is None or job.get("status") == DELETING:
-        logger.warning("job %s no longer exists: creating it again", current_id)
-        return _create_job(request, new.get("JobId") or generated_job_id(request.owner))
-    tags = iot_api.list_tags(job["jobArn"])
+    job, tags = _current_job(request, current_id)
+    if job is None:
+        return _create_again(request, current_id)
     if not request.owner.owns(tags):
         raise JobConflictError(
             f"JobId '{current_id}' exists but was not created by this resource; it is left untouched"
@@ -202,8 +203,41 @@ def update(request: JobRequest) -> JobResult:
     if decision.action == "replace":
         logger.info("replacing %s: %s", current_id, decision.reason)
         return _replace(request, generated_job_id(request.owner))
-    _update_in_place(request, job, tags)
+    try:
+        _update_in_place(request, job, tags)
+    except ClientError as error:
+        if iot_api.error_code(error) != "InvalidStateTransitionException" or not _being_deleted(current_id):
+            raise
+        return _create_again(request, current_id)
     return JobResult(current_id, job["jobArn"])
+
+
+def _current_job(request: JobRequest, job_id: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The job and its tags, or ``(None, {})`` when it is gone or being deleted."""
+    if not is_job_id(job_id):
+        return None, {}
+    if request.job_arn_prefix:
+        # One read instead of two: the tags tell both whether the job exists and
+        # whose it is. A job being deleted refuses UpdateJob, handled by the caller.
+        arn = request.job_arn_prefix + job_id
+        try:
+            return {"jobId": job_id, "jobArn": arn}, iot_api.list_tags(arn)
+        except iot_api.JobNotFoundError:
+            return None, {}
+    job = iot_api.describe_job(job_id)
+    if job is None or job.get("status") == DELETING:
+        return None, {}
+    return job, iot_api.list_tags(job["jobArn"])
+
+
+def _being_deleted(job_id: str) -> bool:
+    job = iot_api.describe_job(job_id)
+    return job is None or job.get("status") == DELETING
+
+
+def _create_again(request: JobRequest, current_id: str) -> JobResult:
+    logger.warning("job %s no longer exists: creating it again", current_id)
+    return _create_job(request, request.properties.get("JobId") or generated_job_id(request.owner))
 
 
 def delete(
