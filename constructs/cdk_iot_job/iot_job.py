@@ -9,7 +9,7 @@ from typing import Any
 import jsii
 from aws_cdk import CustomResource, ITaggable, RemovalPolicy, Stack, TagManager, TagType
 from aws_cdk import aws_iam as iam
-from constructs import Construct, IValidation
+from constructs import Construct
 
 from cdk_iot_job_provider import schema
 
@@ -32,23 +32,6 @@ from .tokens import is_unresolved
 __all__ = ["RESOURCE_TYPE", "IotJob"]
 
 RESOURCE_TYPE = "Custom::IotJob"
-
-
-@jsii.implements(IValidation)
-class _TagValidation:
-    """Checks tags added later (``Tags.of``) with the schema's Tags rules, at synth."""
-
-    def __init__(self, tags: TagManager) -> None:
-        self._tags = tags
-
-    def validate(self) -> list[str]:
-        values = self._tags.tag_values()
-        rendered = [{"Key": key, "Value": values[key]} for key in sorted(values)]
-        try:
-            schema.check("Tags", rendered)
-        except schema.InvalidPropertyError as error:
-            return [str(error)]
-        return []
 
 
 def _as_document(document: JobDocument | Mapping[str, Any] | str | None) -> JobDocument | None:
@@ -245,9 +228,8 @@ class IotJob(Construct):
             service_timeout=SERVICE_TIMEOUT,
             removal_policy=removal_policy,
         )
-        node = self.node
-        node.default_child = self.resource
-        node.add_validation(_TagValidation(self._tag_manager))
+        self.node.default_child = self.resource
+        provider.check_tags_at_synth(self.node.path, self._tag_manager)
 
     def _bind_targets(self, targets: Sequence[TargetLike], stack: Stack) -> tuple[Any, list[Construct]]:
         # A lone string or a token list is kept whole: the schema reports it.

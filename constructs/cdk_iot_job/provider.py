@@ -29,12 +29,15 @@ from aws_cdk import (
     Lazy,
     RemovalPolicy,
     Stack,
+    TagManager,
     Validations,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IValidation
+
+from cdk_iot_job_provider import schema
 
 if TYPE_CHECKING:
     from .document import S3ObjectRef
@@ -126,6 +129,28 @@ def provider_code() -> lambda_.Code:
         # jsii passes the options positionally, unlike ILocalBundling's keyword-only stub.
         bundling=BundlingOptions(image=RUNTIME.bundling_image, local=_LocalBundling()),  # type: ignore[arg-type]
     )
+
+
+@jsii.implements(IValidation)
+class _JobTagsValidation:
+    """Tags added after a job was made (``Tags.of``) checked at synth, for every job of the stack.
+
+    One validation per stack rather than per job: each is a jsii object, and a
+    stack may hold hundreds of jobs.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, TagManager]] = []
+
+    def validate(self) -> list[str]:
+        errors: list[str] = []
+        for job_path, tags in self.jobs:
+            values = tags.tag_values()
+            try:
+                schema.check("Tags", [{"Key": key, "Value": values[key]} for key in sorted(values)])
+            except schema.InvalidPropertyError as error:
+                errors.append(f"{job_path}: {error}")
+        return errors
 
 
 class IotJobProvider(Construct):
@@ -226,6 +251,8 @@ class IotJobProvider(Construct):
             "DependsOn", Lazy.uncached_list(_DependsOnBesides(cfn_function, cfn_role), omit_empty=True)
         )
         self._passable_roles: set[str] = set()
+        self._tag_checks = _JobTagsValidation()
+        self.node.add_validation(self._tag_checks)
         self._acknowledge_nag_findings(stack)
 
     def _acknowledge_nag_findings(self, stack: Stack) -> None:
@@ -277,6 +304,10 @@ class IotJobProvider(Construct):
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[document.arn()]))
         if document.bucket.encryption_key is not None:
             document.bucket.encryption_key.grant_decrypt(self.role)
+
+    def check_tags_at_synth(self, job_path: str, tags: TagManager) -> None:
+        """Check the job's final tags (``Tags.of`` included) with the schema's rules at synth."""
+        self._tag_checks.jobs.append((job_path, tags))
 
     def allow_create_with(self, resource_arns: list[str]) -> None:
         """Let CreateJob use further resources (job templates, package versions)."""
