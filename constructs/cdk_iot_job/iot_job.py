@@ -156,7 +156,8 @@ class IotJob(Construct):
             )
         # Constructs given as targets, template or package versions need no DependsOn: their
         # Fn::GetAtt in the properties orders the job after them (cfn-lint W3005).
-        stack = Stack.of(self)
+        # Most jobs sit right in their stack: no jsii round trip to find it.
+        stack = scope if isinstance(scope, Stack) else Stack.of(self)
         target_arns, _ = self._bind_targets(targets, stack)
         package_arns, _ = (
             package_version_arns(destination_package_versions)
@@ -229,7 +230,7 @@ class IotJob(Construct):
             removal_policy=removal_policy,
         )
         self.node.default_child = self.resource
-        provider.check_tags_at_synth(self.node.path, self._tag_manager)
+        provider.check_tags_at_synth(self, self._tag_manager)
 
     def _bind_targets(self, targets: Sequence[TargetLike], stack: Stack) -> tuple[Any, list[Construct]]:
         # A lone string or a token list is kept whole: the schema reports it.

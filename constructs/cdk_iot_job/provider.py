@@ -140,16 +140,16 @@ class _JobTagsValidation:
     """
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[str, TagManager]] = []
+        self.jobs: list[tuple[Construct, TagManager]] = []
 
     def validate(self) -> list[str]:
         errors: list[str] = []
-        for job_path, tags in self.jobs:
+        for job, tags in self.jobs:
             values = tags.tag_values()
             try:
                 schema.check("Tags", [{"Key": key, "Value": values[key]} for key in sorted(values)])
             except schema.InvalidPropertyError as error:
-                errors.append(f"{job_path}: {error}")
+                errors.append(f"{job.node.path}: {error}")
         return errors
 
 
@@ -305,9 +305,9 @@ class IotJobProvider(Construct):
         if document.bucket.encryption_key is not None:
             document.bucket.encryption_key.grant_decrypt(self.role)
 
-    def check_tags_at_synth(self, job_path: str, tags: TagManager) -> None:
+    def check_tags_at_synth(self, job: Construct, tags: TagManager) -> None:
         """Check the job's final tags (``Tags.of`` included) with the schema's rules at synth."""
-        self._tag_checks.jobs.append((job_path, tags))
+        self._tag_checks.jobs.append((job, tags))
 
     def allow_create_with(self, resource_arns: list[str]) -> None:
         """Let CreateJob use further resources (job templates, package versions)."""
