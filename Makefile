@@ -6,7 +6,7 @@
 #   with its cdk-nag and cfn-lint tests, under branch coverage with a 90% floor), wheel-check
 #   (build the wheel, install it in a fresh venv, synthesize from it). Each gate is a target too.
 # make bench: benchmark IotJob against AwsCustomResource, CfnJob and a bare boto3 floor (bench/run.py);
-#   writes BENCHMARKS.md and fails when a goal is missed (about 10-15 minutes).
+#   writes BENCHMARKS.md and fails when a goal is missed (about 3-6 minutes).
 
 PYTHON ?= python3
 VENV := .venv
