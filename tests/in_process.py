@@ -38,6 +38,8 @@ class Cfn:
 
     def __init__(self, endpoint: CloudFormationEndpoint) -> None:
         self.endpoint = endpoint
+        #: The Lambda context events get when none is given (default: a fresh 300 s one).
+        self.context: LambdaContext | None = None
 
     def send(self, request_type: str, properties: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         url = self.endpoint.response_url(request_type.lower())
@@ -45,7 +47,7 @@ class Cfn:
         return self.deliver(built)
 
     def deliver(self, built: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
-        handler.handler(built, context or LambdaContext())
+        handler.handler(built, context or self.context or LambdaContext())
         responses = self.endpoint.responses_for(built["ResponseURL"])
         assert len(responses) == 1, f"expected exactly one response, got {len(responses)}"
         body = responses[0]

@@ -32,8 +32,8 @@ from cdk_iot_job_provider.ownership import Owner, generated_job_id
 LAMBDA_TIMEOUT = 300.0
 # What the handler keeps to answer CloudFormation after its last IoT call.
 RESERVE = handler._RESPONSE_RESERVE_SECONDS
-# botocore standard mode with max_attempts 10: ten retries, eleven attempts.
-MAX_ATTEMPTS = 11
+# botocore's max_attempts counts retries: one attempt more than that in all.
+MAX_ATTEMPTS = iot_api._CLIENT_CONFIG.retries["max_attempts"] + 1
 
 
 @dataclass
@@ -77,9 +77,7 @@ def attempts(aws: Any) -> Iterator[Attempts]:
 
 def run(cfn: Cfn, aws: Any, attempts: Attempts, request_type: str, properties: dict[str, Any], **kwargs: Any) -> Run:
     """Deliver one event with a Lambda-sized context and measure it."""
-    context: LambdaContext = (
-        kwargs.pop("context", None) or getattr(cfn, "context", None) or LambdaContext(LAMBDA_TIMEOUT)
-    )
+    context: LambdaContext = kwargs.pop("context", None) or cfn.context or LambdaContext(LAMBDA_TIMEOUT)
     keep_counts = kwargs.pop("keep_counts", False)
     built = event(request_type, properties, response_url=cfn.endpoint.response_url(request_type.lower()), **kwargs)
     if not keep_counts:
@@ -338,6 +336,25 @@ def test_ten_real_deletions_in_progress_delay_the_delete_until_one_finishes(
     assert result.attempts["DeleteJob"] >= 2
     assert job_status(aws, job_id) is None
     record("DeleteJob behind 10 real deletions", "LimitExceededException (fake's limit)", result, "DeleteJob")
+
+
+def test_a_deletion_slot_wait_survives_a_throttle_on_botocores_last_retry(
+    cfn: Cfn, aws: Any, attempts: Attempts
+) -> None:
+    # botocore retries LimitExceededException like throttling, so the last of its
+    # retries may be a ThrottlingException: the Delete must still wait for a slot.
+    def limit_then_throttle() -> None:
+        aws.fake.fail_next("DeleteJob", "LimitExceededException", times=MAX_ATTEMPTS - 1)
+        aws.fake.fail_next("DeleteJob", "ThrottlingException")
+
+    result = delete_job(cfn, aws, attempts, limit_then_throttle)
+
+    assert result.response["Status"] == "SUCCESS", result.response
+    assert result.attempts["DeleteJob"] == MAX_ATTEMPTS + 1
+    assert job_status(aws, "storm") is None
+    record(
+        "DeleteJob: no slot, then throttled on the last retry", "LimitExceeded x10, Throttling x1", result, "DeleteJob"
+    )
 
 
 def test_delete_job_limit_that_never_clears_fails_before_the_timeout(

@@ -42,17 +42,24 @@ def _fallback_physical_id(event: dict[str, Any]) -> str:
     return lifecycle.planned_job_id(_owner(event), _raw_properties(event))
 
 
-def _region_of(arn: Any) -> str | None:
+def _arn_parts(arn: Any) -> list[str] | None:
+    """``[partition, service, region, account, resource...]`` of a well-formed ARN."""
     parts = arn.split(":") if isinstance(arn, str) else []
-    return parts[3] if len(parts) > 5 and parts[0] == "arn" and parts[3] else None
+    return parts[1:] if len(parts) > 5 and parts[0] == "arn" else None
+
+
+def _region_of(arn: Any) -> str | None:
+    parts = _arn_parts(arn)
+    return (parts[2] or None) if parts else None
 
 
 def _job_arn_prefix(context: Any) -> str | None:
     """``arn:<partition>:iot:<region>:<account>:job/``: jobs live where the function runs."""
-    parts = str(getattr(context, "invoked_function_arn", "") or "").split(":")
-    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda" or not all(parts[1:5]):
+    parts = _arn_parts(getattr(context, "invoked_function_arn", None))
+    if not parts or parts[1] != "lambda" or not all(parts[:4]):
         return None
-    return f"arn:{parts[1]}:iot:{parts[3]}:{parts[4]}:job/"
+    partition, _, region, account = parts[:4]
+    return f"arn:{partition}:iot:{region}:{account}:job/"
 
 
 def _could_have_been_created(raw: Mapping[str, Any]) -> bool:
