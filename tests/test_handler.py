@@ -330,7 +330,22 @@ def test_update_of_a_job_this_stack_does_not_own_fails_and_leaves_it(cfn: Cfn, a
     assert aws.fake.count("UpdateJob") == aws.fake.count("TagResource") == 0
 
 
-def test_in_place_update_reads_the_job_once_and_writes_once(cfn: Cfn, aws: Any) -> None:
+class ContextWithoutFunctionArn(LambdaContext):
+    """A context that cannot tell the job's ARN: the provider reads it with DescribeJob."""
+
+    invoked_function_arn = ""
+
+
+@pytest.mark.parametrize(
+    ("context", "reads"),
+    [
+        (LambdaContext, ["ListTagsForResource"]),
+        (ContextWithoutFunctionArn, ["DescribeJob", "ListTagsForResource"]),
+    ],
+    ids=["arn-built", "arn-described"],
+)
+def test_in_place_update_reads_the_job_then_writes_once(cfn: Cfn, aws: Any, context: Any, reads: list[str]) -> None:
+    cfn.context = context()
     job_id = created(cfn, props(JobId="one-read"))
     aws.fake.reset()
 
@@ -339,12 +354,17 @@ def test_in_place_update_reads_the_job_once_and_writes_once(cfn: Cfn, aws: Any) 
     )
 
     assert response["Status"] == "SUCCESS"
-    # The tags prove both that the job exists and that it is ours: no DescribeJob.
-    assert [operation for operation, _ in aws.fake.calls] == ["ListTagsForResource", "UpdateJob"]
+    # With the function's ARN, the tags prove both that the job exists and that it is ours: no DescribeJob.
+    assert [operation for operation, _ in aws.fake.calls] == [*reads, "UpdateJob"]
+    assert job(aws, job_id)["description"] == "v2"
 
 
 @pytest.mark.parametrize("deletion_polls", [0, 5], ids=["deleted", "being-deleted"])
-def test_update_of_a_job_deleted_out_of_band_creates_it_again(cfn: Cfn, aws: Any, deletion_polls: int) -> None:
+@pytest.mark.parametrize("context", [LambdaContext, ContextWithoutFunctionArn], ids=["arn-built", "arn-described"])
+def test_update_of_a_job_deleted_out_of_band_creates_it_again(
+    cfn: Cfn, aws: Any, deletion_polls: int, context: type[LambdaContext]
+) -> None:
+    cfn.context = context()
     job_id = created(cfn, props(JobId="gone-job"))
     aws.fake.deletion_polls = deletion_polls
     aws.iot.delete_job(jobId=job_id, force=True)

@@ -252,8 +252,8 @@ def delete(
     ----------
     create_may_be_in_flight
         The properties were valid, so a Create that timed out may still be
-        creating this job: when it is not there, look again once after a grace
-        period instead of leaving an orphan behind.
+        creating this job: when it is not there, keep looking for it during a
+        grace period instead of leaving an orphan behind.
 
     Returns
     -------
