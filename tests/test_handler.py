@@ -10,6 +10,7 @@ import copy
 import re
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler, lifecycle
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
 
+JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
 GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/sensors"
 OTHER_GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"
 
@@ -39,6 +41,23 @@ def props(**changes: Any) -> dict[str, Any]:
         else:
             result[name] = value
     return result
+
+
+def arn(job_id: str) -> str:
+    """The physical id (and ``Ref``) of job ``job_id``: its ARN."""
+    return JOB_ARN_PREFIX + job_id
+
+
+def job_id_of(response: dict[str, Any]) -> str:
+    """The JobId a successful response's physical id (the job's ARN) names."""
+    physical_id = str(response["PhysicalResourceId"])
+    assert physical_id.startswith(JOB_ARN_PREFIX), physical_id
+    return physical_id.removeprefix(JOB_ARN_PREFIX)
+
+
+def iso_millis(value: datetime) -> str:
+    """``CreatedAt`` as the provider documents it: ISO 8601 UTC with milliseconds."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def job(aws: Any, job_id: str) -> dict[str, Any]:
@@ -68,20 +87,21 @@ def test_create_makes_the_job_with_string_scalars_converted(cfn: Cfn, aws: Any) 
     response = cfn.create(props())
 
     assert response["Status"] == "SUCCESS"
-    job_id = response["PhysicalResourceId"]
+    job_id = job_id_of(response)
     created = job(aws, job_id)
     assert created["status"] == "IN_PROGRESS"
     assert created["targets"] == [GROUP]
     assert created["description"] == "Sensor firmware 2.4.1"
     assert created["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 50}
     assert aws.iot.get_job_document(jobId=job_id)["document"] == sample_properties()["Document"]
-    assert response["Data"] == {"JobId": job_id, "JobArn": created["jobArn"], "Arn": created["jobArn"]}
+    assert response["PhysicalResourceId"] == created["jobArn"] == arn(job_id)
+    assert response["Data"] == {"JobId": job_id, "Arn": created["jobArn"], "CreatedAt": iso_millis(created["createdAt"])}
 
 
 def test_create_without_job_id_generates_a_valid_id_naming_stack_and_resource(cfn: Cfn) -> None:
     response = cfn.create(props(), logical_id="FirmwareRollout76BDADD9")
 
-    job_id = response["PhysicalResourceId"]
+    job_id = job_id_of(response)
     assert re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", job_id)
     assert job_id.startswith("FleetStack-FirmwareRollout76BDADD9-")
 
@@ -102,20 +122,20 @@ def test_redelivered_create_finds_its_own_job_instead_of_making_a_second(cfn: Cf
 
     assert first["Status"] == second["Status"] == "SUCCESS"
     assert first["PhysicalResourceId"] == second["PhysicalResourceId"]
-    assert [j["jobId"] for j in aws.iot.list_jobs()["jobs"]] == [first["PhysicalResourceId"]]
+    assert [j["jobId"] for j in aws.iot.list_jobs()["jobs"]] == [job_id_of(first)]
 
 
 def test_create_with_a_fixed_job_id_uses_it(cfn: Cfn, aws: Any) -> None:
     response = cfn.create(props(JobId="firmware-2_4_1"))
 
-    assert response["PhysicalResourceId"] == "firmware-2_4_1"
+    assert response["PhysicalResourceId"] == arn("firmware-2_4_1")
     assert job(aws, "firmware-2_4_1")["status"] == "IN_PROGRESS"
 
 
 def test_create_tags_the_job_with_user_tags_and_ownership(cfn: Cfn, aws: Any) -> None:
     response = cfn.create(props())
 
-    tags = tags_of(aws, response["PhysicalResourceId"])
+    tags = tags_of(aws, job_id_of(response))
     assert tags["team"] == "firmware"
     assert tags["cdk-iot-job:stack-id"].startswith("arn:aws:cloudformation:us-east-1:123456789012:stack/FleetStack/")
     assert tags["cdk-iot-job:logical-id"] == "FirmwareRollout76BDADD9"
@@ -200,7 +220,7 @@ def test_create_waits_for_a_deleting_job_with_the_same_id_then_creates(cfn: Cfn,
 def created(cfn: Cfn, properties: dict[str, Any]) -> str:
     response = cfn.create(properties)
     assert response["Status"] == "SUCCESS"
-    return str(response["PhysicalResourceId"])
+    return job_id_of(response)
 
 
 def test_update_of_updatable_properties_changes_the_job_in_place(cfn: Cfn, aws: Any) -> None:
@@ -208,10 +228,10 @@ def test_update_of_updatable_properties_changes_the_job_in_place(cfn: Cfn, aws: 
     job_id = created(cfn, old)
     new = props(Description="Sensor firmware 2.4.1, slower", JobExecutionsRolloutConfig={"MaximumPerMinute": "10"})
 
-    response = cfn.send("Update", new, physical_id=job_id, old_properties=old)
+    response = cfn.send("Update", new, physical_id=arn(job_id), old_properties=old)
 
     assert response["Status"] == "SUCCESS"
-    assert response["PhysicalResourceId"] == job_id
+    assert response["PhysicalResourceId"] == arn(job_id)
     assert response["Data"]["JobId"] == job_id
     updated = job(aws, job_id)
     assert updated["description"] == "Sensor firmware 2.4.1, slower"
@@ -224,9 +244,9 @@ def test_update_of_tags_retags_in_place_and_keeps_ownership(cfn: Cfn, aws: Any) 
     job_id = created(cfn, old)
     new = props(Tags=[{"Key": "stage", "Value": "canary"}])
 
-    response = cfn.send("Update", new, physical_id=job_id, old_properties=old)
+    response = cfn.send("Update", new, physical_id=arn(job_id), old_properties=old)
 
-    assert response["PhysicalResourceId"] == job_id
+    assert response["PhysicalResourceId"] == arn(job_id)
     tags = tags_of(aws, job_id)
     assert tags["stage"] == "canary"
     assert "team" not in tags
@@ -239,10 +259,10 @@ def test_update_of_a_create_only_property_with_generated_id_replaces_the_job(cfn
     old_id = created(cfn, old)
     new = props(Targets=[OTHER_GROUP])
 
-    response = cfn.send("Update", new, physical_id=old_id, old_properties=old)
-    cleanup = cfn.send("Delete", old, physical_id=old_id)
+    response = cfn.send("Update", new, physical_id=arn(old_id), old_properties=old)
+    cleanup = cfn.send("Delete", old, physical_id=arn(old_id))
 
-    new_id = response["PhysicalResourceId"]
+    new_id = job_id_of(response)
     assert response["Status"] == "SUCCESS"
     assert new_id != old_id
     assert job(aws, new_id)["targets"] == [OTHER_GROUP]
@@ -256,13 +276,13 @@ def test_update_of_a_create_only_property_with_a_fixed_id_fails_before_touching_
     aws.fake.reset()
 
     response = cfn.send(
-        "Update", props(JobId="fixed-job", Targets=[OTHER_GROUP]), physical_id="fixed-job", old_properties=old
+        "Update", props(JobId="fixed-job", Targets=[OTHER_GROUP]), physical_id=arn("fixed-job"), old_properties=old
     )
 
     assert response["Status"] == "FAILED"
     assert "Targets" in response["Reason"]
     assert "new JobId" in response["Reason"]
-    assert response["PhysicalResourceId"] == "fixed-job"
+    assert response["PhysicalResourceId"] == arn("fixed-job")
     writes = {"CreateJob", "UpdateJob", "DeleteJob", "CancelJob", "TagResource", "UntagResource"}
     assert not [call for call in aws.fake.calls if call[0] in writes]
     assert job(aws, "fixed-job")["targets"] == [GROUP]
@@ -272,12 +292,12 @@ def test_rollback_update_after_a_refused_replacement_succeeds_in_place(cfn: Cfn,
     original = props(JobId="fixed-job")
     created(cfn, original)
     refused = props(JobId="fixed-job", Targets=[OTHER_GROUP])
-    assert cfn.send("Update", refused, physical_id="fixed-job", old_properties=original)["Status"] == "FAILED"
+    assert cfn.send("Update", refused, physical_id=arn("fixed-job"), old_properties=original)["Status"] == "FAILED"
 
-    rollback = cfn.send("Update", original, physical_id="fixed-job", old_properties=refused)
+    rollback = cfn.send("Update", original, physical_id=arn("fixed-job"), old_properties=refused)
 
     assert rollback["Status"] == "SUCCESS"
-    assert rollback["PhysicalResourceId"] == "fixed-job"
+    assert rollback["PhysicalResourceId"] == arn("fixed-job")
     assert aws.fake.count("CreateJob") == 1
 
 
@@ -285,11 +305,11 @@ def test_rollback_update_restores_updatable_properties(cfn: Cfn, aws: Any) -> No
     original = props()
     job_id = created(cfn, original)
     changed = props(Description="changed")
-    cfn.send("Update", changed, physical_id=job_id, old_properties=original)
+    cfn.send("Update", changed, physical_id=arn(job_id), old_properties=original)
 
-    rollback = cfn.send("Update", original, physical_id=job_id, old_properties=changed)
+    rollback = cfn.send("Update", original, physical_id=arn(job_id), old_properties=changed)
 
-    assert rollback["PhysicalResourceId"] == job_id
+    assert rollback["PhysicalResourceId"] == arn(job_id)
     assert job(aws, job_id)["description"] == "Sensor firmware 2.4.1"
 
 
@@ -297,9 +317,9 @@ def test_update_that_changes_the_job_id_replaces_the_job(cfn: Cfn, aws: Any) -> 
     old = props(JobId="firmware-v1")
     created(cfn, old)
 
-    response = cfn.send("Update", props(JobId="firmware-v2"), physical_id="firmware-v1", old_properties=old)
+    response = cfn.send("Update", props(JobId="firmware-v2"), physical_id=arn("firmware-v1"), old_properties=old)
 
-    assert response["PhysicalResourceId"] == "firmware-v2"
+    assert response["PhysicalResourceId"] == arn("firmware-v2")
     assert job(aws, "firmware-v2")["status"] == "IN_PROGRESS"
     assert job(aws, "firmware-v1")["status"] == "IN_PROGRESS"  # CloudFormation deletes it in cleanup
 
@@ -308,21 +328,21 @@ def test_update_of_only_service_token_and_timeout_is_a_no_op(cfn: Cfn, aws: Any)
     job_id = created(cfn, props())
     aws.fake.reset()
     url = cfn.endpoint.response_url("update")
-    built = event("Update", props(), response_url=url, physical_id=job_id, old_properties=props())
+    built = event("Update", props(), response_url=url, physical_id=arn(job_id), old_properties=props())
     built["OldResourceProperties"]["ServiceToken"] = "arn:aws:lambda:us-east-1:123456789012:function:old-provider"
     built["OldResourceProperties"]["ServiceTimeout"] = "3600"
 
     response = cfn.deliver(built)
 
     assert response["Status"] == "SUCCESS"
-    assert response["PhysicalResourceId"] == job_id
+    assert response["PhysicalResourceId"] == arn(job_id)
     assert [call[0] for call in aws.fake.calls if call[0] not in {"DescribeJob", "ListTagsForResource"}] == []
 
 
 def test_update_of_a_job_this_stack_does_not_own_fails_and_leaves_it(cfn: Cfn, aws: Any) -> None:
     foreign_job(aws, "not-ours")
 
-    response = cfn.send("Update", props(Description="hijack"), physical_id="not-ours", old_properties=props())
+    response = cfn.send("Update", props(Description="hijack"), physical_id=arn("not-ours"), old_properties=props())
 
     assert response["Status"] == "FAILED"
     assert "not-ours" in response["Reason"]
@@ -331,53 +351,62 @@ def test_update_of_a_job_this_stack_does_not_own_fails_and_leaves_it(cfn: Cfn, a
 
 
 class ContextWithoutFunctionArn(LambdaContext):
-    """A context that cannot tell the job's ARN: the provider reads it with DescribeJob."""
+    """A context without the function's ARN: jobs are taken to live in the stack's region and account."""
 
     invoked_function_arn = ""
 
 
-@pytest.mark.parametrize(
-    ("context", "reads"),
-    [
-        (LambdaContext, ["ListTagsForResource"]),
-        (ContextWithoutFunctionArn, ["DescribeJob", "ListTagsForResource"]),
-    ],
-    ids=["arn-built", "arn-described"],
-)
-def test_in_place_update_reads_the_job_then_writes_once(cfn: Cfn, aws: Any, context: Any, reads: list[str]) -> None:
+@pytest.mark.parametrize("context", [LambdaContext, ContextWithoutFunctionArn], ids=["function-arn", "stack-arn"])
+def test_in_place_update_reads_the_job_then_writes_once(cfn: Cfn, aws: Any, context: Any) -> None:
     cfn.context = context()
     job_id = created(cfn, props(JobId="one-read"))
     aws.fake.reset()
 
     response = cfn.send(
-        "Update", props(JobId=job_id, Description="v2"), physical_id=job_id, old_properties=props(JobId=job_id)
+        "Update", props(JobId=job_id, Description="v2"), physical_id=arn(job_id), old_properties=props(JobId=job_id)
     )
 
     assert response["Status"] == "SUCCESS"
-    # With the function's ARN, the tags prove both that the job exists and that it is ours: no DescribeJob.
-    assert [operation for operation, _ in aws.fake.calls] == [*reads, "UpdateJob"]
+    # DescribeJob gives status and CreatedAt, the tags prove the job is ours.
+    assert [operation for operation, _ in aws.fake.calls] == ["DescribeJob", "ListTagsForResource", "UpdateJob"]
     assert job(aws, job_id)["description"] == "v2"
+    assert response["Data"]["CreatedAt"] == iso_millis(job(aws, job_id)["createdAt"])
 
 
 @pytest.mark.parametrize("deletion_polls", [0, 5], ids=["deleted", "being-deleted"])
-@pytest.mark.parametrize("context", [LambdaContext, ContextWithoutFunctionArn], ids=["arn-built", "arn-described"])
-def test_update_of_a_job_deleted_out_of_band_creates_it_again(
-    cfn: Cfn, aws: Any, deletion_polls: int, context: type[LambdaContext]
+@pytest.mark.parametrize("job_id", ["gone-job", None], ids=["fixed-id", "generated-id"])
+def test_update_of_a_job_deleted_out_of_band_never_creates_it_again(
+    cfn: Cfn, aws: Any, caplog: pytest.LogCaptureFixture, deletion_polls: int, job_id: str | None
 ) -> None:
-    cfn.context = context()
-    job_id = created(cfn, props(JobId="gone-job"))
+    # GIVEN a job an operator deleted (or is deleting) outside the stack
+    original = props(JobId=job_id)
+    job_id = created(cfn, original)
     aws.fake.deletion_polls = deletion_polls
     aws.iot.delete_job(jobId=job_id, force=True)
-    aws.fake.deletion_polls = 0
+    # WHEN the stack changes an updatable property, then rolls that back
+    changed = props(JobId=original.get("JobId"), Description="v2")
+    response = cfn.send("Update", changed, physical_id=arn(job_id), old_properties=original)
+    rollback = cfn.send("Update", original, physical_id=arn(job_id), old_properties=changed)
+    # THEN both succeed without sending the job to the fleet again, and the log says so
+    assert response["Status"] == rollback["Status"] == "SUCCESS", response
+    assert response["PhysicalResourceId"] == rollback["PhysicalResourceId"] == arn(job_id)
+    assert aws.fake.count("CreateJob") == 1
+    assert aws.fake.count("UpdateJob") == 0
+    assert "deleted outside the stack: it is not created again" in caplog.text
+    assert [j["status"] for j in aws.iot.list_jobs()["jobs"]] in ([], ["DELETION_IN_PROGRESS"])
 
-    response = cfn.send(
-        "Update", props(JobId=job_id, Description="v2"), physical_id=job_id, old_properties=props(JobId=job_id)
-    )
 
-    # A job being deleted refuses UpdateJob: the provider waits for the id, then makes the job again.
-    assert response["Status"] == "SUCCESS", response
-    assert job(aws, job_id)["description"] == "v2"
-    assert job(aws, job_id)["status"] == "IN_PROGRESS"
+def test_create_only_change_of_a_job_deleted_out_of_band_is_still_a_replacement(cfn: Cfn, aws: Any) -> None:
+    original = props()
+    job_id = created(cfn, original)
+    aws.iot.delete_job(jobId=job_id, force=True)
+
+    response = cfn.send("Update", props(Targets=[OTHER_GROUP]), physical_id=arn(job_id), old_properties=original)
+
+    assert response["Status"] == "SUCCESS"
+    new_id = job_id_of(response)
+    assert new_id != job_id
+    assert job(aws, new_id)["targets"] == [OTHER_GROUP]
 
 
 def test_update_coerces_decimal_strings_by_schema(cfn: Cfn, aws: Any) -> None:
@@ -394,7 +423,7 @@ def test_update_coerces_decimal_strings_by_schema(cfn: Cfn, aws: Any) -> None:
         ]
     }
 
-    response = cfn.send("Update", props(AbortConfig=abort), physical_id=job_id, old_properties=old)
+    response = cfn.send("Update", props(AbortConfig=abort), physical_id=arn(job_id), old_properties=old)
 
     assert response["Status"] == "SUCCESS"
     criteria = job(aws, job_id)["abortConfig"]["criteriaList"][0]
@@ -408,10 +437,10 @@ def test_update_coerces_decimal_strings_by_schema(cfn: Cfn, aws: Any) -> None:
 def test_delete_removes_the_job_and_waits_for_the_asynchronous_deletion(cfn: Cfn, aws: Any) -> None:
     job_id = created(cfn, props())
 
-    response = cfn.send("Delete", props(), physical_id=job_id)
+    response = cfn.send("Delete", props(), physical_id=arn(job_id))
 
     assert response["Status"] == "SUCCESS"
-    assert response["PhysicalResourceId"] == job_id
+    assert response["PhysicalResourceId"] == arn(job_id)
     assert_gone(aws, job_id)
     assert aws.fake.count("DeleteJob", job_id) == 1
 
@@ -420,7 +449,7 @@ def test_delete_with_cancel_behavior_cancels_and_keeps_the_record(cfn: Cfn, aws:
     properties = props(DeleteBehavior="CANCEL")
     job_id = created(cfn, properties)
 
-    response = cfn.send("Delete", properties, physical_id=job_id)
+    response = cfn.send("Delete", properties, physical_id=arn(job_id))
 
     assert response["Status"] == "SUCCESS"
     assert job(aws, job_id)["status"] == "CANCELED"
@@ -428,7 +457,16 @@ def test_delete_with_cancel_behavior_cancels_and_keeps_the_record(cfn: Cfn, aws:
 
 
 @pytest.mark.parametrize(
-    "physical_id", ["never-existed", "FleetStack_FirmwareRollout_ABCD1234", "not a job id!", "x" * 300]
+    "physical_id",
+    [
+        "never-existed",
+        "FleetStack_FirmwareRollout_ABCD1234",
+        "not a job id!",
+        "x" * 300,
+        "create-failed:5b8f2a40-0000-4000-8000-000000000000",
+        arn("never-existed"),
+        "arn:aws:iot:eu-west-1:123456789012:job/never-existed",
+    ],
 )
 def test_delete_of_an_id_that_names_no_job_succeeds(cfn: Cfn, aws: Any, physical_id: str) -> None:
     response = cfn.send("Delete", props(), physical_id=physical_id)
@@ -442,7 +480,7 @@ def test_delete_of_a_job_already_being_deleted_succeeds_after_it_is_gone(cfn: Cf
     job_id = created(cfn, props())
     aws.iot.delete_job(jobId=job_id, force=True)
 
-    response = cfn.send("Delete", props(), physical_id=job_id)
+    response = cfn.send("Delete", props(), physical_id=arn(job_id))
 
     assert response["Status"] == "SUCCESS"
     assert_gone(aws, job_id)
@@ -452,7 +490,7 @@ def test_delete_of_a_job_already_being_deleted_succeeds_after_it_is_gone(cfn: Cf
 def test_delete_of_a_job_this_stack_never_created_succeeds_and_leaves_it(cfn: Cfn, aws: Any) -> None:
     foreign_job(aws, "fleet-owned")
 
-    response = cfn.send("Delete", props(JobId="fleet-owned"), physical_id="fleet-owned")
+    response = cfn.send("Delete", props(JobId="fleet-owned"), physical_id=arn("fleet-owned"))
 
     assert response["Status"] == "SUCCESS"
     assert job(aws, "fleet-owned")["status"] == "IN_PROGRESS"
@@ -462,7 +500,7 @@ def test_delete_of_a_job_this_stack_never_created_succeeds_and_leaves_it(cfn: Cf
 def test_delete_of_another_resources_job_in_the_same_stack_leaves_it(cfn: Cfn, aws: Any) -> None:
     job_id = created(cfn, props())
 
-    response = cfn.send("Delete", props(), physical_id=job_id, logical_id="SomeOtherJob")
+    response = cfn.send("Delete", props(), physical_id=arn(job_id), logical_id="SomeOtherJob")
 
     assert response["Status"] == "SUCCESS"
     assert job(aws, job_id)["status"] == "IN_PROGRESS"
@@ -472,7 +510,7 @@ def test_delete_waits_for_a_free_deletion_slot(cfn: Cfn, aws: Any) -> None:
     job_id = created(cfn, props())
     aws.fake.fail_next("DeleteJob", "LimitExceededException", times=2)
 
-    response = cfn.send("Delete", props(), physical_id=job_id)
+    response = cfn.send("Delete", props(), physical_id=arn(job_id))
 
     assert response["Status"] == "SUCCESS"
     assert_gone(aws, job_id)
@@ -484,13 +522,13 @@ def test_delete_does_not_sleep_two_minutes(cfn: Cfn, aws: Any) -> None:
     job_id = created(cfn, props())
     started = time.monotonic()
 
-    cfn.send("Delete", props(), physical_id=job_id)
+    cfn.send("Delete", props(), physical_id=arn(job_id))
 
     assert time.monotonic() - started < 10
 
 
 def test_delete_never_validates_so_rollback_of_junk_properties_succeeds(cfn: Cfn, aws: Any) -> None:
-    response = cfn.send("Delete", {"Targets": "not a list", "Colour": ["blue"]}, physical_id="whatever")
+    response = cfn.send("Delete", {"Targets": "not a list", "Colour": ["blue"]}, physical_id=arn("whatever"))
 
     assert response["Status"] == "SUCCESS"
 
@@ -516,8 +554,34 @@ def test_a_timeout_sends_one_failed_response_with_a_usable_physical_id(
     # THEN CloudFormation gets one FAILED response naming the planned job
     assert cfn.endpoint.responses_for(built["ResponseURL"]) == [response]
     assert response["Status"] == "FAILED"
-    assert response["Reason"].startswith("the provider timed out; job slow-job may have been created: the rollback")
-    assert response["PhysicalResourceId"] == "slow-job"
+    assert response["Reason"] == "the provider timed out before it created a job"
+    assert response["PhysicalResourceId"] == f"create-failed:{built['RequestId']}"
+
+
+def test_a_timeout_during_create_job_names_the_job_and_the_request(
+    cfn: Cfn, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a CreateJob that is still in flight when the invocation times out
+    from cdk_iot_job_provider import iot_api
+
+    real_create_job = iot_api.create_job
+
+    def stalled_create_job(request: Any) -> dict[str, str]:
+        time.sleep(1.0)
+        return real_create_job(request)
+
+    monkeypatch.setattr(iot_api, "create_job", stalled_create_job)
+    built = event("Create", props(JobId="slow-job"), response_url=cfn.endpoint.response_url("slow"))
+    response = cfn.deliver(built, LambdaContext(seconds=0.7))
+    time.sleep(0.5)
+    # THEN the physical id names the job only as made by this request
+    assert response["Status"] == "FAILED"
+    assert response["PhysicalResourceId"] == f"{arn('slow-job')}?request-id={built['RequestId']}"
+    assert "job arn:aws:iot:us-east-1:123456789012:job/slow-job may have been created" in response["Reason"]
+    # AND the rollback Delete removes the job that request made
+    rollback = cfn.send("Delete", props(JobId="slow-job"), physical_id=response["PhysicalResourceId"])
+    assert rollback["Status"] == "SUCCESS"
+    assert_gone(aws, "slow-job")
 
 
 def test_a_long_reason_keeps_the_property_name_and_fits_the_body_limit(cfn: Cfn, aws: Any) -> None:
@@ -545,8 +609,8 @@ def test_logs_never_contain_the_response_url_or_the_document(
     secret_document = '{"operation":"firmware-update","token":"do-not-log-me"}'
     properties = props(Document=secret_document)
     job_id = created(cfn, properties)
-    cfn.send("Update", props(Document=secret_document, Description="x"), physical_id=job_id, old_properties=properties)
-    cfn.send("Delete", properties, physical_id=job_id)
+    cfn.send("Update", props(Document=secret_document, Description="x"), physical_id=arn(job_id), old_properties=properties)
+    cfn.send("Delete", properties, physical_id=arn(job_id))
 
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "do-not-log-me" not in logged

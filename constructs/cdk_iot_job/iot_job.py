@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jsii
-from aws_cdk import CustomResource, ITaggable, RemovalPolicy, Stack, TagManager, TagType
+from aws_cdk import Annotations, CustomResource, ITaggable, RemovalPolicy, Stack, TagManager, TagType
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -194,7 +194,11 @@ class IotJob(Construct):
         if bound_document and bound_document.document_source and document_source is not None:
             raise schema.InvalidPropertyError("document_source cannot be combined with a file or S3 JobDocument")
         properties = {name: to_cfn(value) for name, value in candidates.items() if value is not None}
-        schema.parse_properties(properties, is_unresolved=is_unresolved, now=datetime.now(UTC))
+        schema.parse_properties(properties, is_unresolved=is_unresolved)
+        # Time-relative rules only warn: the provider enforces them on Create, and
+        # an app whose schedule has passed must still synthesize for other changes.
+        for problem in schema.schedule_problems(properties, datetime.now(UTC)):
+            Annotations.of(self).add_warning_v2("cdk-iot-job:schedule", problem)
 
         provider = IotJobProvider.of(stack)
         self.presigned_url_role: iam.IRole | None = None
@@ -220,6 +224,7 @@ class IotJob(Construct):
         # Tags render lazily, so Tags.of(...) added later still reach the job.
         properties["Tags"] = self._tag_manager.rendered_tags
         self.provider = provider
+        self._job_id = job_id
         self.resource = CustomResource(
             self,
             "Resource",
@@ -255,13 +260,19 @@ class IotJob(Construct):
 
     @property
     def job_id(self) -> str:
-        """The job's id (``Ref``; the resource's physical id)."""
-        return self.resource.ref
+        """The job's id: the literal ``job_id`` when given, else ``Fn::GetAtt JobId``."""
+        return self._job_id if self._job_id is not None else self.resource.get_att_string("JobId")
 
     @property
     def job_arn(self) -> str:
-        """The job's ARN (``Fn::GetAtt JobArn``)."""
-        return self.resource.get_att_string("JobArn")
+        """The job's ARN (``Ref``, the resource's physical id, as ``AWS::IoT::Job``'s ``Ref``)."""
+        return self.resource.ref
+
+    @property
+    def created_at(self) -> str:
+        """When IoT created the job (``Fn::GetAtt CreatedAt``): ISO 8601 UTC with milliseconds,
+        e.g. ``2026-12-02T18:45:08.123Z``."""
+        return self.resource.get_att_string("CreatedAt")
 
     @property
     def handler_role(self) -> Any:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
 
-from . import iot_api, lifecycle, schema
+from . import iot_api, lifecycle, physical_id, redaction, schema
 from .ownership import Owner
 from .response import OneResponseCfnResource
 
@@ -25,6 +24,13 @@ _RESPONSE_RESERVE_SECONDS = 30.0
 # IoT requests may still start a little later than waits: a wait that ends at
 # its deadline is followed by one more request.
 _LAST_REQUEST_MARGIN_SECONDS = 5.0
+# An IoT attempt lasts at most 20 s (iot_api), and the answer needs a moment:
+# no request starts later than this before CloudFormation stops waiting.
+_SERVICE_TIMEOUT_MARGIN_SECONDS = 25.0
+_SERVICE_TIMEOUT_RANGE = range(1, 3601)
+
+# What this event's CreateJob may have made: read by the failure and timeout paths.
+_attempt = lifecycle.CreateAttempt()
 
 
 def _owner(event: dict[str, Any]) -> Owner:
@@ -39,39 +45,71 @@ def _raw_properties(event: dict[str, Any], key: str = "ResourceProperties") -> d
 
 
 def _fallback_physical_id(event: dict[str, Any]) -> str:
-    return lifecycle.planned_job_id(_owner(event), _raw_properties(event))
+    """The id to answer when the handler produced none: a failed Create, or a timeout."""
+    request_id = str(event.get("RequestId", ""))
+    if event.get("RequestType") != "Create":
+        return str(event.get("PhysicalResourceId") or physical_id.create_failed(request_id))
+    if _attempt.job_arn:
+        return physical_id.may_have_created(_attempt.job_arn, request_id)
+    return physical_id.create_failed(request_id)
 
 
-def _arn_parts(arn: Any) -> list[str] | None:
-    """``[partition, service, region, account, resource...]`` of a well-formed ARN."""
-    parts = arn.split(":") if isinstance(arn, str) else []
-    return parts[1:] if len(parts) > 5 and parts[0] == "arn" else None
+def _timeout_reason(event: dict[str, Any]) -> str:
+    request_type = event.get("RequestType")
+    if request_type == "Create":
+        if _attempt.job_arn:
+            return f"the provider timed out; job {_attempt.job_arn} may have been created: the rollback deletes it"
+        return "the provider timed out before it created a job"
+    if request_type == "Update":
+        return (
+            "the provider timed out; if the update needed a replacement, a replacement job may have "
+            "been created: delete it if it exists"
+        )
+    return f"the provider timed out while deleting job {event.get('PhysicalResourceId')}"
 
 
 def _region_of(arn: Any) -> str | None:
-    parts = _arn_parts(arn)
-    return (parts[2] or None) if parts else None
+    parts = arn.split(":") if isinstance(arn, str) else []
+    return (parts[3] or None) if len(parts) > 5 and parts[0] == "arn" else None
 
 
-def _job_arn_prefix(context: Any) -> str | None:
-    """``arn:<partition>:iot:<region>:<account>:job/``: jobs live where the function runs."""
-    parts = _arn_parts(getattr(context, "invoked_function_arn", None))
-    if not parts or parts[1] != "lambda" or not all(parts[:4]):
-        return None
-    partition, _, region, account = parts[:4]
-    return f"arn:{partition}:iot:{region}:{account}:job/"
+def _job_arn_prefix(event: dict[str, Any], context: Any) -> str | None:
+    """Jobs live where the function runs; the stack's region and account otherwise."""
+    return physical_id.arn_prefix(getattr(context, "invoked_function_arn", None), "lambda") or physical_id.arn_prefix(
+        event.get("StackId"), "cloudformation"
+    )
 
 
-def _could_have_been_created(raw: Mapping[str, Any]) -> bool:
-    """Whether a Create with these properties got as far as calling IoT."""
+def _service_timeout(event: dict[str, Any]) -> float | None:
+    """The resource's ``ServiceTimeout``: how long CloudFormation waits for the answer."""
+    value = _raw_properties(event).get("ServiceTimeout")
     try:
-        schema.parse_properties(raw)
-    except Exception:  # A Delete must never fail on its properties.
-        return False
-    return True
+        seconds = int(str(value))
+    except ValueError:
+        return None
+    return float(seconds) if seconds in _SERVICE_TIMEOUT_RANGE else None
 
 
-helper = OneResponseCfnResource(_fallback_physical_id)
+def _request_deadline(event: dict[str, Any], context: Any) -> float:
+    """The ``time.monotonic()`` after which no IoT request may start.
+
+    The earlier of the Lambda timeout and the resource's ServiceTimeout, each
+    less the time an attempt and the answer take.
+    """
+    now = time.monotonic()
+    deadline: float = (
+        now
+        + context.get_remaining_time_in_millis() / 1000.0
+        - (_RESPONSE_RESERVE_SECONDS - _LAST_REQUEST_MARGIN_SECONDS)
+    )
+    service_timeout = _service_timeout(event)
+    if service_timeout is not None:
+        margin = min(_SERVICE_TIMEOUT_MARGIN_SECONDS, service_timeout / 2)
+        deadline = min(deadline, now + service_timeout - margin)
+    return deadline
+
+
+helper = OneResponseCfnResource(_fallback_physical_id, _timeout_reason)
 
 
 def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> lifecycle.JobRequest:
@@ -82,9 +120,9 @@ def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> l
         old = schema.parse_properties(old_raw) if old_raw else None
     except schema.InvalidPropertyError:
         old = None
-    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000.0 - _RESPONSE_RESERVE_SECONDS
+    request_deadline = _request_deadline(event, context)
     # Neither waits nor IoT requests may run into the time needed to answer.
-    iot_api.set_deadline(deadline + _LAST_REQUEST_MARGIN_SECONDS)
+    iot_api.set_deadline(request_deadline)
     iot_api.set_fallback_region(_region_of(event.get("StackId")))
     return lifecycle.JobRequest(
         owner=_owner(event),
@@ -92,25 +130,26 @@ def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> l
         physical_id=event.get("PhysicalResourceId"),
         old_properties=old,
         old_raw_properties=old_raw,
-        deadline=deadline,
-        job_arn_prefix=_job_arn_prefix(context),
+        deadline=request_deadline - _LAST_REQUEST_MARGIN_SECONDS,
+        job_arn_prefix=_job_arn_prefix(event, context),
+        attempt=_attempt,
     )
 
 
 def _respond(result: lifecycle.JobResult) -> str:
     helper.Data.update(result.attributes())
-    return result.job_id
+    return result.job_arn
 
 
 @helper.create
 def create(event: dict[str, Any], context: Any) -> str:
-    """Create the job; the physical id is its JobId."""
+    """Create the job; the physical id is its ARN."""
     return _respond(lifecycle.create(_request(event, context)))
 
 
 @helper.update
 def update(event: dict[str, Any], context: Any) -> str:
-    """Update in place, or return a new JobId when the job was replaced."""
+    """Update in place, or return a new job's ARN when the job was replaced."""
     return _respond(lifecycle.update(_request(event, context)))
 
 
@@ -127,7 +166,6 @@ def delete(event: dict[str, Any], context: Any) -> str | None:
             request,
             cancel_only=raw.get("DeleteBehavior") == "CANCEL",
             namespace_id=namespace_id if isinstance(namespace_id, str) else None,
-            create_may_be_in_flight=_could_have_been_created(raw),
         )
     except iot_api.IotUnavailableError as error:
         # Failing would leave the stack in DELETE_FAILED or ROLLBACK_FAILED
@@ -139,4 +177,11 @@ def delete(event: dict[str, Any], context: Any) -> str | None:
 
 def handler(event: dict[str, Any], context: Any) -> None:
     """The Lambda handler: answers CloudFormation exactly once per event."""
+    _attempt.job_arn = None
+    redaction.set_secrets(
+        redaction.secret_values(_raw_properties(event))
+        | redaction.secret_values(_raw_properties(event, "OldResourceProperties"))
+        if isinstance(event, dict)
+        else set()
+    )
     helper(event, context)

@@ -30,7 +30,9 @@ __all__ = [
     "delete_job",
     "describe_job",
     "error_code",
+    "http_status",
     "list_tags",
+    "retry_attempts",
     "set_deadline",
     "set_fallback_region",
     "tag_job",
@@ -103,6 +105,16 @@ def _client() -> Any:
 def error_code(error: ClientError) -> str:
     """The service's error code, e.g. ``ResourceAlreadyExistsException``."""
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def http_status(error: ClientError) -> int:
+    """The HTTP status of the last attempt (0 when unknown)."""
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def retry_attempts(error: ClientError) -> int:
+    """How many times botocore retried before this error (-1 when unknown)."""
+    return int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", -1))
 
 
 def _call(operation: str, **kwargs: Any) -> Any:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from . import iot_api, schema
-from .ownership import FINGERPRINT_TAG, Owner, generated_job_id, is_job_id, may_be_generated_for, user_tags
+from .ownership import FINGERPRINT_TAG, REPLACES_TAG, REQUEST_TAG, Owner, generated_job_id, is_job_id, user_tags
+from .physical_id import JobRef, job_arn, parse_physical_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
 __all__ = [
+    "CreateAttempt",
     "JobConflictError",
     "JobRequest",
     "JobResult",
@@ -51,6 +54,22 @@ class ReplacementError(Exception):
     """Creating a replacement job failed; the message says what became of it."""
 
 
+@dataclass
+class CreateAttempt:
+    """The job a Create's CreateJob may have made, while its outcome is unknown.
+
+    Set just before CreateJob is sent and cleared when IoT definitely made no
+    job for this request, so a failed or timed-out Create answers a physical
+    id that names a job only when this request may have created it.
+    """
+
+    job_arn: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(frozen=True)
 class JobRequest:
     """One CloudFormation event, reduced to what the lifecycle needs.
@@ -59,8 +78,8 @@ class JobRequest:
     previous properties on Update, or ``None`` when they are absent or invalid
     (a rollback sends back whatever failed). ``deadline`` is a
     ``time.monotonic()`` value by which waiting must stop. ``job_arn_prefix``
-    (``arn:<partition>:iot:<region>:<account>:job/``, from the function's own
-    ARN) lets a job's ARN be built without a DescribeJob.
+    (``arn:<partition>:iot:<region>:<account>:job/``, where the provider
+    works) builds job ARNs and tells which physical ids name jobs of ours.
     """
 
     owner: Owner
@@ -71,18 +90,41 @@ class JobRequest:
     deadline: float = float("inf")
     sleep: Callable[[float], None] = time.sleep
     job_arn_prefix: str | None = None
+    attempt: CreateAttempt = field(default_factory=CreateAttempt)
+    clock: Callable[[], datetime] = _now
+
+    def job_ref(self) -> JobRef | None:
+        """The job the event's physical id names, if it names one of ours."""
+        return parse_physical_id(self.physical_id, self.job_arn_prefix)
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """The job a Create or Update leaves in place."""
+    """The job a Create or Update leaves in place.
+
+    ``created_at`` is empty only for a job deleted outside the stack.
+    """
 
     job_id: str
     job_arn: str
+    created_at: str = ""
 
     def attributes(self) -> dict[str, str]:
-        """``Fn::GetAtt`` attributes."""
-        return {"JobId": self.job_id, "JobArn": self.job_arn, "Arn": self.job_arn}
+        """``Fn::GetAtt`` attributes: ``Arn`` and ``CreatedAt`` as ``AWS::IoT::Job``, plus ``JobId``."""
+        return {"Arn": self.job_arn, "CreatedAt": self.created_at, "JobId": self.job_id}
+
+    @classmethod
+    def of(cls, job: Mapping[str, Any]) -> JobResult:
+        """The result for a job as DescribeJob returned it."""
+        return cls(str(job["jobId"]), str(job["jobArn"]), format_created_at(job.get("createdAt")))
+
+
+def format_created_at(value: Any) -> str:
+    """DescribeJob's ``createdAt`` as ISO 8601 UTC with milliseconds: ``2026-12-02T18:45:08.123Z``."""
+    if not isinstance(value, datetime):
+        return ""
+    utc = value.astimezone(UTC) if value.tzinfo else value
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def planned_job_id(owner: Owner, properties: Mapping[str, Any]) -> str:
@@ -92,7 +134,16 @@ def planned_job_id(owner: Owner, properties: Mapping[str, Any]) -> str:
 
 
 def create(request: JobRequest) -> JobResult:
-    """Create the job, or find the one a redelivery of this event created."""
+    """Create the job, or find the one a redelivery of this event created.
+
+    Raises
+    ------
+    schema.InvalidPropertyError
+        When the schedule breaks CreateJob's rules relative to now.
+    """
+    problems = schema.schedule_problems(request.properties, request.clock())
+    if problems:
+        raise schema.InvalidPropertyError("; ".join(problems))
     return _create_job(request, planned_job_id(request.owner, request.properties))
 
 
@@ -172,6 +223,12 @@ def _changed(new: Mapping[str, Any], old: Mapping[str, Any] | None, names: froze
 def update(request: JobRequest) -> JobResult:
     """Update the job in place, or replace it when a create-only property changed.
 
+    A job deleted outside the stack is never created again by an in-place
+    change: the Update succeeds without a job, and says so in the log. An
+    Update that asks for the create-only properties of the job this one
+    replaced (CloudFormation rolling back a replacement) returns that job
+    while it still exists and is this resource's.
+
     Raises
     ------
     JobConflictError
@@ -179,55 +236,68 @@ def update(request: JobRequest) -> JobResult:
         the current job is not this resource's.
     """
     new = request.properties
-    current_id = request.physical_id or ""
-    old_job_id = request.old_raw_properties.get("JobId")
-    decision = decide_update(new, request.old_properties, current_id, old_job_id=old_job_id)
-    if decision.action == "replace" and "JobId" in decision.changed:
-        logger.info("replacing %s: %s", current_id, decision.reason)
-        return _replace(request, decision.new_job_id or generated_job_id(request.owner))
-
-    job, tags = _current_job(request, current_id)
-    if job is None:
-        return _create_again(request, current_id)
-    if not request.owner.owns(tags):
-        raise JobConflictError(
-            f"JobId '{current_id}' exists but was not created by this resource; it is left untouched"
-        )
-
+    ref = request.job_ref()
+    current_id = ref.job_id if ref else ""
+    job, tags = _current_job(ref)
+    owned = job is not None and request.owner.owns(tags)
     # The job's own fingerprint is the truth; it also makes rollbacks converge in place.
     decision = decide_update(
-        new, request.old_properties, current_id, old_job_id=old_job_id, job_fingerprint=tags.get(FINGERPRINT_TAG)
+        new,
+        request.old_properties,
+        current_id,
+        old_job_id=request.old_raw_properties.get("JobId"),
+        job_fingerprint=tags.get(FINGERPRINT_TAG) if owned else None,
     )
     if decision.action == "refuse":
         raise JobConflictError(decision.reason)
     if decision.action == "replace":
-        logger.info("replacing %s: %s", current_id, decision.reason)
-        return _replace(request, generated_job_id(request.owner))
+        replaced = _replaced_job(request, tags, decision) if owned else None
+        if replaced is not None:
+            logger.info("returning to job %s, which %s replaced: %s", replaced.job_id, current_id, decision.reason)
+            return replaced
+        logger.info("replacing %s: %s", current_id or request.physical_id, decision.reason)
+        return _replace(request, decision.new_job_id or generated_job_id(request.owner), replaces=current_id)
+    if job is None:
+        return _left_deleted(request, ref)
+    if not owned:
+        raise JobConflictError(
+            f"JobId '{current_id}' exists but was not created by this resource; it is left untouched"
+        )
     try:
         _update_in_place(request, job, tags)
     except ClientError as error:
         if iot_api.error_code(error) != "InvalidStateTransitionException" or not _being_deleted(current_id):
             raise
-        return _create_again(request, current_id)
-    return JobResult(current_id, job["jobArn"])
+        return _left_deleted(request, ref, JobResult.of(job).created_at)
+    return JobResult.of(job)
 
 
-def _current_job(request: JobRequest, job_id: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
+def _current_job(ref: JobRef | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The job and its tags, or ``(None, {})`` when it is gone or being deleted."""
-    if not is_job_id(job_id):
+    if ref is None:
         return None, {}
-    if request.job_arn_prefix:
-        # One read instead of two: the tags tell both whether the job exists and
-        # whose it is. A job being deleted refuses UpdateJob, handled by the caller.
-        arn = request.job_arn_prefix + job_id
-        try:
-            return {"jobId": job_id, "jobArn": arn}, iot_api.list_tags(arn)
-        except iot_api.JobNotFoundError:
-            return None, {}
-    job = iot_api.describe_job(job_id)
+    job = iot_api.describe_job(ref.job_id)
     if job is None or job.get("status") == DELETING:
         return None, {}
-    return job, iot_api.list_tags(job["jobArn"])
+    try:
+        return job, iot_api.list_tags(job["jobArn"])
+    except iot_api.JobNotFoundError:
+        return None, {}
+
+
+def _replaced_job(request: JobRequest, tags: Mapping[str, str], decision: UpdateDecision) -> JobResult | None:
+    """The job the current one replaced, when the Update asks for exactly that job back."""
+    replaced_id = tags.get(REPLACES_TAG)
+    if not is_job_id(replaced_id) or decision.new_job_id not in (None, replaced_id):
+        return None
+    assert replaced_id is not None
+    job, replaced_tags = _current_job(JobRef(replaced_id, ""))
+    if job is None or not request.owner.owns(replaced_tags):
+        return None
+    if replaced_tags.get(FINGERPRINT_TAG) != schema.create_only_fingerprint(request.properties):
+        return None
+    # A replacement never changes the job it replaces: it is as the stack left it.
+    return JobResult.of(job)
 
 
 def _being_deleted(job_id: str) -> bool:
@@ -235,38 +305,39 @@ def _being_deleted(job_id: str) -> bool:
     return job is None or job.get("status") == DELETING
 
 
-def _create_again(request: JobRequest, current_id: str) -> JobResult:
-    logger.warning("job %s no longer exists: creating it again", current_id)
-    return _create_job(request, request.properties.get("JobId") or generated_job_id(request.owner))
+def _left_deleted(request: JobRequest, ref: JobRef | None, created_at: str = "") -> JobResult:
+    """Answer for a job deleted outside the stack: never sent to the fleet again."""
+    logger.warning(
+        "job %s was deleted outside the stack: it is not created again and the Update changes nothing; "
+        "to send it again, change JobId or a create-only property (a replacement)",
+        ref.job_id if ref else request.physical_id,
+    )
+    if ref is None:
+        return JobResult("", str(request.physical_id or ""), created_at)
+    return JobResult(ref.job_id, ref.job_arn, created_at)
 
 
-def delete(
-    request: JobRequest, *, cancel_only: bool, namespace_id: str | None, create_may_be_in_flight: bool = False
-) -> str:
+def delete(request: JobRequest, *, cancel_only: bool, namespace_id: str | None) -> str:
     """Delete (or cancel) the job if this resource created it; otherwise do nothing.
 
-    Succeeds for ids that never named a job, jobs already gone or being
+    Succeeds for ids that name no job of ours, jobs already gone or being
     deleted, and jobs that belong to someone else, which are left untouched.
-
-    Parameters
-    ----------
-    create_may_be_in_flight
-        The properties were valid, so a Create that timed out may still be
-        creating this job: when it is not there, keep looking for it during a
-        grace period instead of leaving an orphan behind.
+    A failed Create's id (``<job ARN>?request-id=...``) deletes the job only if
+    that request created it; while the job is not there yet, the Create may
+    still be running, so it is looked for again during a grace period.
 
     Returns
     -------
     str
         What happened, for the response's Reason.
     """
-    job_id = request.physical_id
-    if not is_job_id(job_id):
-        logger.info("physical id is not a job id: nothing to delete")
+    ref = request.job_ref()
+    if ref is None:
+        logger.info("the physical id names no job of this provider: nothing to delete")
         return "the physical id names no job: nothing to delete"
-    assert job_id is not None
+    job_id = ref.job_id
     job = iot_api.describe_job(job_id)
-    if job is None and create_may_be_in_flight and may_be_generated_for(request.owner, job_id, request.properties):
+    if job is None and ref.created_by is not None:
         job = _look_again_after_grace(request, job_id)
     if job is None:
         logger.info("job %s does not exist: nothing to delete", job_id)
@@ -278,6 +349,9 @@ def delete(
     if not request.owner.owns(tags):
         logger.warning("job %s was not created by this resource: left untouched", job_id)
         return f"job {job_id} was not created by this resource: left untouched"
+    if ref.created_by is not None and tags.get(REQUEST_TAG) != ref.created_by:
+        logger.warning("job %s was not created by the failed Create: left untouched", job_id)
+        return f"job {job_id} was not created by the failed Create: left untouched"
     status = job.get("status")
     if status != DELETING and cancel_only:
         if status not in TERMINAL:
@@ -310,7 +384,7 @@ def _look_again_after_grace(request: JobRequest, job_id: str) -> dict[str, Any] 
     return None
 
 
-def _replace(request: JobRequest, job_id: str) -> JobResult:
+def _replace(request: JobRequest, job_id: str, *, replaces: str) -> JobResult:
     """Create the replacement job; if that fails, leave no job CloudFormation cannot see.
 
     A failed Update keeps the old physical id, so a replacement job that was
@@ -318,7 +392,7 @@ def _replace(request: JobRequest, job_id: str) -> JobResult:
     delete it when this request created it, else name it in the error.
     """
     try:
-        return _create_job(request, job_id)
+        return _create_job(request, job_id, replaces=replaces)
     except Exception as error:
         raise ReplacementError(f"{error} ({_discard_replacement(request, job_id)})") from error
 
@@ -338,21 +412,43 @@ def _discard_replacement(request: JobRequest, job_id: str) -> str:
     return f"replacement job {job_id} was deleted again"
 
 
-def _create_job(request: JobRequest, job_id: str) -> JobResult:
+def _create_job(request: JobRequest, job_id: str, *, replaces: str | None = None) -> JobResult:
     props = request.properties
     fingerprint = schema.create_only_fingerprint(props)
     api_request = schema.to_api(props)
     api_request["jobId"] = job_id
-    tags = {**{tag["Key"]: tag["Value"] for tag in props.get("Tags", [])}, **request.owner.tags(fingerprint)}
+    tags = {**{tag["Key"]: tag["Value"] for tag in props.get("Tags", [])}, **request.owner.tags(fingerprint, replaces)}
     api_request["tags"] = [{"Key": key, "Value": value} for key, value in tags.items()]
     try:
-        created = iot_api.create_job(api_request)
+        _send_create_job(request, job_id, api_request)
     except ClientError as error:
         if iot_api.error_code(error) != "ResourceAlreadyExistsException":
             raise
         return _resolve_existing(request, job_id, api_request)
     logger.info("created job %s", job_id)
-    return JobResult(created["jobId"], created["jobArn"])
+    return _created(job_id)
+
+
+def _send_create_job(request: JobRequest, job_id: str, api_request: Mapping[str, Any]) -> None:
+    """CreateJob, keeping :class:`CreateAttempt` true to what IoT may have done."""
+    if request.job_arn_prefix:
+        request.attempt.job_arn = job_arn(request.job_arn_prefix, job_id)
+    try:
+        iot_api.create_job(api_request)
+    except ClientError as error:
+        # One attempt answered with a client error: IoT made no job for it.
+        # After retries, an earlier attempt may have been cut off after IoT made it.
+        if 400 <= iot_api.http_status(error) < 500 and iot_api.retry_attempts(error) == 0:
+            request.attempt.job_arn = None
+        raise
+
+
+def _created(job_id: str) -> JobResult:
+    job = iot_api.describe_job(job_id)
+    if job is None:
+        # Only a deletion racing the Create gets here; CreatedAt is unknown.
+        raise JobConflictError(f"job {job_id} was deleted right after it was created")
+    return JobResult.of(job)
 
 
 def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str, Any]) -> JobResult:
@@ -362,11 +458,15 @@ def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str
         tags = iot_api.list_tags(job["jobArn"])
         if request.owner.created(tags):
             logger.info("job %s was already created by this request", job_id)
-            return JobResult(job_id, job["jobArn"])
+            return JobResult.of(job)
+        # The job is someone else's, or kept from an earlier request: this
+        # request made none, so its failure must not point a rollback at it.
+        request.attempt.job_arn = None
         if request.owner.owns(tags):
             raise JobConflictError(
-                f"JobId '{job_id}' already exists from an earlier request of this resource and is not "
-                "adopted; give the job a new JobId (the existing job is left untouched)"
+                f"JobId '{job_id}' already exists from an earlier request of this resource (a job kept by "
+                "DeletionPolicy Retain or DeleteBehavior CANCEL) and is not adopted; give the job a new JobId "
+                "(the existing job is left untouched)"
             )
         raise JobConflictError(
             f"JobId '{job_id}' already exists and was not created by this resource; "
@@ -375,8 +475,9 @@ def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str
     if job is not None:
         logger.info("JobId %s is still being deleted: waiting before creating it", job_id)
         _wait_until_deleted(request, job_id)
-    created = iot_api.create_job(api_request)
-    return JobResult(created["jobId"], created["jobArn"])
+    _send_create_job(request, job_id, api_request)
+    logger.info("created job %s", job_id)
+    return _created(job_id)
 
 
 def _update_in_place(request: JobRequest, job: Mapping[str, Any], tags: Mapping[str, str]) -> None:
@@ -399,10 +500,11 @@ def _sync_tags(job: Mapping[str, Any], tags: Mapping[str, str], wanted_tags: lis
     wanted = {tag["Key"]: tag["Value"] for tag in wanted_tags}
     to_set = {key: value for key, value in wanted.items() if current.get(key) != value}
     to_remove = sorted(set(current) - set(wanted))
-    if to_set:
-        iot_api.tag_job(job["jobArn"], to_set)
+    # Untag first: a rename at IoT's 50-tag limit must not pass through 51.
     if to_remove:
         iot_api.untag_job(job["jobArn"], to_remove)
+    if to_set:
+        iot_api.tag_job(job["jobArn"], to_set)
 
 
 def _start_deletion(request: JobRequest, job_id: str, *, force: bool, namespace_id: str | None) -> None:

@@ -17,14 +17,14 @@ from .schema import OWNERSHIP_TAG_PREFIX, is_valid
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from typing import Any
 
 __all__ = [
     "FINGERPRINT_TAG",
+    "REPLACES_TAG",
+    "REQUEST_TAG",
     "Owner",
     "generated_job_id",
     "is_job_id",
-    "may_be_generated_for",
     "user_tags",
 ]
 
@@ -32,9 +32,10 @@ STACK_TAG = f"{OWNERSHIP_TAG_PREFIX}stack-id"
 LOGICAL_ID_TAG = f"{OWNERSHIP_TAG_PREFIX}logical-id"
 REQUEST_TAG = f"{OWNERSHIP_TAG_PREFIX}request-id"
 FINGERPRINT_TAG = f"{OWNERSHIP_TAG_PREFIX}create-fingerprint"
+# On a replacement: the job it replaced, so a rollback can return to that job.
+REPLACES_TAG = f"{OWNERSHIP_TAG_PREFIX}replaces"
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9-]+")
-_DIGEST = re.compile(r"[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,17 @@ class Owner:
     logical_id: str
     request_id: str
 
-    def tags(self, fingerprint: str) -> dict[str, str]:
-        """Ownership tags for a job this request creates."""
-        return {
+    def tags(self, fingerprint: str, replaces: str | None = None) -> dict[str, str]:
+        """Ownership tags for a job this request creates (``replaces``: the job it replaces)."""
+        tags = {
             STACK_TAG: self.stack_id,
             LOGICAL_ID_TAG: self.logical_id,
             REQUEST_TAG: self.request_id,
             FINGERPRINT_TAG: fingerprint,
         }
+        if replaces:
+            tags[REPLACES_TAG] = replaces
+        return tags
 
     def owns(self, tags: Mapping[str, str]) -> bool:
         """Whether a job with these tags was created for this resource."""
@@ -79,14 +83,6 @@ def generated_job_id(owner: Owner) -> str:
     """
     digest = hashlib.sha256(f"{owner.stack_id}\n{owner.logical_id}\n{owner.request_id}".encode()).hexdigest()[:12]
     return _generated_prefix(owner) + digest
-
-
-def may_be_generated_for(owner: Owner, job_id: str, properties: Mapping[str, Any]) -> bool:
-    """Whether a Create of this resource (any request) would have used ``job_id``."""
-    if "JobId" in properties:
-        return bool(properties["JobId"] == job_id)
-    prefix = _generated_prefix(owner)
-    return job_id.startswith(prefix) and _DIGEST.fullmatch(job_id[len(prefix) :]) is not None
 
 
 def is_job_id(value: object) -> bool:

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from crhelper import CfnResource, resource_helper
 
+from . import redaction
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -100,9 +102,15 @@ class OneResponseCfnResource(CfnResource):
     fallback_physical_id
         Gives the physical id to report when the handler produced none (a
         failed Create, or a timeout): deterministic, never crhelper's random one.
+    timeout_reason
+        Gives the Reason to send when crhelper's timer fires.
     """
 
-    def __init__(self, fallback_physical_id: Callable[[dict[str, Any]], str]) -> None:
+    def __init__(
+        self,
+        fallback_physical_id: Callable[[dict[str, Any]], str],
+        timeout_reason: Callable[[dict[str, Any]], str],
+    ) -> None:
         # INFO: DEBUG would log the event (ResponseURL, job documents).
         # No sleep on Delete: crhelper's default waits two minutes per Delete.
         # Without its polling clients: we never poll, they cost cold start, and
@@ -114,6 +122,8 @@ class OneResponseCfnResource(CfnResource):
         finally:
             resource_helper.boto3 = real_boto3  # type: ignore[attr-defined]
         self._fallback_physical_id = fallback_physical_id
+        self._timeout_reason = timeout_reason
+        redaction.install()
         self._response_lock = threading.Lock()
         self._responded = True
 
@@ -134,19 +144,8 @@ class OneResponseCfnResource(CfnResource):
 
     def _timeout(self) -> None:
         """crhelper's timer, 0.5 s before the Lambda timeout: name the job that may exist."""
-        job_id = self._fallback_physical_id(self._event)
         logger.error("the invocation is about to time out: answering FAILED")
-        request_type = self._event.get("RequestType")
-        if request_type == "Create":
-            reason = f"the provider timed out; job {job_id} may have been created: the rollback deletes it"
-        elif request_type == "Update":
-            reason = (
-                f"the provider timed out; if the update needed a replacement, replacement job {job_id} may have "
-                "been created: delete it if it exists"
-            )
-        else:
-            reason = f"the provider timed out while deleting job {self._event.get('PhysicalResourceId')}"
-        self._send("FAILED", reason)
+        self._send("FAILED", self._timeout_reason(self._event))
 
     def generate_physical_id(self, event: dict[str, Any]) -> str:
         """Used by crhelper when a Create failed; never random."""
@@ -168,7 +167,7 @@ class OneResponseCfnResource(CfnResource):
             "StackId": str(event.get("StackId", "")),
             "RequestId": str(event.get("RequestId", "")),
             "LogicalResourceId": str(event.get("LogicalResourceId", "")),
-            "Reason": str(reason if status else self.Reason)[:MAX_REASON_CHARS],
+            "Reason": redaction.redact(str(reason if status else self.Reason))[:MAX_REASON_CHARS],
             "Data": self.Data if isinstance(self.Data, dict) else {},
             "NoEcho": False,
         }

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_USER_TAGS",
     "OWNERSHIP_TAG_PREFIX",
     "PROPERTIES",
+    "SENSITIVE_PROPERTIES",
     "UPDATABLE_API_PROPERTIES",
     "UPDATABLE_PROPERTIES",
     "InvalidPropertyError",
@@ -32,6 +33,7 @@ __all__ = [
     "create_only_fingerprint",
     "is_valid",
     "parse_properties",
+    "schedule_problems",
     "to_api",
 ]
 
@@ -40,11 +42,16 @@ FRAMEWORK_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})
 
 # Tags the provider puts on each job it creates to recognise it later.
 OWNERSHIP_TAG_PREFIX = "cdk-iot-job:"
-OWNERSHIP_TAG_COUNT = 4
+# stack-id, logical-id, request-id, create-fingerprint, and replaces on a replacement.
+OWNERSHIP_TAG_COUNT = 5
 # IoT allows 50 tags per resource; the provider's ownership tags use some.
 MAX_USER_TAGS = 50 - OWNERSHIP_TAG_COUNT
 
 _VALUE_PREVIEW = 60
+
+# Properties whose values may carry secrets: errors name the path under them,
+# never a value, whatever shape the value has.
+SENSITIVE_PROPERTIES = frozenset({"Document", "DocumentParameters", "Tags"})
 
 Unresolved = Callable[[Any], bool]
 
@@ -68,8 +75,13 @@ def _shorten(name: str) -> str:
     return name if len(name) <= _VALUE_PREVIEW else name[: _VALUE_PREVIEW - 3] + "..."
 
 
+def _is_sensitive_path(path: str) -> bool:
+    # The whole of ResourceProperties may hold a document too.
+    return re.split(r"[.\[ ]", path, maxsplit=1)[0] in {*SENSITIVE_PROPERTIES, "ResourceProperties"}
+
+
 def _fail(path: str, value: Any, rule: str, *, sensitive: bool = False) -> InvalidPropertyError:
-    if sensitive:
+    if sensitive or _is_sensitive_path(path):
         return InvalidPropertyError(f"{path} {rule}")
     return InvalidPropertyError(f"{path} {_preview(value)} {rule}")
 
@@ -347,13 +359,13 @@ _PROVIDER_ONLY = frozenset({"DeleteBehavior"})
 _MANAGED_TEMPLATE = re.compile(r"arn:[a-z0-9-]+:iot:[a-z0-9-]*::jobtemplate/AWS-[!-~]+")
 
 
-def parse_properties(
-    raw: Mapping[str, Any], *, is_unresolved: Unresolved | None = None, now: datetime | None = None
-) -> dict[str, Any]:
+def parse_properties(raw: Mapping[str, Any], *, is_unresolved: Unresolved | None = None) -> dict[str, Any]:
     """Coerce and validate ``Custom::IotJob`` properties.
 
     CloudFormation sends every scalar as a string, so values are converted by
     their schema type (``"50"`` becomes ``50``) before the rules are checked.
+    Only rules that hold whenever the template is deployed are checked here;
+    rules relative to the current time are :func:`schedule_problems`.
 
     Parameters
     ----------
@@ -363,11 +375,6 @@ def parse_properties(
     is_unresolved
         At synth time, tells which values are unresolved CDK tokens; those are
         skipped and left to the provider at deploy time.
-    now
-        At synth time, the current time: a schedule must then start at least
-        30 minutes and at most a year ahead, and end within two years. The
-        provider passes none, so a later Update or rollback of a job whose
-        start has passed stays valid.
 
     Returns
     -------
@@ -377,7 +384,9 @@ def parse_properties(
     Raises
     ------
     InvalidPropertyError
-        When a property is unknown, missing, of the wrong type or breaks a limit.
+        When a property is unknown, missing, of the wrong type or breaks a
+        limit. The message names the property path; values under
+        :data:`SENSITIVE_PROPERTIES` are never quoted.
     """
     unresolved = is_unresolved or (lambda _value: False)
     if not isinstance(raw, Mapping):
@@ -386,7 +395,7 @@ def parse_properties(
     root = _object(dict(PROPERTIES), required=REQUIRED_PROPERTIES)
     parsed = _parse_object(root, properties, "", unresolved)
     _check_document_rules(parsed, unresolved)
-    _check_schedule(parsed.get("SchedulingConfig"), unresolved, now)
+    _check_schedule_order(parsed.get("SchedulingConfig"), unresolved)
     return parsed
 
 
@@ -410,23 +419,47 @@ def is_valid(name: str, value: Any) -> bool:
     return True
 
 
-def _check_schedule(config: Any, unresolved: Unresolved, now: datetime | None) -> None:
+def _check_schedule_order(config: Any, unresolved: Unresolved) -> None:
     if not isinstance(config, Mapping):
         return
     start, end = (_schedule_time(config.get(name), unresolved) for name in ("StartTime", "EndTime"))
     if start is not None and end is not None and end - start < SCHEDULE_MIN_DURATION:
         raise _fail("SchedulingConfig.EndTime", config["EndTime"], "must be at least 30 minutes after StartTime")
-    if now is None:
-        return
+
+
+def schedule_problems(properties: Mapping[str, Any], now: datetime) -> list[str]:
+    """CreateJob's rules on a schedule relative to ``now``, as messages.
+
+    A schedule must start 30 minutes to a year ahead and end 30 minutes to two
+    years ahead. These hold only at the moment a job is created: the provider
+    enforces them on Create, while synth only warns, so an app whose schedule
+    has passed still synthesizes and its other changes still deploy.
+
+    Parameters
+    ----------
+    properties
+        Parsed properties (unresolved tokens are skipped).
+    now
+        The current time; naive values are taken as UTC.
+    """
+    config = properties.get("SchedulingConfig")
+    if not isinstance(config, Mapping):
+        return []
+    unresolved: Unresolved = lambda value: not isinstance(value, str) or not _is_schedule_time(value)  # noqa: E731
+    start, end = (_schedule_time(config.get(name), unresolved) for name in ("StartTime", "EndTime"))
     now = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
-    if start is not None and start < now + SCHEDULE_MIN_LEAD:
-        raise _fail("SchedulingConfig.StartTime", config["StartTime"], "must be at least 30 minutes from now (UTC)")
-    if start is not None and start > now + SCHEDULE_MAX_START_AHEAD:
-        raise _fail("SchedulingConfig.StartTime", config["StartTime"], "must be at most one year from now")
-    if end is not None and end < now + SCHEDULE_MIN_LEAD:
-        raise _fail("SchedulingConfig.EndTime", config["EndTime"], "must be at least 30 minutes from now (UTC)")
-    if end is not None and end > now + SCHEDULE_MAX_END_AHEAD:
-        raise _fail("SchedulingConfig.EndTime", config["EndTime"], "must be at most two years from now")
+    lead = now + SCHEDULE_MIN_LEAD
+    rules = (
+        ("StartTime", start is not None and start < lead, "at least 30 minutes from now (UTC)"),
+        ("StartTime", start is not None and start > now + SCHEDULE_MAX_START_AHEAD, "at most one year from now"),
+        ("EndTime", end is not None and end < lead, "at least 30 minutes from now (UTC)"),
+        ("EndTime", end is not None and end > now + SCHEDULE_MAX_END_AHEAD, "at most two years from now"),
+    )
+    return [
+        f"SchedulingConfig.{name} {config[name]!r} must be {rule} when the job is created"
+        for name, broken, rule in rules
+        if broken
+    ]
 
 
 def _schedule_time(value: Any, unresolved: Unresolved) -> datetime | None:
