@@ -31,6 +31,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -425,10 +426,23 @@ def _job_arn(job_id: str) -> str:
     return f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{job_id}"
 
 
+def _job_id(physical_id: str) -> str:
+    """The JobId a job's physical id (its ARN, as ``Ref`` of ``AWS::IoT::Job``) names."""
+    prefix = _job_arn("")
+    assert physical_id.startswith(prefix), physical_id
+    return physical_id.removeprefix(prefix)
+
+
+ISO_MILLIS = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
+
+
 def _assert_success(response: CustomResourceResponse) -> str:
+    """The JobId of a successful response, whose id and attributes are as ``AWS::IoT::Job``'s."""
     assert response.status == "SUCCESS", response
-    job_id = response.physical_id
-    assert response.data == {"JobId": job_id, "JobArn": _job_arn(job_id), "Arn": _job_arn(job_id)}
+    job_id = _job_id(response.physical_id)
+    assert set(response.data) == {"Arn", "CreatedAt", "JobId"}
+    assert response.data["Arn"] == response.physical_id and response.data["JobId"] == job_id
+    assert re.fullmatch(ISO_MILLIS, response.data["CreatedAt"]), response.data
     return job_id
 
 
@@ -466,7 +480,7 @@ def test_app_jobs_are_created_as_the_template_declares(flow: Flow, synthesized: 
         # THEN the job exists as declared, with its user and ownership tags
         _answer(flow.aws, exchange)
         job_id = _assert_success(exchange.response)
-        assert result.resources[logical_id].physical_id == job_id
+        assert result.resources[logical_id].physical_id == _job_arn(job_id)
         assert result.resources[logical_id].attributes == exchange.response.data
         job = flow.job(job_id)
         assert job["status"] == "IN_PROGRESS"
@@ -485,7 +499,7 @@ def test_app_jobs_are_created_as_the_template_declares(flow: Flow, synthesized: 
     # The rollout targets the thing group app.py declares, as moto knows it.
     [rollout] = [name for name in job_ids if name.startswith("FirmwareRollout")]
     group_arn = flow.iot.describe_thing_group(thingGroupName="demo-sensors")["thingGroupArn"]
-    assert flow.job(resolver.resolve({"Ref": rollout}))["targets"] == [group_arn]
+    assert flow.job(_job_id(resolver.resolve({"Ref": rollout})))["targets"] == [group_arn]
     # Outputs resolve from the responses.
     outputs = resolver.resolve(stack.template["Outputs"])
     assert outputs["FirmwareRolloutJobArn"]["Value"] == _job_arn(outputs["FirmwareRolloutJobId"]["Value"])
@@ -537,7 +551,7 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     v2["Description"] = "calibration v2"
     v2["JobExecutionsRolloutConfig"] = {"MaximumPerMinute": "20"}
     mark = len(flow.fake.calls)
-    response = flow.send(flow.event("Update", logical_id, v2, physical_id=first, old_properties=v1))
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(first), old_properties=v1))
     assert _assert_success(response) == first
     assert flow.mutations_since(mark) == [("UpdateJob", first)]
     job = flow.job(first)
@@ -548,7 +562,7 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     v3 = copy.deepcopy(v2)
     v3["Targets"] = [thing_arn]
     v3["Document"] = json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": 3})
-    response = flow.send(flow.event("Update", logical_id, v3, physical_id=first, old_properties=v2))
+    response = flow.send(flow.event("Update", logical_id, v3, physical_id=_job_arn(first), old_properties=v2))
     second = _assert_success(response)
     assert second != first
     new_job = flow.job(second)
@@ -558,16 +572,16 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     assert flow.job(first)["status"] == "IN_PROGRESS", "the old job stays until CloudFormation deletes it"
 
     # Cleanup: CloudFormation deletes the old physical id, with the old properties.
-    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=first))
-    assert response.status == "SUCCESS" and response.physical_id == first
+    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=_job_arn(first)))
+    assert response.status == "SUCCESS" and response.physical_id == _job_arn(first)
     assert flow.last_duration_s < MAX_DELETE_SECONDS
     # The deletion was awaited: the very next DescribeJob finds nothing.
     assert not flow.exists(first)
     assert flow.exists(second)
 
     # Final Delete (stack deletion).
-    response = flow.send(flow.event("Delete", logical_id, v3, physical_id=second))
-    assert response.status == "SUCCESS" and response.physical_id == second
+    response = flow.send(flow.event("Delete", logical_id, v3, physical_id=_job_arn(second)))
+    assert response.status == "SUCCESS" and response.physical_id == _job_arn(second)
     assert flow.last_duration_s < MAX_DELETE_SECONDS
     assert not flow.exists(second)
 
@@ -578,14 +592,14 @@ def test_rolled_back_replacement_deletes_only_the_new_job(flow: Flow) -> None:
     v1 = flow.test.properties(logical_id)
     old = _assert_success(flow.create(logical_id, v1))
     v2 = {**v1, "Document": json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": "rollback"})}
-    new = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=old, old_properties=v1)))
+    new = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(old), old_properties=v1)))
     assert new != old
 
     # WHEN CloudFormation rolls back: it deletes the new physical id
-    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=new))
+    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=_job_arn(new)))
 
     # THEN only the new job goes; the old one is untouched
-    assert response.status == "SUCCESS" and response.physical_id == new
+    assert response.status == "SUCCESS" and response.physical_id == _job_arn(new)
     assert not flow.exists(new)
     assert flow.job(old)["status"] == "IN_PROGRESS"
     assert flow.document(old) == v1["Document"]
@@ -598,7 +612,7 @@ def test_a_service_timeout_only_change_touches_nothing(flow: Flow) -> None:
     mark = len(flow.fake.calls)
 
     v2 = {**v1, "ServiceTimeout": "900"}
-    response = flow.send(flow.event("Update", logical_id, v2, physical_id=job_id, old_properties=v1))
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(job_id), old_properties=v1))
 
     assert _assert_success(response) == job_id
     assert flow.mutations_since(mark) == []
@@ -617,7 +631,7 @@ def test_redelivered_create_finds_its_own_job(flow: Flow) -> None:
     assert [exchange.event["RequestId"] for exchange in flow.aws.exchanges[-2:]] == [event["RequestId"]] * 2
     assert _assert_success(first) == _assert_success(second)
     after = {job["jobId"] for job in flow.iot.list_jobs()["jobs"]}
-    assert after - before == {first.physical_id}
+    assert after - before == {_job_id(first.physical_id)}
 
 
 # --------------------------------------------------------------------------
@@ -633,17 +647,17 @@ def test_fixed_job_id_refuses_a_create_only_change_then_rolls_back(flow: Flow) -
     # WHEN the Document (create-only) changes but JobId stays
     v2 = {**v1, "Document": json.dumps({"operation": "reboot", "marker": DOC_MARKER, "v": 2})}
     mark = len(flow.fake.calls)
-    response = flow.send(flow.event("Update", logical_id, v2, physical_id=job_id, old_properties=v1))
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(job_id), old_properties=v1))
 
     # THEN it fails before touching anything, saying JobId must change
     assert response.status == "FAILED"
-    assert response.physical_id == job_id
+    assert response.physical_id == _job_arn(job_id)
     assert "Document" in response.reason and "new JobId" in response.reason
     assert flow.mutations_since(mark) == []
     assert (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id))) == before
 
     # AND CloudFormation's rollback Update (properties swapped) succeeds with the same id
-    response = flow.send(flow.event("Update", logical_id, v1, physical_id=job_id, old_properties=v2))
+    response = flow.send(flow.event("Update", logical_id, v1, physical_id=_job_arn(job_id), old_properties=v2))
     assert _assert_success(response) == job_id
     assert flow.document(job_id) == v1["Document"]
     assert flow.job(job_id)["status"] == "IN_PROGRESS"
@@ -700,9 +714,9 @@ def test_delete_with_delete_behavior_cancel_keeps_the_canceled_job(flow: Flow) -
     assert props["DeleteBehavior"] == "CANCEL"
     job_id = _assert_success(flow.create(logical_id, props))
 
-    response = flow.send(flow.event("Delete", logical_id, props, physical_id=job_id))
+    response = flow.send(flow.event("Delete", logical_id, props, physical_id=_job_arn(job_id)))
 
-    assert response.status == "SUCCESS" and response.physical_id == job_id
+    assert response.status == "SUCCESS" and response.physical_id == _job_arn(job_id)
     assert flow.last_duration_s < MAX_DELETE_SECONDS
     job = flow.job(job_id)
     assert job["status"] == "CANCELED"
@@ -730,7 +744,7 @@ def test_logs_never_contain_a_response_url_signature_or_a_job_document(flow: Flo
     failed = flow.create(logical_id, bad)
     assert failed.status == "FAILED" and "Document" in failed.reason
     assert DOC_MARKER not in failed.reason
-    flow.send(flow.event("Delete", logical_id, flow.test.properties(logical_id), physical_id=job_id))
+    flow.send(flow.event("Delete", logical_id, flow.test.properties(logical_id), physical_id=_job_arn(job_id)))
 
     # THEN the whole log of the tests' provider child, and of every invocation in this module
     # (the engine's deploy of app.py included), holds none of them
@@ -786,3 +800,184 @@ def test_the_test_stack_ships_the_same_provider_asset(synthesized: Synthesized, 
     test = synthesized.test
     test_asset = test.asset_dir(test.function_of(test.iot_job_ids()[0]))
     assert test_asset.name == asset_dir.name
+
+
+# --------------------------------------------------------------------------
+# issue 11: a failed Create never points its rollback at a job
+# --------------------------------------------------------------------------
+def _names_no_job(physical_id: str) -> bool:
+    return not re.fullmatch(r"arn:aws:iot:[a-z0-9-]+:\d{12}:job/[a-zA-Z0-9_-]+", physical_id)
+
+
+@pytest.mark.parametrize("how", ["conflict", "invalid-property"])
+@pytest.mark.parametrize("kept_by", ["retain", "cancel"])
+def test_a_re_added_job_whose_create_fails_never_deletes_the_kept_job(flow: Flow, how: str, kept_by: str) -> None:
+    # GIVEN a job with a fixed JobId kept when its resource left the template
+    # (DeletionPolicy Retain: no Delete; DeleteBehavior CANCEL: canceled, record kept)
+    logical_id = flow.logical_id("Fixed")
+    job_id = f"flow-kept-{how}-{kept_by}"
+    v1 = {**flow.test.properties(logical_id), "JobId": job_id}
+    if kept_by == "cancel":
+        v1["DeleteBehavior"] = "CANCEL"
+    _assert_success(flow.create(logical_id, v1))
+    if kept_by == "cancel":
+        assert flow.send(flow.event("Delete", logical_id, v1, physical_id=_job_arn(job_id))).status == "SUCCESS"
+    before = (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id)))
+    mark = len(flow.fake.calls)
+
+    # WHEN the resource is added back under the same logical id, and its Create fails
+    v2 = dict(v1)
+    if how == "invalid-property":
+        v2["TimeoutConfig"] = {"InProgressTimeoutInMinutes": "0"}
+    response = flow.create(logical_id, v2)
+    assert response.status == "FAILED"
+    assert ("earlier request" if how == "conflict" else "TimeoutConfig.InProgressTimeoutInMinutes") in response.reason
+    # THEN its physical id names no job, and CloudFormation's rollback Delete changes nothing
+    assert _names_no_job(response.physical_id), response.physical_id
+    rollback = flow.send(flow.event("Delete", logical_id, v2, physical_id=response.physical_id))
+    assert rollback.status == "SUCCESS"
+    assert [call for call in flow.mutations_since(mark) if call[0] != "CreateJob"] == []
+    assert (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id))) == before
+
+
+# --------------------------------------------------------------------------
+# issue 11: rollback of a replacement converges, whatever CloudFormation sends
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("cloudformation_sends", ["update-to-new", "update-to-old", "delete-only"])
+@pytest.mark.parametrize("ids", ["generated", "fixed"])
+def test_rollback_of_a_replacement_ends_with_exactly_the_original_job(
+    flow: Flow, ids: str, cloudformation_sends: str
+) -> None:
+    # GIVEN X replaced by Y in a stack update (a create-only change; with fixed ids, JobId a -> b)
+    logical_id = flow.logical_id("Generated")
+    v1 = flow.test.properties(logical_id)
+    v2 = {**v1, "Document": json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": cloudformation_sends})}
+    if ids == "fixed":
+        v1 = {**v1, "JobId": f"flow-a-{cloudformation_sends}"}
+        v2 = {**v2, "JobId": f"flow-b-{cloudformation_sends}"}
+    x = _assert_success(flow.create(logical_id, v1))
+    before = (flow.job(x), flow.document(x), flow.tags(_job_arn(x)))
+    y = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(x), old_properties=v1)))
+    assert y != x
+    mark = len(flow.fake.calls)
+
+    # WHEN the stack update fails and CloudFormation rolls back in one of the ways it may
+    if cloudformation_sends == "update-to-new":
+        # The old properties, addressed to Y: the answer returns to X, so Y is cleaned up.
+        back = flow.send(flow.event("Update", logical_id, v1, physical_id=_job_arn(y), old_properties=v2))
+        assert _assert_success(back) == x
+    elif cloudformation_sends == "update-to-old":
+        back = flow.send(flow.event("Update", logical_id, v1, physical_id=_job_arn(x), old_properties=v2))
+        assert _assert_success(back) == x
+    cleanup = flow.send(flow.event("Delete", logical_id, v2, physical_id=_job_arn(y)))
+
+    # THEN exactly X is live, unchanged, and Y is deleted: no third job
+    assert cleanup.status == "SUCCESS"
+    assert not flow.exists(y)
+    assert (flow.job(x), flow.document(x), flow.tags(_job_arn(x))) == before
+    assert [call for call in flow.mutations_since(mark) if call[0] == "CreateJob"] == []
+
+
+# --------------------------------------------------------------------------
+# issue 11: a job deleted outside the stack stays deleted
+# --------------------------------------------------------------------------
+def test_an_update_never_sends_a_job_deleted_outside_the_stack_again(flow: Flow) -> None:
+    logical_id = flow.logical_id("Generated")
+    v1 = flow.test.properties(logical_id)
+    job_id = _assert_success(flow.create(logical_id, v1))
+    flow.iot.delete_job(jobId=job_id, force=True)  # an operator stops the rollout
+    mark = len(flow.fake.calls)
+
+    v2 = {**v1, "Description": "calibration, slower"}
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(job_id), old_properties=v1))
+    rollback = flow.send(flow.event("Update", logical_id, v1, physical_id=_job_arn(job_id), old_properties=v2))
+
+    assert response.status == rollback.status == "SUCCESS"
+    assert response.physical_id == rollback.physical_id == _job_arn(job_id)
+    assert flow.mutations_since(mark) == []
+    assert "deleted outside the stack: it is not created again" in flow.aws.exchanges[-2].logs
+    while flow.exists(job_id):  # the fake finishes a deletion after a few reads
+        pass
+
+
+# --------------------------------------------------------------------------
+# issue 11: ServiceTimeout bounds the work
+# --------------------------------------------------------------------------
+def test_no_iot_call_starts_after_cloudformation_stopped_waiting(flow: Flow) -> None:
+    # GIVEN a resource with ServiceTimeout 10 and a CreateJob throttled without end
+    logical_id = flow.logical_id("Generated")
+    props = {**flow.test.properties(logical_id), "ServiceTimeout": "10"}
+    event = flow.event("Create", logical_id, props)
+    event["ResourceProperties"]["ServiceTimeout"] = "10"
+    flow.fake.fail_next("CreateJob", "ThrottlingException", times=1000)
+    try:
+        started = time.monotonic()
+        response = flow.send(event)
+        answered_after = time.monotonic() - started
+        attempts = flow.fake.count("CreateJob")
+    finally:
+        flow.fake.reset()
+
+    # THEN the provider answers before CloudFormation stops waiting, naming the deadline
+    assert response.status == "FAILED"
+    assert "no time left for IoT CreateJob" in response.reason
+    assert answered_after < 10, answered_after
+    assert attempts >= 2
+    # AND the physical id names the job only as made by this request, so the rollback Delete is exact
+    assert response.physical_id.endswith(f"?request-id={event['RequestId']}")
+    rollback = flow.send(flow.event("Delete", logical_id, props, physical_id=response.physical_id))
+    assert rollback.status == "SUCCESS"
+
+
+# --------------------------------------------------------------------------
+# issue 11: no secret in a Reason or a log line; tags at IoT's limit
+# --------------------------------------------------------------------------
+SECRET = "s3cr3t-flow-value-71c2"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "path"),
+    [
+        ("Tags", {"token": SECRET}, "Tags"),
+        ("Tags", [f"token={SECRET}"], "Tags[0]"),
+        ("Tags", [["token", SECRET]], "Tags[0]"),
+        ("Tags", [{"Key": "token\u0007", "Value": f"{SECRET}\u0007"}], "Tags[0].Key"),
+        ("Document", f'{{"token": "{SECRET}"', "Document"),
+        ("DocumentParameters", {"token": f"{SECRET}\nmore"}, "DocumentParameters"),
+    ],
+    ids=["tags-map", "tags-k=v", "tags-pairs", "tag-control-char", "document-not-json", "parameter-newline"],
+)
+def test_a_secret_never_reaches_a_reason_or_a_log_line(flow: Flow, name: str, value: Any, path: str) -> None:
+    logical_id = flow.logical_id("Generated")
+    props = {**flow.test.properties(logical_id), name: value}
+    if name == "DocumentParameters":
+        props.pop("Document")
+        props["JobTemplateArn"] = "arn:aws:iot:us-east-1::jobtemplate/AWS-Reboot:1.0"
+
+    response = flow.create(logical_id, props)
+
+    assert response.status == "FAILED"
+    assert response.reason.startswith(path), response.reason
+    assert SECRET not in response.reason
+    assert SECRET not in flow.aws.exchanges[-1].logs
+    assert "ERROR" in flow.aws.exchanges[-1].logs, "crhelper's error log is captured, so the check is not vacuous"
+
+
+def test_a_tag_rename_on_a_job_at_iots_50_tag_limit_deploys(flow: Flow) -> None:
+    # GIVEN a replacement job (five ownership tags) with the 45 user tags allowed: 50 in all
+    logical_id = flow.logical_id("Generated")
+    full = [{"Key": f"k{index:02d}", "Value": "v"} for index in range(45)]
+    v1 = {**flow.test.properties(logical_id), "Tags": full}
+    x = _assert_success(flow.create(logical_id, v1))
+    v2 = {**v1, "Document": json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": "tags"})}
+    y = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(x), old_properties=v1)))
+    assert len(flow.tags(_job_arn(y))) == 50
+
+    # WHEN one tag is renamed
+    v3 = {**v2, "Tags": [*full[:-1], {"Key": "renamed", "Value": "v"}]}
+    response = flow.send(flow.event("Update", logical_id, v3, physical_id=_job_arn(y), old_properties=v2))
+
+    # THEN the update succeeds in place
+    assert _assert_success(response) == y
+    tags = flow.tags(_job_arn(y))
+    assert len(tags) == 50 and "renamed" in tags and "k44" not in tags
