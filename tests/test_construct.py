@@ -520,20 +520,29 @@ def test_primary_child_is_the_custom_resource_named_resource(everything: Synthes
     assert job.node.default_child.node.id == "Resource"
 
 
-def test_job_id_resolves_to_ref_of_the_resource(tokens: Synthesized) -> None:
+def test_job_arn_is_the_ref_as_for_the_native_resource(tokens: Synthesized) -> None:
     job = tokens.jobs["Rollout"]
-    assert tokens.stack.resolve(job.job_id) == {"Ref": tokens.logical_id("Rollout")}
+    assert tokens.stack.resolve(job.job_arn) == {"Ref": tokens.logical_id("Rollout")}
 
 
-def test_job_arn_resolves_to_get_att_job_arn(tokens: Synthesized) -> None:
+def test_generated_job_id_and_created_at_are_attributes(tokens: Synthesized) -> None:
     job = tokens.jobs["Rollout"]
-    assert tokens.stack.resolve(job.job_arn) == {"Fn::GetAtt": [tokens.logical_id("Rollout"), "JobArn"]}
+    logical_id = tokens.logical_id("Rollout")
+    assert tokens.stack.resolve(job.job_id) == {"Fn::GetAtt": [logical_id, "JobId"]}
+    assert tokens.stack.resolve(job.created_at) == {"Fn::GetAtt": [logical_id, "CreatedAt"]}
+
+
+def test_a_fixed_job_id_is_the_literal(everything: Synthesized) -> None:
+    fixed = [job for job in everything.jobs.values() if isinstance(job._job_id, str)]
+    assert fixed
+    for job in fixed:
+        assert job.job_id == job._job_id
 
 
 def test_job_id_and_job_arn_work_as_output_values(tokens: Synthesized) -> None:
     logical_id = tokens.logical_id("Rollout")
-    tokens.template.has_output("RolloutJobId", {"Value": {"Ref": logical_id}})
-    tokens.template.has_output("RolloutJobArn", {"Value": {"Fn::GetAtt": [logical_id, "JobArn"]}})
+    tokens.template.has_output("RolloutJobId", {"Value": {"Fn::GetAtt": [logical_id, "JobId"]}})
+    tokens.template.has_output("RolloutJobArn", {"Value": {"Ref": logical_id}})
 
 
 def test_token_targets_render_as_references_and_synth_without_errors(tokens: Synthesized) -> None:

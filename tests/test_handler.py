@@ -10,7 +10,7 @@ import copy
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -651,3 +651,38 @@ def test_create_over_a_job_left_by_an_earlier_request_of_this_resource_is_not_ad
     assert second["Status"] == "FAILED"
     assert "earlier request of this resource" in second["Reason"]
     assert aws.fake.count("CreateJob") == 2
+
+
+# --- Time-relative rules belong to Create ----------------------------------
+
+
+def _schedule(start: datetime) -> dict[str, str]:
+    return {"StartTime": start.strftime("%Y-%m-%dT%H:%M")}
+
+
+def test_create_with_a_schedule_that_has_passed_fails_naming_it_and_makes_no_job(cfn: Cfn, aws: Any) -> None:
+    response = cfn.create(props(SchedulingConfig=_schedule(datetime.now(UTC) - timedelta(days=1))))
+
+    assert response["Status"] == "FAILED"
+    assert response["Reason"].startswith("SchedulingConfig.StartTime ")
+    assert "at least 30 minutes from now (UTC) when the job is created" in response["Reason"]
+    assert response["PhysicalResourceId"].startswith("create-failed:")
+    assert aws.fake.count("CreateJob") == 0
+
+
+def test_update_of_a_scheduled_job_whose_start_has_passed_still_deploys(
+    cfn: Cfn, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a scheduled job created two days ago, when its start (yesterday) was ahead
+    now = datetime.now(UTC)
+    original = props(SchedulingConfig=_schedule(now - timedelta(days=1)))
+    with monkeypatch.context() as patched:
+        patched.setattr(lifecycle, "_now", lambda: now - timedelta(days=2))
+        job_id = created(cfn, original)
+    # WHEN an updatable property changes after the start has passed (same literal schedule)
+    response = cfn.send(
+        "Update", {**original, "Description": "later"}, physical_id=arn(job_id), old_properties=original
+    )
+    # THEN the update is in place: the time rule is CreateJob's, not UpdateJob's
+    assert response["Status"] == "SUCCESS"
+    assert job(aws, job_id)["description"] == "later"

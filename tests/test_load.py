@@ -355,8 +355,10 @@ def test_100_handler_processes_create_and_delete_100_jobs_at_once_under_throttli
     job_of: dict[str, str] = {}
     for delivery in created:
         body = _the_one_response(endpoint, delivery)
-        job_id = body["PhysicalResourceId"]
-        assert body["Data"] == {"JobId": job_id, "JobArn": _job_arn(job_id), "Arn": _job_arn(job_id)}
+        job_id = body["PhysicalResourceId"].rsplit("/", 1)[-1]
+        assert body["PhysicalResourceId"] == _job_arn(job_id)
+        assert body["Data"]["JobId"] == job_id and body["Data"]["Arn"] == _job_arn(job_id)
+        assert body["Data"]["CreatedAt"].endswith("Z")
         job_of[delivery.logical_id] = job_id
     assert len(endpoint.requests()) == PROCESSES, "no response went anywhere else"
     assert len(set(job_of.values())) == PROCESSES, "no two resources share a job"
@@ -380,7 +382,7 @@ def test_100_handler_processes_create_and_delete_100_jobs_at_once_under_throttli
             "Delete",
             _properties(index),
             response_url="",
-            physical_id=job_of[_logical_id(index)],
+            physical_id=_job_arn(job_of[_logical_id(index)]),
             logical_id=_logical_id(index),
             stack_id=STACK_ID,
         )

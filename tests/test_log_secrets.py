@@ -21,17 +21,19 @@ from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
 
 pytestmark = pytest.mark.scan_after_all
 
+JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
+
 
 @pytest.fixture
 def cfn(aws: Any, cfn_endpoint: CloudFormationEndpoint) -> Cfn:
     return Cfn(cfn_endpoint)
 
 
-def test_responses_carry_only_the_job_id_and_arn_so_no_echo_is_not_needed(cfn: Cfn) -> None:
+def test_responses_carry_only_the_job_id_arn_and_creation_time_so_no_echo_is_not_needed(cfn: Cfn) -> None:
     created = cfn.create({**sample_properties(), "JobId": "probe-no-echo"})
 
     # GetAtt can only return these: none can carry the document or a tag value.
-    assert set(created["Data"]) == {"JobId", "JobArn", "Arn"}
+    assert set(created["Data"]) == {"JobId", "Arn", "CreatedAt"}
     assert created["NoEcho"] is False
     assert not any(secret in json.dumps(created) for secret in log_secrets.PLANTED)
 
@@ -41,10 +43,10 @@ def test_no_planted_secret_in_any_log_line_of_the_suite(cfn: Cfn) -> None:
     properties = {**sample_properties(), "JobId": "probe-secrets"}
     assert cfn.create(properties)["Status"] == "SUCCESS"
     broken = {**properties, "Tags": [{"Key": "api-key", "Value": log_secrets.PLANTED[1] * 20}]}
-    update = cfn.send("Update", broken, physical_id="probe-secrets", old_properties=properties)
+    update = cfn.send("Update", broken, physical_id=JOB_ARN_PREFIX + "probe-secrets", old_properties=properties)
     assert update["Status"] == "FAILED"
     assert "Tags[0].Value" in update["Reason"]
-    assert cfn.send("Delete", properties, physical_id="probe-secrets")["Status"] == "SUCCESS"
+    assert cfn.send("Delete", properties, physical_id=JOB_ARN_PREFIX + "probe-secrets")["Status"] == "SUCCESS"
     invalid_document = {**properties, "Document": "not json " + log_secrets.PLANTED[0]}
     assert cfn.create(invalid_document)["Status"] == "FAILED"
 

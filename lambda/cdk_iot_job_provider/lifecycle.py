@@ -91,7 +91,7 @@ class JobRequest:
     sleep: Callable[[float], None] = time.sleep
     job_arn_prefix: str | None = None
     attempt: CreateAttempt = field(default_factory=CreateAttempt)
-    clock: Callable[[], datetime] = _now
+    clock: Callable[[], datetime] | None = None
 
     def job_ref(self) -> JobRef | None:
         """The job the event's physical id names, if it names one of ours."""
@@ -141,7 +141,7 @@ def create(request: JobRequest) -> JobResult:
     schema.InvalidPropertyError
         When the schedule breaks CreateJob's rules relative to now.
     """
-    problems = schema.schedule_problems(request.properties, request.clock())
+    problems = schema.schedule_problems(request.properties, (request.clock or _now)())
     if problems:
         raise schema.InvalidPropertyError("; ".join(problems))
     return _create_job(request, planned_job_id(request.owner, request.properties))
