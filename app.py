@@ -75,6 +75,7 @@ class FirmwareRolloutStack(cdk.Stack):
 
         cdk.CfnOutput(self, "FirmwareRolloutJobId", value=rollout.job_id)
         cdk.CfnOutput(self, "FirmwareRolloutJobArn", value=rollout.job_arn)
+        cdk.CfnOutput(self, "FirmwareRolloutCreatedAt", value=rollout.created_at)
         cdk.CfnOutput(self, "CanaryRebootJobArn", value=reboot.job_arn)
 
 

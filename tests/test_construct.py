@@ -599,6 +599,20 @@ def test_provider_function_is_never_retried_by_lambda(everything: Synthesized) -
     )
 
 
+def test_a_queued_event_never_runs_after_cloudformation_stopped_waiting(everything: Synthesized) -> None:
+    # Lambda's default event age is 6 hours: a Create queued that long would run after its rollback.
+    function_id, function = provider_function(everything.template)
+    [config] = everything.template.find_resources(
+        "AWS::Lambda::EventInvokeConfig", {"Properties": {"FunctionName": {"Ref": function_id}}}
+    ).values()
+    max_age = config["Properties"]["MaximumEventAgeInSeconds"]
+    service_timeouts = {
+        int(resource["Properties"]["ServiceTimeout"])
+        for resource in everything.template.find_resources(CUSTOM_TYPE).values()
+    }
+    assert 60 <= max_age and max_age + function["Properties"]["Timeout"] <= min(service_timeouts)
+
+
 # ---------------------------------------------------------------------------
 # IAM
 # ---------------------------------------------------------------------------

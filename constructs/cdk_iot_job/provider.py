@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -19,6 +21,7 @@ from aws_cdk import (
     Acknowledgment,
     ArnFormat,
     AssetHashType,
+    Aws,
     BundlingOptions,
     CfnOutput,
     CfnResource,
@@ -38,6 +41,10 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct, IValidation
 
 from cdk_iot_job_provider import schema
+from cdk_iot_job_provider.ownership import STACK_TAG
+
+from .targets import JobTemplate
+from .tokens import is_unresolved
 
 if TYPE_CHECKING:
     from .document import S3ObjectRef
@@ -54,6 +61,9 @@ FUNCTION_TIMEOUT = Duration.minutes(5)
 # A lost response (a crashed invocation) surfaces after this instead of
 # CloudFormation's one hour.
 SERVICE_TIMEOUT = Duration.minutes(10)
+# A Create queued in Lambda must not run after CloudFormation stopped waiting
+# (Lambda's default is 6 hours): queue age plus the run fits ServiceTimeout.
+MAX_EVENT_AGE = Duration.seconds(SERVICE_TIMEOUT.to_seconds() - FUNCTION_TIMEOUT.to_seconds())
 
 _SINGLETON_ID = "CdkIotJobProvider"
 # Each stack's provider, so hundreds of jobs do not each look it up through jsii.
@@ -62,6 +72,21 @@ _SHIPPED_SUFFIXES = (".py",)
 
 # X-Ray's write actions take no resource-level permissions: "*" is their only resource.
 _TRACING_ACTIONS = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+# Ownership in IAM: every job the provider creates carries the cdk-iot-job:stack-id
+# tag (ownership.py). The service authorization reference lists aws:RequestTag for
+# iot:CreateJob and aws:ResourceTag for the job resource type. Only presence is
+# required: one exported provider serves the jobs of many stacks.
+_REQUEST_CARRIES_OWNERSHIP_TAG = {"Null": {f"aws:RequestTag/{STACK_TAG}": "false"}}
+_JOB_CARRIES_OWNERSHIP_TAG = {"Null": {f"aws:ResourceTag/{STACK_TAG}": "false"}}
+# Actions that change or remove an existing job: only on jobs carrying the tag.
+# iot:TagResource is not among them: IoT authorizes tag-on-create (CreateJob's tags)
+# as TagResource on a job that does not exist yet, which has no aws:ResourceTag,
+# and later TagResource calls carry only user tags, so neither key can be required.
+# DescribeJob and ListTagsForResource stay unconditioned: the provider reads a job
+# to tell that it is someone else's and refuse it with a clear reason.
+_OWNED_JOB_ACTIONS = ["iot:UpdateJob", "iot:CancelJob", "iot:DeleteJob", "iot:UntagResource"]
+_JOB_READ_AND_TAG_ACTIONS = ["iot:DescribeJob", "iot:ListTagsForResource", "iot:TagResource"]
 
 # cdk-nag findings no change can fix, acknowledged on the provider's own role,
 # tracing policy and function (README: "cdk-nag findings acknowledged"). The ids
@@ -72,7 +97,9 @@ _JOB_WILDCARD_REASON = (
     "any template that uses the exported ServiceToken), so they cannot be listed at synth; IoT has no condition key "
     "for them. Bounded to IoT jobs of this stack's partition, region and account, and to the job actions the "
     "lifecycle calls, each named: CreateJob, DescribeJob, UpdateJob, CancelJob, DeleteJob, TagResource, "
-    "UntagResource, ListTagsForResource (never iot:*)."
+    "UntagResource, ListTagsForResource (never iot:*). CreateJob requires the cdk-iot-job:stack-id ownership tag in "
+    "the request (aws:RequestTag), and UpdateJob, CancelJob, DeleteJob and UntagResource require it on the job "
+    "(aws:ResourceTag)."
 )
 _TARGET_WILDCARD_REASON = (
     "CreateJob is authorized on every target of the job, and the singleton provider serves jobs whose {kind} targets "
@@ -83,6 +110,12 @@ _TRACING_REASON = (
     "xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions (the service "
     "authorization reference lists '*' as their only resource). They are alone in this policy, which grants nothing "
     "else, for the function's active tracing."
+)
+_DOCUMENT_PREFIX_REASON = (
+    "The provider stack serves plain CloudFormation templates whose DocumentSource objects are only known at deploy "
+    "time; IotJobProviderStack's document_source_buckets option names the bucket and key prefix they live under, "
+    "checked at synth to hold no other wildcard. Only s3:GetObject is granted there, for CreateJob to read the job "
+    "document."
 )
 _DLQ_REASON = (
     "Only CloudFormation invokes the provider, asynchronously, and waits for the answer at the request's presigned "
@@ -194,26 +227,24 @@ class IotJobProvider(Construct):
                 resources=[self.log_group.log_group_arn],
             )
         )
+        job_arns = _iot_arn(stack, "job")
+        # A job can only be created with its ownership tag ...
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["iot:CreateJob"],
-                resources=[_iot_arn(stack, "job"), _iot_arn(stack, "thing"), _iot_arn(stack, "thinggroup")],
+                actions=["iot:CreateJob"], resources=[job_arns], conditions=_REQUEST_CARRIES_OWNERSHIP_TAG
             )
         )
+        # ... for any target (CreateJob is authorized on each of them too) ...
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=[
-                    # Tags are set on the job only (CreateJob's tags, later changes).
-                    "iot:TagResource",
-                    "iot:DescribeJob",
-                    "iot:UpdateJob",
-                    "iot:CancelJob",
-                    "iot:DeleteJob",
-                    "iot:ListTagsForResource",
-                    "iot:UntagResource",
-                ],
-                resources=[_iot_arn(stack, "job")],
+                actions=["iot:CreateJob"], resources=[_iot_arn(stack, "thing"), _iot_arn(stack, "thinggroup")]
             )
+        )
+        # ... read and tagged (CreateJob's tags, later changes) on the job only ...
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=_JOB_READ_AND_TAG_ACTIONS, resources=[job_arns]))
+        # ... and changed or removed only while it carries the ownership tag.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=_OWNED_JOB_ACTIONS, resources=[job_arns], conditions=_JOB_CARRIES_OWNERSHIP_TAG)
         )
         self.function = lambda_.Function(
             self,
@@ -228,6 +259,7 @@ class IotJobProvider(Construct):
             # timeout or crash, when CloudFormation may already have rolled back:
             # a retried Create would then make a job no stack knows of.
             retry_attempts=0,
+            max_event_age=MAX_EVENT_AGE,
             log_group=self.log_group,
             description="Custom::IotJob provider (cdk-iot-job)",
         )
@@ -287,7 +319,14 @@ class IotJobProvider(Construct):
         return self._service_token
 
     def allow_pass_role(self, role_arn: str) -> None:
-        """Let the provider pass ``role_arn`` to IoT, and to nothing else."""
+        """Let the provider pass ``role_arn`` to IoT, and to nothing else.
+
+        Raises
+        ------
+        ValueError
+            (``InvalidPropertyError``) when a literal ARN holds ``*`` or ``?``.
+        """
+        _check_no_wildcard("PresignedUrlConfig.RoleArn", role_arn)
         if role_arn in self._passable_roles:
             return
         self._passable_roles.add(role_arn)
@@ -310,8 +349,39 @@ class IotJobProvider(Construct):
         self._tag_checks.jobs.append((job, tags))
 
     def allow_create_with(self, resource_arns: list[str]) -> None:
-        """Let CreateJob use further resources (job templates, package versions)."""
+        """Let CreateJob use further resources (job templates, package versions).
+
+        Raises
+        ------
+        ValueError
+            (``InvalidPropertyError``) when a literal ARN holds ``*`` or ``?``.
+        """
+        for index, arn in enumerate(resource_arns):
+            _check_no_wildcard(f"CreateJob resource [{index}]", arn)
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=["iot:CreateJob"], resources=resource_arns))
+
+    def allow_read_document_prefix(self, object_arn_prefix: str) -> None:
+        """Let CreateJob read ``DocumentSource`` objects under ``arn:...:s3:::bucket/prefix`` (a trailing ``*``).
+
+        For :class:`IotJobProviderStack`'s ``document_source_buckets``: the one
+        intended wildcard is the trailing ``*``, acknowledged for cdk-nag on the
+        role, naming this resource only.
+        """
+        resource = f"{object_arn_prefix}*"
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[resource]))
+        stack = Stack.of(self)
+        _acknowledge(self.role, f"AwsSolutions-IAM5[Resource::{_nag_text(stack, resource)}]", _DOCUMENT_PREFIX_REASON)
+
+    def allow_decrypt_documents(self, key_arns: Sequence[str]) -> None:
+        """Let the provider decrypt ``DocumentSource`` objects encrypted with these KMS keys."""
+        if key_arns:
+            self.role.add_to_principal_policy(iam.PolicyStatement(actions=["kms:Decrypt"], resources=list(key_arns)))
+
+
+def _check_no_wildcard(where: str, value: Any) -> None:
+    """Refuse a literal that would become an IAM wildcard in the provider's policy."""
+    if isinstance(value, str) and not schema.has_no_iam_wildcard(value):
+        raise schema.InvalidPropertyError(f"{where} {value!r} {schema.IAM_WILDCARD_RULE}")
 
 
 def _iot_arn(stack: Stack, resource: str) -> str:
@@ -364,19 +434,107 @@ class _DependsOnBesides:
         return sorted(logical_ids) or None
 
 
+# What IotJobProviderStack's options take, literal values only (tokens are passed on as given).
+_ROLE_ARN = re.compile(r"arn:[a-z0-9-]+:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+")
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_KMS_KEY_ARN = re.compile(r"arn:[a-z0-9-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+")
+_JOB_TEMPLATE_ARN = re.compile(r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:(?:[0-9]{12})?:jobtemplate/[A-Za-z0-9_.:-]+")
+_PACKAGE_VERSION_ARN = re.compile(r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:[0-9]{12}:package/[^/\s]+/version/[^/\s]+")
+
+
+def _option_items(option: str, values: Sequence[Any] | None, *types: type) -> list[Any]:
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise schema.InvalidPropertyError(f"{option} must be a list, not {type(values).__name__}")
+    for index, value in enumerate(values):
+        if not isinstance(value, types):
+            names = " or ".join(kind.__name__ for kind in types)
+            raise schema.InvalidPropertyError(f"{option}[{index}] must be a {names}, not {type(value).__name__}")
+    return list(values)
+
+
+def _checked_arns(option: str, values: Sequence[str] | None, pattern: re.Pattern[str], shape: str) -> list[str]:
+    arns: list[str] = _option_items(option, values, str)
+    for index, arn in enumerate(arns):
+        where = f"{option}[{index}]"
+        _check_no_wildcard(where, arn)
+        if not is_unresolved(arn) and not pattern.fullmatch(arn):
+            raise schema.InvalidPropertyError(f"{where} {arn!r} must be {shape}")
+    return arns
+
+
+def _bucket_and_prefix(option: str, index: int, value: str) -> tuple[str, str]:
+    where = f"{option}[{index}]"
+    # Token strings never hold "*", "?" or "/", so this also holds for "${Token[...]}/prefix".
+    _check_no_wildcard(where, value)
+    bucket, _, prefix = value.partition("/")
+    if not is_unresolved(bucket) and not _BUCKET_NAME.fullmatch(bucket):
+        raise schema.InvalidPropertyError(
+            f"{where} {value!r} must be a bucket name, optionally followed by /<key prefix> (e.g. 'my-bucket/jobs/')"
+        )
+    return bucket, prefix
+
+
 class IotJobProviderStack(Stack):
     """A stack holding only the provider, for plain CloudFormation templates.
 
     It exports the provider's ARN, so a template can declare
     ``ServiceToken: !ImportValue cdk-iot-job-ServiceToken``.
 
+    The provider's own grants cover ``Document`` jobs on the stack's things and
+    thing groups. Whatever else the templates' jobs use must be named here,
+    or CreateJob fails with AccessDenied: each option grants exactly what it
+    lists. No value may hold ``*`` or ``?`` (except through tokens, which are
+    passed on as given): each becomes an IAM policy resource.
+
     Parameters
     ----------
+    scope, construct_id
+        As for any ``Stack``.
     export_name
         Name of the export. Default: ``cdk-iot-job-ServiceToken``.
     pass_role_arns
-        Presigned-URL roles the templates' jobs use; the provider may pass
-        exactly these to IoT. Default: none.
+        Presigned-URL roles (``PresignedUrlConfig.RoleArn``) the templates'
+        jobs use; the provider may pass exactly these to IoT
+        (``iam:PassRole``, conditioned on ``iam:PassedToService`` =
+        ``iot.amazonaws.com``). Default: none.
+    document_source_buckets
+        Where the templates' ``DocumentSource`` objects are: ``"bucket"`` or
+        ``"bucket/key-prefix"``. Each grants ``s3:GetObject`` on exactly
+        ``arn:<partition>:s3:::bucket/key-prefix*`` (``bucket/*`` for a bare
+        bucket). Default: none.
+    document_source_key_arns
+        KMS key ARNs (``arn:<partition>:kms:<region>:<account>:key/<id>``)
+        those objects are encrypted with; each grants ``kms:Decrypt`` on that
+        key. Default: none.
+    job_template_arns
+        Job templates (``JobTemplateArn``) the templates' jobs are created
+        from: ARNs, or ``JobTemplate.managed(name, version)``. Each grants
+        ``iot:CreateJob`` on that template. Default: none.
+    package_version_arns
+        Package versions (``DestinationPackageVersions``) the templates' jobs
+        install: ``arn:<partition>:iot:<region>:<account>:package/<name>/version/<version>``.
+        Each grants ``iot:CreateJob`` on that version, as ``IotJob`` does.
+        Default: none.
+    **kwargs
+        ``Stack`` props (``env``, ``description``, ...).
+
+    Raises
+    ------
+    ValueError
+        (``InvalidPropertyError``) naming the option and the item when a value
+        is not a list of the expected kind, breaks the shape given above, or
+        holds ``*`` or ``?``. Raised before the stack is added to ``scope``.
+
+    Examples
+    --------
+    >>> IotJobProviderStack(
+    ...     app,
+    ...     "IotJobProviderStack",
+    ...     document_source_buckets=["firmware-jobs/documents/"],
+    ...     job_template_arns=[JobTemplate.managed("AWS-Reboot", "1.0")],
+    ... )
     """
 
     def __init__(
@@ -385,13 +543,51 @@ class IotJobProviderStack(Stack):
         construct_id: str,
         *,
         export_name: str = DEFAULT_EXPORT_NAME,
-        pass_role_arns: list[str] | None = None,
+        pass_role_arns: Sequence[str] | None = None,
+        document_source_buckets: Sequence[str] | None = None,
+        document_source_key_arns: Sequence[str] | None = None,
+        job_template_arns: Sequence[str | JobTemplate] | None = None,
+        package_version_arns: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
+        # Checked before the stack joins the app, so a refused option leaves nothing behind.
+        role_arns = _checked_arns(
+            "pass_role_arns", pass_role_arns, _ROLE_ARN, "an IAM role ARN (arn:<partition>:iam::<account>:role/<name>)"
+        )
+        buckets = [
+            _bucket_and_prefix("document_source_buckets", index, value)
+            for index, value in enumerate(_option_items("document_source_buckets", document_source_buckets, str))
+        ]
+        key_arns = _checked_arns(
+            "document_source_key_arns",
+            document_source_key_arns,
+            _KMS_KEY_ARN,
+            "a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<key id>)",
+        )
+        template_arns = _checked_arns(
+            "job_template_arns",
+            [
+                template.arn if isinstance(template, JobTemplate) else template
+                for template in _option_items("job_template_arns", job_template_arns, str, JobTemplate)
+            ],
+            _JOB_TEMPLATE_ARN,
+            "a job template ARN (arn:<partition>:iot:<region>:[<account>]:jobtemplate/<id>)",
+        )
+        version_arns = _checked_arns(
+            "package_version_arns",
+            package_version_arns,
+            _PACKAGE_VERSION_ARN,
+            "a package version ARN (arn:<partition>:iot:<region>:<account>:package/<name>/version/<version>)",
+        )
         super().__init__(scope, construct_id, **kwargs)
         self.provider = IotJobProvider.of(self)
-        for role_arn in pass_role_arns or []:
+        for role_arn in role_arns:
             self.provider.allow_pass_role(role_arn)
+        for bucket, prefix in buckets:
+            self.provider.allow_read_document_prefix(f"arn:{Aws.PARTITION}:s3:::{bucket}/{prefix}")
+        self.provider.allow_decrypt_documents(key_arns)
+        if template_arns or version_arns:
+            self.provider.allow_create_with([*template_arns, *version_arns])
         self.service_token_output = CfnOutput(
             self,
             "ServiceToken",
