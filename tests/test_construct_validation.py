@@ -185,12 +185,13 @@ REJECTED = [
     ),
     pytest.param(
         managed_template(command="reboot\x00now"),
-        ["DocumentParameters.command", "'reboot\\x00now'", "must not contain control characters"],
+        # A parameter's value may be a secret: the path and the rule, never the value.
+        ["DocumentParameters.command must not contain control characters"],
         id="document-parameters-value-control-character",
     ),
     pytest.param(
         managed_template(command=""),
-        ["DocumentParameters.command", "''", "must be at least 1 character"],
+        ["DocumentParameters.command must be at least 1 character"],
         id="document-parameters-value-empty",
     ),
     pytest.param(

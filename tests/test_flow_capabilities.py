@@ -223,7 +223,10 @@ def test_1_deploy_creates_the_three_jobs(world: World) -> None:
 
     # THEN the stack is created with one CreateJob per job and nothing else
     assert result.status == "CREATE_COMPLETE", [event for event in result.events if "FAILED" in event.status]
-    job_ids = {name: result.resources[logical[name]].physical_id for name in JOBS}
+    # Each physical id is the job's ARN, as Ref of AWS::IoT::Job.
+    arns = {name: result.resources[logical[name]].physical_id for name in JOBS}
+    job_ids = {name: arn.split(":job/", 1)[1] for name, arn in arns.items()}
+    assert all(arn == f"arn:aws:iot:us-east-1:123456789012:job/{job_ids[name]}" for name, arn in arns.items())
     assert sorted(mutations) == sorted(("CreateJob", job_id) for job_id in job_ids.values())
     assert world.job_ids() == set(job_ids.values())
     for job_id in job_ids.values():
@@ -340,7 +343,7 @@ def test_2_tag_change_updates_the_jobs_in_place(world: World, version: int) -> N
 
     # THEN the stack is updated, every job keeps its id ...
     assert result.status == "UPDATE_COMPLETE", [event for event in result.events if "FAILED" in event.status]
-    assert {name: result.resources[logical[name]].physical_id for name in JOBS} == job_ids
+    assert {name: result.resources[logical[name]].physical_id.split(":job/", 1)[1] for name in JOBS} == job_ids
     assert world.job_ids() == set(job_ids.values())
     # ... only TagResource (and UntagResource for a dropped tag) touched them ...
     expected = [("TagResource", arn) for arn in arns.values()]

@@ -76,6 +76,8 @@ def _shorten(name: str) -> str:
 
 
 def _is_sensitive_path(path: str) -> bool:
+    if path.endswith((" key", ".Key")):
+        return False  # a tag's or a document parameter's key is a name, not a value
     # The whole of ResourceProperties may hold a document too.
     return re.split(r"[.\[ ]", path, maxsplit=1)[0] in {*SENSITIVE_PROPERTIES, "ResourceProperties"}
 
@@ -212,6 +214,47 @@ SCHEDULE_MIN_DURATION = timedelta(minutes=30)
 _TARGET_ARN = r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:[0-9]{12}:(thing|thinggroup)/[^\s]+"
 _NO_CONTROL = Check(_no_control_characters, "must not contain control characters")
 
+# "*" and "?" are IAM wildcards. S3 objects and roles named by these values
+# become policy resources (the provider's, a presigned-URL role's), where
+# either would grant more than the one object or role meant.
+IAM_WILDCARD_RULE = "must not contain '*' or '?': it would become an IAM wildcard"
+PLACEHOLDER_WILDCARD_RULE = (
+    "must not contain a presigned-URL placeholder whose URL has '*' or '?': it would become an IAM wildcard"
+)
+_PRESIGNED_PLACEHOLDER = re.compile(r"\$\{aws:iot:s3-presigned-url(?:-v2)?:(?P<url>[^}]*)\}")
+
+
+def has_no_iam_wildcard(text: str) -> bool:
+    """Whether ``text`` is free of the IAM wildcards ``*`` and ``?``."""
+    return "*" not in text and "?" not in text
+
+
+def _placeholders_have_no_wildcard(document: str) -> bool:
+    # The raw text and, for JSON, its decoded strings: "\u002a" is a "*" too.
+    try:
+        decoded = _json_strings(json.loads(document))
+    except (ValueError, RecursionError):
+        decoded = []
+    return all(
+        has_no_iam_wildcard(match.group("url"))
+        for text in (document, *decoded)
+        for match in _PRESIGNED_PLACEHOLDER.finditer(text)
+    )
+
+
+def _json_strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (key, *_json_strings(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in _json_strings(item)]
+    return []
+
+
+_NO_IAM_WILDCARD = Check(has_no_iam_wildcard, IAM_WILDCARD_RULE)
+_NO_PLACEHOLDER_WILDCARD = Check(_placeholders_have_no_wildcard, PLACEHOLDER_WILDCARD_RULE)
+
 _TAG = _object(
     {
         "Key": _string(
@@ -243,8 +286,10 @@ PROPERTIES: Mapping[str, Field] = {
         1,
         100,
     ),
-    "Document": _string(0, 32768, None, Check(_is_json, "must be valid JSON"), sensitive=True),
-    "DocumentSource": _string(1, 1350),
+    "Document": _string(
+        0, 32768, None, Check(_is_json, "must be valid JSON"), _NO_PLACEHOLDER_WILDCARD, sensitive=True
+    ),
+    "DocumentSource": _string(1, 1350, None, _NO_IAM_WILDCARD),
     "Description": _string(1, 2028, None, _NO_CONTROL),
     "TargetSelection": _enum("CONTINUOUS", "SNAPSHOT"),
     "DocumentParameters": Field(
@@ -253,7 +298,9 @@ PROPERTIES: Mapping[str, Field] = {
         items=_string(1, 30720, None, _NO_CONTROL),
     ),
     "JobTemplateArn": _string(1, 1600, _ARN),
-    "PresignedUrlConfig": _object({"RoleArn": _string(20, 2048, _ARN), "ExpiresInSec": _integer(60, 3600)}),
+    "PresignedUrlConfig": _object(
+        {"RoleArn": _string(20, 2048, _ARN, _NO_IAM_WILDCARD), "ExpiresInSec": _integer(60, 3600)}
+    ),
     "JobExecutionsRolloutConfig": _object(
         {
             "MaximumPerMinute": _integer(1),
