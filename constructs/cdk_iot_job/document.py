@@ -56,6 +56,8 @@ _S3_URL = re.compile(r"https://s3[.-][^/]+/(?P<bucket>[^/]+)/(?P<key>.+)", re.DO
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 _UNRECOGNISED_WARNING = "cdk-iot-job:unrecognisedPresignedUrlPlaceholder"
+# Where the object of JobDocument.presigned_url ends up, for errors.
+_PLACEHOLDER_WHERE = "Document presigned-URL placeholder"
 
 
 @dataclass(frozen=True)
@@ -172,8 +174,15 @@ class JobDocument:
 
         The object is not read at synth time, so placeholders in it are not
         found: give the job a ``presigned_url_config`` role for them.
+
+        Raises
+        ------
+        ValueError
+            (``InvalidPropertyError``) when a literal bucket name or key holds
+            ``*`` or ``?``, which would become an IAM wildcard in the
+            provider's ``s3:GetObject`` grant.
         """
-        return _BucketDocument(S3ObjectRef(bucket, _checked_key(key)))
+        return _BucketDocument(_checked_object(bucket, key, "DocumentSource"))
 
     @staticmethod
     def presigned_url(bucket: s3.IBucket, key: str) -> str:
@@ -183,8 +192,15 @@ class JobDocument:
         the stack's, so the placeholder works in every region and partition.
         The key is used verbatim (as ``IBucket.url_for_object`` does): keep it
         URL-safe.
+
+        Raises
+        ------
+        ValueError
+            (``InvalidPropertyError``) when a literal bucket name or key holds
+            ``*`` or ``?`` (an IAM wildcard in the presigned-URL role), or the
+            key holds ``}``.
         """
-        ref = S3ObjectRef(bucket, _checked_key(key))
+        ref = _checked_object(bucket, key, _PLACEHOLDER_WHERE)
         url = f"https://s3.{Aws.REGION}.{Aws.URL_SUFFIX}/{_fresh_token(bucket.bucket_name)}/{ref.key}"
         placeholder = f"{PLACEHOLDER_PREFIX}{url}}}"
         _REGISTERED[placeholder] = ref
@@ -330,7 +346,7 @@ def _check_document(text: str, *, where: str | None = None) -> None:
         raise schema.InvalidPropertyError(f"{where}: {error}") from None
 
 
-def _checked_key(key: str) -> str:
+def _checked_key(key: str, where: str) -> str:
     if not isinstance(key, str):
         raise TypeError(f"an S3 object key must be a str, not {type(key).__name__}")
     if not is_unresolved(key):
@@ -339,7 +355,30 @@ def _checked_key(key: str) -> str:
         if "}" in key:
             # IoT would end the placeholder there.
             raise ValueError(f"S3 object key {key!r} must not contain '}}' to be used in a presigned-URL placeholder")
+        if not schema.has_no_iam_wildcard(key):
+            raise schema.InvalidPropertyError(f"{where}: S3 object key{_quoted(key, where)} {schema.IAM_WILDCARD_RULE}")
     return key
+
+
+def _checked_object(bucket: s3.IBucket, key: str, where: str) -> S3ObjectRef:
+    """The object ``key`` of ``bucket``, once neither names an IAM wildcard.
+
+    ``where`` names the property the object ends up in, for the error.
+    Unresolved tokens are left to the provider (which checks the resolved
+    ``DocumentSource`` and placeholders against the same rule).
+    """
+    checked_key = _checked_key(key, where)
+    # An imported bucket's name and ARN are literals: Bucket.from_bucket_name(..., "fw-*") would
+    # otherwise grant on every bucket the pattern matches.
+    for label, value in (("bucket name", bucket.bucket_name), ("bucket ARN", bucket.bucket_arn)):
+        if isinstance(value, str) and not is_unresolved(value) and not schema.has_no_iam_wildcard(value):
+            raise schema.InvalidPropertyError(f"{where}: S3 {label}{_quoted(value, where)} {schema.IAM_WILDCARD_RULE}")
+    return S3ObjectRef(bucket, checked_key)
+
+
+def _quoted(value: str, where: str) -> str:
+    # What goes into a Document is never quoted: documents may be confidential.
+    return "" if where == _PLACEHOLDER_WHERE else f" {value!r}"
 
 
 @jsii.implements(IStableStringProducer)
@@ -405,6 +444,9 @@ def _presigned_objects(scope: Construct, text: str, *, registered: bool) -> tupl
     unrecognised = 0
     for string in _strings(text):
         for match in _PLACEHOLDER.finditer(string):
+            if not schema.has_no_iam_wildcard(match.group("url")):
+                # The placeholder itself is not quoted: documents may be confidential.
+                raise schema.InvalidPropertyError(f"Document {schema.PLACEHOLDER_WILDCARD_RULE}")
             ref = _REGISTERED.get(match.group(0)) if registered else None
             if ref is None:
                 ref = _literal_object(scope, match.group("url"))

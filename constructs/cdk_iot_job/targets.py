@@ -10,6 +10,8 @@ from aws_cdk import Aws, CfnResource, Stack
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
+from cdk_iot_job_provider import schema
+
 from .tokens import is_unresolved
 
 __all__ = ["JobTarget", "JobTemplate", "PackageVersionLike", "TargetLike", "TemplateLike"]
@@ -85,16 +87,32 @@ class JobTemplate:
 
         The ARN is ``arn:<partition>:iot:<region>::jobtemplate/AWS-<name>[:<version>]``;
         the ``AWS-`` prefix is added when missing.
+
+        Raises
+        ------
+        ValueError
+            (``InvalidPropertyError``) when ``name`` or ``version`` holds ``*``
+            or ``?``: the provider may ``CreateJob`` with exactly this template.
         """
+        for label, value in (("name", name), ("version", version or "")):
+            _check_no_wildcard(f"JobTemplateArn: managed template {label}", value)
         template = name if name.startswith("AWS-") else f"AWS-{name}"
         suffix = f":{version}" if version else ""
         return JobTemplate(f"arn:{Aws.PARTITION}:iot:{Aws.REGION}::jobtemplate/{template}{suffix}", True)
 
     @staticmethod
     def from_arn(arn: str) -> JobTemplate:
-        """A template by ARN; managed when the ARN has no account and names ``AWS-...``."""
+        """A template by ARN; managed when the ARN has no account and names ``AWS-...``.
+
+        Raises
+        ------
+        ValueError
+            (``InvalidPropertyError``) when a literal ARN holds ``*`` or ``?``:
+            the provider may ``CreateJob`` with exactly this template.
+        """
         if is_unresolved(arn):
             return JobTemplate(arn, None)
+        _check_no_wildcard("JobTemplateArn", arn)
         parts = arn.split(":", 5)
         managed = len(parts) == 6 and parts[4] == "" and parts[5].startswith("jobtemplate/AWS-")
         return JobTemplate(arn, managed)
@@ -114,13 +132,28 @@ PackageVersionLike = Union[str, iot.CfnSoftwarePackageVersion]  # noqa: UP007 (a
 
 
 def package_version_arns(versions: Sequence[PackageVersionLike]) -> tuple[list[str], list[CfnResource]]:
-    """Package version ARNs, and the constructs they come from."""
+    """Package version ARNs, and the constructs they come from.
+
+    Raises
+    ------
+    ValueError
+        (``InvalidPropertyError``) when a literal ARN holds ``*`` or ``?``: the
+        provider may ``CreateJob`` with exactly these versions.
+    """
     arns: list[str] = []
     constructs: list[CfnResource] = []
-    for version in versions:
+    for index, version in enumerate(versions):
         if isinstance(version, iot.CfnSoftwarePackageVersion):
             arns.append(version.attr_package_version_arn)
             constructs.append(version)
         else:
+            if isinstance(version, str) and not is_unresolved(version):
+                _check_no_wildcard(f"DestinationPackageVersions[{index}]", version)
             arns.append(version)
     return arns, constructs
+
+
+def _check_no_wildcard(where: str, value: str) -> None:
+    """Refuse a literal that would become an IAM wildcard in the provider's policy."""
+    if isinstance(value, str) and not is_unresolved(value) and not schema.has_no_iam_wildcard(value):
+        raise schema.InvalidPropertyError(f"{where} {value!r} {schema.IAM_WILDCARD_RULE}")

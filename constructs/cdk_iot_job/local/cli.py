@@ -13,9 +13,11 @@ from typing import TextIO
 
 from .assembly import SynthError, app_command, from_assembly, from_template, synthesize
 from .engine import IOT_JOB_TYPE, LocalCloudFormation, PlannedChange, Progress, StackResult
+from .job_ids import job_id_of
 from .runtime import REGION, LocalAws
 from .state import DEFAULT_STATE_FILE, ResourceState, State
 from .template import Stack, UnsupportedTemplateError
+from .validate import check_template
 
 __all__ = ["main"]
 
@@ -45,6 +47,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     with tempfile.TemporaryDirectory(prefix="cdk-iot-job-synth-") as outdir:
         try:
             stacks = _stacks(args, Path(outdir), state)
+            if args.command != "destroy":
+                # As CloudFormation validates a template: before anything is planned or changed.
+                for stack in stacks:
+                    check_template(stack)
         except (SynthError, UnsupportedTemplateError, ValueError, FileNotFoundError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
@@ -85,20 +91,30 @@ def _stacks(args: argparse.Namespace, outdir: Path, state: State) -> list[Stack]
     return stacks
 
 
+def _job_id(resource: ResourceState) -> str | None:
+    """The JobId a job resource's physical id (its ARN) names; ``None`` for an id that names no job."""
+    return job_id_of(resource.physical_id)
+
+
 def _describe_jobs(aws: LocalAws, results: list[StackResult]) -> dict[str, dict[str, object]]:
     """The jobs as IoT holds them after the run, by JobId."""
     iot = aws.client("iot")
     found: dict[str, dict[str, object]] = {}
     for result in results:
         for resource in result.resources.values():
-            if resource.type == IOT_JOB_TYPE:
+            job_id = _job_id(resource) if resource.type == IOT_JOB_TYPE else None
+            if job_id is not None:
                 try:
-                    described = iot.describe_job(jobId=resource.physical_id)
+                    described = iot.describe_job(jobId=job_id)
                 except iot.exceptions.ResourceNotFoundException:
                     continue
                 job = described["job"]
-                found[resource.physical_id] = {
+                created = job.get("createdAt")
+                found[job_id] = {
+                    "jobId": job_id,
+                    "jobArn": job.get("jobArn"),
                     "status": job.get("status"),
+                    "createdAt": created.isoformat() if created is not None else None,
                     "targets": job.get("targets", []),
                     "documentSource": described.get("documentSource"),
                     "presignedUrlConfig": job.get("presignedUrlConfig"),
@@ -144,8 +160,10 @@ def _report_plan(plans: dict[str, list[PlannedChange]], as_json: bool, out: Text
     for name, changes in plans.items():
         print(f"\nStack {name}: what the next deploy does", file=out)
         shown = [change for change in changes if change.resource_type == IOT_JOB_TYPE or change.action != "no change"]
-        rows = [["RESOURCE", "TYPE", "ACTION", "JOB ID", "DETAIL"]]
-        rows += [[c.logical_id, c.resource_type, c.action, c.physical_id or "-", c.detail] for c in shown]
+        rows = [["RESOURCE", "TYPE", "ACTION", "JOB ID", "PHYSICAL ID", "DETAIL"]]
+        rows += [
+            [c.logical_id, c.resource_type, c.action, c.job_id or "-", c.physical_id or "-", c.detail] for c in shown
+        ]
         _table(rows, out)
 
 
@@ -162,7 +180,7 @@ def _report_results(results: list[StackResult], jobs: dict[str, dict[str, object
                         "resources": {name: asdict(resource) for name, resource in result.resources.items()},
                         "outputs": result.outputs,
                         "jobs": {
-                            name: jobs.get(resource.physical_id)
+                            name: jobs.get(_job_id(resource) or "")
                             for name, resource in result.resources.items()
                             if resource.type == IOT_JOB_TYPE
                         },
@@ -187,6 +205,10 @@ def _report_results(results: list[StackResult], jobs: dict[str, dict[str, object
         for event in result.events:
             if event.reason and event.status.endswith("FAILED"):
                 print(f"  {event.logical_id}: {event.reason}", file=out)
+        if result.outputs:
+            print("Outputs:", file=out)
+            for name, value in result.outputs.items():
+                print(f"  {name} = {value}", file=out)
 
 
 def _job_table(
@@ -201,6 +223,7 @@ def _job_table(
     for name in names:
         found = first.get(name)
         resource = job_resources.get(name)
+        job_id = _job_id(resource) if resource else None
         status = found.status if found else "UNCHANGED"
         if resource and any(
             e.logical_id == name and e.status == "DELETE_COMPLETE" and e.physical_id != resource.physical_id
@@ -212,15 +235,16 @@ def _job_table(
                 name,
                 _action(found),
                 status,
-                resource.physical_id if resource else (found.physical_id if found else "-"),
-                resource.attributes.get("JobArn", "-") if resource else "-",
-                *_job_columns(jobs.get(resource.physical_id) if resource else None),
+                job_id or (found.physical_id if found else "-"),
+                resource.physical_id if job_id and resource else "-",
+                *_job_columns(jobs.get(job_id) if job_id else None),
             ]
         )
     _table(rows, out)
     for name in names:
         resource = job_resources.get(name)
-        details = jobs.get(resource.physical_id) if resource else None
+        job_id = _job_id(resource) if resource else None
+        details = jobs.get(job_id) if job_id else None
         for label in ("documentSource", "presignedUrlConfig", "jobTemplateArn"):
             if details and details.get(label):
                 print(f"  {name} {label}: {_compact(details[label])}", file=out)

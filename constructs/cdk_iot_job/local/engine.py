@@ -6,6 +6,15 @@ replacement, and deletes replaced and removed resources in the cleanup phase.
 When a resource fails, the rollback is played as CloudFormation plays it:
 rollback Updates with the properties swapped back, and Deletes of whatever the
 failed attempt created.
+
+A ``Custom::IotJob``'s physical id is its job's ARN (:mod:`.job_ids`); the plan
+reads the JobId out of it to look the job up in moto, and says when a job was
+deleted outside the stack, which the provider does not create again.
+
+A replacement rolled back is played as CloudFormation plays it: the rollback
+Update, carrying the old properties, goes to the *new* physical id; an answer
+naming another id (the old job) is a replacement back, and the new one is
+deleted in the rollback cleanup, after every rollback Update.
 """
 
 from __future__ import annotations
@@ -21,14 +30,19 @@ from cdk_iot_job_provider.lifecycle import decide_update
 
 from . import resources
 from .events import stringify
+from .job_ids import job_id_of
 from .runtime import ACCOUNT, PARTITION, REGION, CustomResourceResponse, LocalAws
 from .state import ResourceState, StackState, State
 from .template import Stack, TemplateResolver, UnsupportedTemplateError
+from .validate import check_template
 
 __all__ = ["IOT_JOB_TYPE", "LocalCloudFormation", "PlannedChange", "Progress", "StackResult"]
 
 IOT_JOB_TYPE = "Custom::IotJob"
 _UNKNOWN = "<known after deploy: {}>"
+_DELETING = "DELETION_IN_PROGRESS"
+#: The plan's action for a job deleted outside the stack that the deploy leaves deleted.
+SKIP_DELETED = "skip (deleted outside the stack)"
 
 
 def is_custom(resource_type: str) -> bool:
@@ -74,6 +88,8 @@ class PlannedChange:
     detail: str = ""
     physical_id: str = ""
     fails: bool = False
+    #: A ``Custom::IotJob``'s JobId: the deployed one (from its ARN) or a fixed one to be created.
+    job_id: str = ""
 
 
 class _StepFailed(Exception):
@@ -113,10 +129,22 @@ class LocalCloudFormation:
         self._events: list[Progress] = []
         # Resources of the stack being deployed, for providers defined in it.
         self._current: dict[str, ResourceState] = {}
+        # Rollback bookkeeping: deletes run after every rollback Update, and
+        # the resources a rollback Update left under another physical id.
+        self._rollback_cleanup: list[Callable[[], None]] = []
+        self._restored: dict[str, ResourceState] = {}
 
     # ----------------------------------------------------------------- deploy
     def deploy(self, stack: Stack) -> StackResult:
-        """Create the stack, or update it to ``stack``'s template."""
+        """Create the stack, or update it to ``stack``'s template.
+
+        Raises
+        ------
+        UnsupportedTemplateError
+            Before anything changes, when the template uses an intrinsic or an
+            ``Fn::GetAtt`` attribute the engine does not model.
+        """
+        check_template(stack)
         self._events = []
         self._current = {}
         previous = self.state.stacks.get(stack.name)
@@ -141,6 +169,8 @@ class LocalCloudFormation:
                     changed = True
                 if replaced is not None:
                     cleanup.append((logical_id, replaced))
+            # Outputs are resolved before the cleanup phase: one that fails fails the stack.
+            outputs, exports = self._outputs(stack, resolver, creating)
         except _StepFailed as failure:
             return self._roll_back(stack, stack_id, previous, creating, failure, done)
 
@@ -151,7 +181,6 @@ class LocalCloudFormation:
         for logical_id in removed:
             self._remove(ctx, logical_id, old[logical_id], policy=old[logical_id].deletion_policy)
 
-        outputs, exports = self._outputs(stack, resolver)
         status = "CREATE_COMPLETE" if creating else ("UPDATE_COMPLETE" if changed else "NO_CHANGES")
         recorded = "UPDATE_COMPLETE" if status == "NO_CHANGES" else status
         self.state.stacks[stack.name] = StackState(
@@ -198,7 +227,7 @@ class LocalCloudFormation:
         updated, replaced = self._update(ctx, logical_id, previous, props)
         current = self._with_template_settings(updated, stack, logical_id)
         if replaced:
-            return current, _Step(logical_id, lambda: self._undo_create(ctx, logical_id, current)), previous
+            return current, _Step(logical_id, lambda: self._undo_replace(ctx, logical_id, current, previous)), previous
         return current, _Step(logical_id, lambda: self._undo_update(ctx, logical_id, current, previous)), None
 
     def _create(
@@ -276,8 +305,15 @@ class LocalCloudFormation:
         done: list[_Step],
     ) -> StackResult:
         undo = ([failure.undo] if failure.undo is not None else []) + [step.undo for step in reversed(done)]
+        self._rollback_cleanup, self._restored = [], {}
         failed = False
         for action in undo:
+            try:
+                action()
+            except _StepFailed:
+                failed = True
+        # UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS: what the failed update created goes last.
+        for action in self._rollback_cleanup:
             try:
                 action()
             except _StepFailed:
@@ -289,32 +325,77 @@ class LocalCloudFormation:
             return StackResult(stack.name, status, list(self._events))
         assert previous is not None
         previous.status = status
+        previous.resources.update(self._restored)
         return StackResult(stack.name, status, list(self._events), dict(previous.resources), dict(previous.outputs))
 
     def _undo_create(self, ctx: resources.ResourceContext, logical_id: str, created: ResourceState) -> None:
         self._delete(ctx, logical_id, created)
+
+    def _undo_replace(
+        self, ctx: resources.ResourceContext, logical_id: str, current: ResourceState, previous: ResourceState
+    ) -> None:
+        """Roll back a replacement ``previous`` -> ``current``.
+
+        A custom resource gets CloudFormation's rollback Update: the old
+        properties, addressed to the new physical id. Other types need no call:
+        the old resource is still there. Either way the new resource is deleted
+        in the rollback cleanup, unless the rollback Update kept it.
+        """
+        if is_custom(current.type):
+            self._rollback_update(ctx, logical_id, current, previous, addressed=current)
+            return
+        self._queue_cleanup(ctx, logical_id, current)
 
     def _undo_update(
         self, ctx: resources.ResourceContext, logical_id: str, current: ResourceState, previous: ResourceState
     ) -> None:
         if is_custom(current.type):
             # CloudFormation's rollback Update: the properties swapped back.
-            response = self._send(
-                ctx,
-                "Update",
-                logical_id,
-                current.type,
-                previous.properties,
-                physical_id=previous.physical_id,
-                old=current.properties,
-            )
-            status = "UPDATE_COMPLETE" if response.ok else "UPDATE_FAILED"
-            self._emit(ctx.stack.name, logical_id, current.type, status, response.physical_id, response.reason)
-            if not response.ok:
-                raise _StepFailed(response.reason)
+            self._rollback_update(ctx, logical_id, current, previous, addressed=previous)
             return
         resources.update(ctx, logical_id, current, previous.properties)
         self._emit(ctx.stack.name, logical_id, current.type, "UPDATE_COMPLETE", previous.physical_id)
+
+    def _rollback_update(
+        self,
+        ctx: resources.ResourceContext,
+        logical_id: str,
+        current: ResourceState,
+        previous: ResourceState,
+        *,
+        addressed: ResourceState,
+    ) -> None:
+        """Send the rollback Update to ``addressed``'s physical id with ``previous``'s properties.
+
+        An answer naming another physical id is a replacement (back): the
+        resource becomes that id and ``addressed`` is deleted in the cleanup.
+        """
+        response = self._send(
+            ctx,
+            "Update",
+            logical_id,
+            current.type,
+            previous.properties,
+            physical_id=addressed.physical_id,
+            old=current.properties,
+        )
+        status = "UPDATE_COMPLETE" if response.ok else "UPDATE_FAILED"
+        self._emit(ctx.stack.name, logical_id, current.type, status, response.physical_id, response.reason)
+        if not response.ok:
+            raise _StepFailed(response.reason)
+        if response.physical_id != previous.physical_id or response.data:
+            # The stack now points at what the rollback Update answered, with its attributes.
+            restored = dataclasses.replace(previous, physical_id=response.physical_id)
+            restored.attributes = _attributes(response) or dict(previous.attributes)
+            self._restored[logical_id] = restored
+        if response.physical_id != addressed.physical_id:
+            self._queue_cleanup(ctx, logical_id, addressed)
+
+    def _queue_cleanup(self, ctx: resources.ResourceContext, logical_id: str, created: ResourceState) -> None:
+        # What the failed update created goes in the rollback cleanup; Retain keeps it.
+        retain = "Retain" in (created.update_replace_policy, created.deletion_policy)
+        policy = "Retain" if retain else "Delete"
+        self._rollback_cleanup.append(lambda: self._remove(ctx, logical_id, created, policy=policy, strict=True))
 
     # ----------------------------------------------------------------- delete
     def destroy(self, stack_name: str) -> StackResult:
@@ -398,6 +479,8 @@ class LocalCloudFormation:
         )
         for logical_id, resource in old.items():
             resolver.record(logical_id, resource.physical_id, resource.attributes)
+        check_template(stack)
+        live = _LiveJobs(self.aws)
         changes = []
         for logical_id in stack.creation_order():
             template = stack.resources[logical_id]
@@ -407,7 +490,7 @@ class LocalCloudFormation:
             except UnsupportedTemplateError as error:
                 changes.append(PlannedChange(logical_id, resource_type, "fail", str(error), fails=True))
                 continue
-            change = _plan_resource(logical_id, resource_type, props, old.get(logical_id))
+            change = _plan_resource(logical_id, resource_type, props, old.get(logical_id), live)
             if change.action in {"create", "replace"}:
                 resolver.forget(logical_id)  # its Ref and attributes are only known after the deploy
             changes.append(change)
@@ -415,8 +498,16 @@ class LocalCloudFormation:
             if logical_id not in stack.resources:
                 resource = old[logical_id]
                 action = "retain" if resource.deletion_policy == "Retain" else "delete"
+                job_id = (job_id_of(resource.physical_id) or "") if resource.type == IOT_JOB_TYPE else ""
                 changes.append(
-                    PlannedChange(logical_id, resource.type, action, "removed from the template", resource.physical_id)
+                    PlannedChange(
+                        logical_id,
+                        resource.type,
+                        action,
+                        "removed from the template",
+                        resource.physical_id,
+                        job_id=job_id,
+                    )
                 )
         return changes
 
@@ -479,14 +570,24 @@ class LocalCloudFormation:
         self._current[logical_id] = resource
         return resource
 
-    def _outputs(self, stack: Stack, resolver: TemplateResolver) -> tuple[dict[str, str], dict[str, str]]:
+    def _outputs(
+        self, stack: Stack, resolver: TemplateResolver, creating: bool
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """The stack's Outputs and exports; one that cannot be resolved fails the stack."""
         outputs: dict[str, str] = {}
         exports: dict[str, str] = {}
-        for name, output in stack.template.get("Outputs", {}).items():
-            value = str(resolver.resolve(output["Value"]))
-            outputs[name] = value
-            if "Export" in output:
-                exports[str(resolver.resolve(output["Export"]["Name"]))] = value
+        for name, output in (stack.template.get("Outputs") or {}).items():
+            try:
+                value = _output_text(resolver.resolve(output["Value"]))
+                outputs[name] = value
+                if "Export" in output:
+                    exports[str(resolver.resolve(output["Export"]["Name"]))] = value
+            except UnsupportedTemplateError as error:
+                # E.g. an attribute the provider did not answer: known only now.
+                reason = f"Outputs.{name}: {error}"
+                status = "CREATE_FAILED" if creating else "UPDATE_FAILED"
+                self._emit(stack.name, stack.name, "AWS::CloudFormation::Stack", status, reason=reason)
+                raise _StepFailed(reason) from error
         return outputs, exports
 
     @staticmethod
@@ -521,12 +622,39 @@ def _attributes(response: CustomResourceResponse) -> dict[str, str]:
     return {key: str(value) for key, value in response.data.items()}
 
 
+def _output_text(value: Any) -> str:
+    # An output is a string; a list (Fn::Split, a list parameter) reads as CloudFormation lists it.
+    return ",".join(str(item) for item in value) if isinstance(value, list) else str(value)
+
+
+class _LiveJobs:
+    """The jobs moto holds, by JobId, read once per plan through ListJobs.
+
+    ListJobs rather than DescribeJob: the fake counts DescribeJob calls down
+    to finish a deletion, and a plan must change nothing.
+    """
+
+    def __init__(self, aws: LocalAws) -> None:
+        self._aws = aws
+        self._statuses: dict[str, str] | None = None
+
+    def status(self, job_id: str) -> str | None:
+        """The job's status, or ``None`` when moto has no such job."""
+        if self._statuses is None:
+            iot = self._aws.client("iot")
+            statuses: dict[str, str] = {}
+            for page in iot.get_paginator("list_jobs").paginate():
+                statuses.update({job["jobId"]: str(job.get("status")) for job in page.get("jobs", [])})
+            self._statuses = statuses
+        return self._statuses.get(job_id)
+
+
 def _is_unknown(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("<known after deploy")
 
 
 def _plan_resource(
-    logical_id: str, resource_type: str, props: dict[str, Any], previous: ResourceState | None
+    logical_id: str, resource_type: str, props: dict[str, Any], previous: ResourceState | None, live: _LiveJobs
 ) -> PlannedChange:
     physical_id = previous.physical_id if previous else ""
     if resource_type != IOT_JOB_TYPE:
@@ -538,26 +666,63 @@ def _plan_resource(
         if reason is not None:
             return PlannedChange(logical_id, resource_type, "replace", reason, physical_id)
         return PlannedChange(logical_id, resource_type, "update", physical_id=physical_id)
+    job_id = job_id_of(physical_id) or ""
     try:
         new = schema.parse_properties(props, is_unresolved=_is_unknown)
     except schema.InvalidPropertyError as error:
         action = "create" if previous is None else "update"
-        return PlannedChange(logical_id, resource_type, action, f"will fail: {error}", physical_id, fails=True)
+        return PlannedChange(
+            logical_id, resource_type, action, f"will fail: {error}", physical_id, fails=True, job_id=job_id
+        )
     if previous is None:
-        return PlannedChange(logical_id, resource_type, "create", "JobId " + str(new.get("JobId", "generated")))
+        fixed = new.get("JobId")
+        detail = "JobId " + str(fixed or "generated")
+        return PlannedChange(logical_id, resource_type, "create", detail, job_id=str(fixed or ""))
+    # Why the deployed job is missing, if it is: the provider does not create it again in place.
+    missing = _missing_job(physical_id, job_id, live)
     if props == previous.properties:
-        return PlannedChange(logical_id, resource_type, "no change", physical_id=physical_id)
+        if missing:
+            detail = f"{missing}; nothing changed, so no event is sent and it is not created again"
+            return PlannedChange(logical_id, resource_type, SKIP_DELETED, detail, physical_id, job_id=job_id)
+        return PlannedChange(logical_id, resource_type, "no change", physical_id=physical_id, job_id=job_id)
     try:
         old: dict[str, Any] | None = schema.parse_properties(previous.properties)
     except schema.InvalidPropertyError:
         old = None
-    decision = decide_update(new, old, physical_id, old_job_id=previous.properties.get("JobId"))
+    # decide_update compares JobIds: the deployed one is in the ARN.
+    decision = decide_update(new, old, job_id or physical_id, old_job_id=previous.properties.get("JobId"))
+    if missing and decision.action in {"none", "update"}:
+        detail = (
+            f"{missing}; the provider answers the Update with the same physical id "
+            f"and it is not created again ({decision.reason})"
+        )
+        return PlannedChange(logical_id, resource_type, SKIP_DELETED, detail, physical_id, job_id=job_id)
     actions = {"none": "update in place", "update": "update in place", "replace": "replace", "refuse": "update fails"}
     detail = (
         decision.reason
         if decision.action != "none"
         else "only ServiceToken/ServiceTimeout changed: the job is untouched"
     )
+    if missing and decision.action == "replace":
+        detail += f" ({missing}: the replacement is a new job)"
     return PlannedChange(
-        logical_id, resource_type, actions[decision.action], detail, physical_id, fails=decision.action == "refuse"
+        logical_id,
+        resource_type,
+        actions[decision.action],
+        detail,
+        physical_id,
+        fails=decision.action == "refuse",
+        job_id=job_id,
     )
+
+
+def _missing_job(physical_id: str, job_id: str, live: _LiveJobs) -> str:
+    """Why the job a deployed physical id names is not there, or ``""`` when it is."""
+    if not job_id:
+        return f"physical id {physical_id!r} names no job"
+    status = live.status(job_id)
+    if status is None:
+        return f"job {job_id} no longer exists (deleted outside the stack)"
+    if status == _DELETING:
+        return f"job {job_id} is being deleted (outside the stack)"
+    return ""

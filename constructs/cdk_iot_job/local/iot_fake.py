@@ -35,6 +35,18 @@ CancelJob
 jobId pattern
     Real: ``^[a-zA-Z0-9_-]{1,64}$``. moto: checks the first character only.
     Fake: the whole pattern, else InvalidRequestException (400).
+Targets (with ``check_targets=True``, as the local engine runs it)
+    Real: each target is a thing or thing group ARN; IoT authorizes CreateJob
+    on each target ARN. moto: any string. Fake: each target must be the ARN
+    of a thing or thing group moto holds in the job's own account and region,
+    else ResourceNotFoundException (404) naming the target. What IoT answers
+    for a well-formed ARN of a thing that does not exist is **not
+    documented**: CreateJob's reference lists both ResourceNotFoundException
+    ("the specified resource does not exist") and InvalidRequestException;
+    the fake picks the former. A malformed target (not an IoT thing or thing
+    group ARN) answers InvalidRequestException (400). Off by default, so
+    callers that target ARNs they never created keep working; a job whose
+    target is deleted later stays, as in IoT.
 document XOR documentSource
     Real: exactly one unless jobTemplateArn is given. moto: not checked.
     Fake: InvalidRequestException (400).
@@ -46,7 +58,13 @@ documentSource
     (and ResourceNotFoundException for an unknown job).
 Tags (CreateJob ``tags``, TagResource, UntagResource, ListTagsForResource)
     Real: supported. moto: ignored / not implemented. Fake: stored on the job
-    (at most 50, else LimitExceededException 410); job ARNs only.
+    (at most 50, else LimitExceededException 410); job ARNs only. The limit
+    is checked on the merged set, so a rename done as TagResource(new key)
+    then UntagResource(old key) on a job with 50 tags fails at the
+    TagResource: untag first.
+createdAt
+    DescribeJob returns moto's ``createdAt`` (set at CreateJob, never
+    changed by UpdateJob, CancelJob or tags), as IoT does.
 namespaceId, jobTemplateArn, destinationPackageVersions
     moto drops them. Fake: stored and returned by DescribeJob (which already
     returned the six config fields). The job ARN stays ``...:job/<jobId>``.
@@ -102,6 +120,9 @@ Approximations (where the real service's exact choice is not documented):
 * Deletion completes after a number of DescribeJob calls, not after time.
 * DeleteJob/CancelJob/UpdateJob of a deleting job answer
   InvalidStateTransitionException; the docs say only "an error".
+* CreateJob with a target that does not exist answers
+  ResourceNotFoundException (``check_targets=True``); IoT's choice is not
+  documented (see Targets above).
 * More than 50 tags answers LimitExceededException (both CreateJob and
   TagResource list it); tags are stored as given, in insertion order.
 * Tag operations on non-job ARNs answer InvalidRequestException, because
@@ -363,6 +384,9 @@ class StrictIotFake:
         ``0`` deletes immediately. May be changed while installed.
     max_concurrent_deletions : int, default 10
         Jobs per account and region that may be ``DELETION_IN_PROGRESS``.
+    check_targets : bool, default False
+        Whether CreateJob's targets must be things or thing groups moto holds
+        in the job's account and region. May be changed while installed.
 
     Notes
     -----
@@ -373,9 +397,12 @@ class StrictIotFake:
     _installed: ClassVar[StrictIotFake | None] = None
     _install_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, *, deletion_polls: int = 2, max_concurrent_deletions: int = 10) -> None:
+    def __init__(
+        self, *, deletion_polls: int = 2, max_concurrent_deletions: int = 10, check_targets: bool = False
+    ) -> None:
         self.deletion_polls = deletion_polls
         self.max_concurrent_deletions = max_concurrent_deletions
+        self.check_targets = check_targets
         # RLock: backend methods take it and are called from handlers holding it.
         self._lock = threading.RLock()
         self._faults: dict[str, deque[_Fault]] = {}
@@ -684,6 +711,8 @@ class StrictIotFake:
             raise ResourceAlreadyExistsException(f"Job {job_id} already exists", job_id, existing.job_arn)
         if document_source is not None and _s3_object(backend, document_source) is None:
             raise InvalidRequestException(f"documentSource {document_source} is not a readable S3 object")
+        if self.check_targets:
+            _check_targets(backend, targets)
         tags = _checked_tags([], tags or [])
         # moto's own IoTBackend.create_job, as install() saved it.
         create: Callable[..., tuple[str, str, str | None]] = self._saved[(IoTBackend, "create_job")]
@@ -829,6 +858,23 @@ def _s3_object(backend: IoTBackend, url: str) -> bytes | None:
     except Exception:  # moto raises its own errors for a missing bucket
         return None
     return bytes(found.value) if found is not None else None
+
+
+_TARGET_ARN = re.compile(r"arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}:(?:thing|thinggroup)/[a-zA-Z0-9:_-]+")
+
+
+def _check_targets(backend: IoTBackend, targets: list[str]) -> None:
+    """Each target must be a thing or thing group of the backend's own account and region."""
+    known = {thing.arn for thing in backend.things.values()}
+    known.update(group.arn for group in backend.thing_groups.values())
+    for target in targets or []:
+        if not isinstance(target, str) or not _TARGET_ARN.fullmatch(target):
+            raise InvalidRequestException(f"target {target!r} is not a thing or thing group ARN")
+        if target not in known:
+            # Another account's or region's ARN is unknown here too: moto keys backends by both.
+            raise ResourceNotFoundException(
+                f"target {target} does not exist in account {backend.account_id}, region {backend.region_name}"
+            )
 
 
 def _get_job(backend: IoTBackend, job_id: str) -> FakeJob:

@@ -29,13 +29,15 @@ S3 buckets (all of the account's)
     user metadata.
 
 Everything is read through the AWS API, so a snapshot shows what a client
-would see. Timestamps, ARNs (derived from names, account and region),
-versions, job process details and job executions are not kept: a restored
-job gets fresh executions and ``createdAt``.
+would see. A job's ``createdAt`` is kept (it is the ``CreatedAt`` attribute
+of its ``Custom::IotJob``, which must not change between runs); other
+timestamps, ARNs (derived from names, account and region), versions, job
+process details and job executions are not: a restored job gets fresh
+executions.
 
 Restoring goes through the API too, except where no API exists: the generated
 ``thingId``/``thingGroupId`` and a job status other than ``IN_PROGRESS`` or
-``CANCELED`` (such as ``COMPLETED``) are written onto moto's objects, found
+``CANCELED`` (such as ``COMPLETED``) and a job's ``createdAt`` are written onto moto's objects, found
 through ``moto.iot.models.iot_backends``. That is why moto must run in the
 calling process. A job that was ``DELETION_IN_PROGRESS`` is recorded by id and
 status only (DescribeJob would advance the fake's deletion countdown) and is
@@ -45,6 +47,7 @@ treated as deleted: :func:`restore` skips it.
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from typing import Any
 
@@ -167,6 +170,8 @@ def _snapshot_jobs(iot: Any) -> list[dict[str, Any]]:
             if document or "jobTemplateArn" not in record:
                 record["document"] = document
         record.update({name: job[name] for name in _JOB_OUTCOME if job.get(name) is not None})
+        if job.get("createdAt") is not None:
+            record["createdAt"] = job["createdAt"].isoformat()
         record["tags"] = _items(iot, "list_tags_for_resource", "tags", resourceArn=job["jobArn"])
         jobs.append(record)
     return jobs
@@ -285,7 +290,13 @@ def restore(
     iot = clients.client("iot")
     _restore_things(iot, backend, snapshot["iot"]["things"])
     _restore_thing_groups(iot, backend, snapshot["iot"]["thing_groups"])
-    _restore_jobs(iot, backend, snapshot["iot"]["jobs"])
+    # A job may outlive the thing or group it targets (IoT keeps it): restore it without the target check.
+    fake, checking = StrictIotFake._installed, StrictIotFake._installed.check_targets
+    fake.check_targets = False
+    try:
+        _restore_jobs(iot, backend, snapshot["iot"]["jobs"])
+    finally:
+        fake.check_targets = checking
 
 
 def _restore_roles(iam: Any, roles: list[dict[str, Any]]) -> None:
@@ -353,8 +364,11 @@ def _restore_jobs(iot: Any, backend: Any, jobs: list[dict[str, Any]]) -> None:
         status = job["status"]
         if status == _DELETING:
             continue  # its deletion has finished by now, as far as anyone can tell
-        params = {name: value for name, value in job.items() if name not in _JOB_OUTCOME}
+        params = {name: value for name, value in job.items() if name not in (*_JOB_OUTCOME, "createdAt")}
         iot.create_job(**params)
+        if "createdAt" in job:
+            # No API sets it: write it on moto's job, so DescribeJob answers the original.
+            backend.jobs[job["jobId"]].created_at = _timestamp(job["createdAt"])
         if status == "IN_PROGRESS":
             continue
         if status == "CANCELED":
@@ -373,6 +387,14 @@ def _restore_jobs(iot: Any, backend: Any, jobs: list[dict[str, Any]]) -> None:
 
 
 # ------------------------------------------------------------------- helpers
+def _timestamp(text: str) -> datetime.datetime:
+    # moto keeps naive UTC datetimes (utcnow()); botocore answers aware ones.
+    parsed = datetime.datetime.fromisoformat(text)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(datetime.UTC).replace(tzinfo=None)
+    return parsed
+
+
 class _Clients:
     """boto3 clients for one moto endpoint, created once per service and region."""
 

@@ -23,14 +23,43 @@ from .state import ResourceState
 from .template import Stack
 
 __all__ = [
+    "ATTRIBUTES",
     "NeedsReplacement",
     "ResourceContext",
     "create",
     "delete",
     "replacement_reason",
+    "supported_attributes",
     "update",
     "upload_file_assets",
 ]
+
+#: ``Fn::GetAtt`` attributes each type has locally (the creators below return them).
+ATTRIBUTES: dict[str, frozenset[str]] = {
+    # The provider's response Data (issue 11: parity with AWS::IoT::Job).
+    "Custom::IotJob": frozenset({"Arn", "JobId", "CreatedAt"}),
+    "AWS::IoT::ThingGroup": frozenset({"Arn", "Id"}),
+    "AWS::IoT::Thing": frozenset({"Arn", "Id"}),
+    "AWS::IAM::Role": frozenset({"Arn", "RoleId"}),
+    "AWS::IAM::Policy": frozenset(),
+    "AWS::S3::Bucket": frozenset({"Arn", "DomainName", "RegionalDomainName"}),
+    "AWS::Lambda::Function": frozenset({"Arn"}),
+}
+# Every other AWS type is a placeholder with an ARN only.
+_PLACEHOLDER_ATTRIBUTES = frozenset({"Arn"})
+
+
+def supported_attributes(resource_type: str) -> frozenset[str] | None:
+    """The ``Fn::GetAtt`` attributes of ``resource_type``; ``None`` when its provider decides.
+
+    Custom resources other than ``Custom::IotJob`` answer whatever Data their
+    provider sends, which only a deploy shows.
+    """
+    if resource_type in ATTRIBUTES:
+        return ATTRIBUTES[resource_type]
+    if resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource":
+        return None
+    return _PLACEHOLDER_ATTRIBUTES
 
 
 class NeedsReplacement(Exception):

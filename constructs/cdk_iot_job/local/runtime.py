@@ -57,7 +57,8 @@ class LocalAws:
 
     def __init__(self, *, deletion_polls: int = 1) -> None:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.fake = StrictIotFake(deletion_polls=deletion_polls)
+        # Targets must exist, as in IoT: a job for a thing the stack never made fails locally too.
+        self.fake = StrictIotFake(deletion_polls=deletion_polls, check_targets=True)
         self.endpoint = CloudFormationEndpoint()
         self._providers: dict[tuple[Path, float], LambdaProcess] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="cdk-iot-job-local-")

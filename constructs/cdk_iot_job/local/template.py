@@ -34,13 +34,17 @@ from .events import stringify
 
 __all__ = [
     "ACCOUNT",
+    "INTRINSICS",
     "IOT_JOB_TYPE",
     "PARTITION",
+    "PSEUDO_PARAMETERS",
     "REGION",
     "Stack",
     "TemplateResolver",
     "UnsupportedTemplateError",
+    "get_att_parts",
     "load_stacks",
+    "sub_variables",
 ]
 
 ACCOUNT = "123456789012"
@@ -49,6 +53,12 @@ PARTITION = "aws"
 IOT_JOB_TYPE = "Custom::IotJob"
 _STACK_ARTIFACT = "aws:cloudformation:stack"
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
+#: The pseudo parameters :class:`TemplateResolver` answers.
+PSEUDO_PARAMETERS = frozenset(
+    {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::StackId", "AWS::URLSuffix"}
+)
+#: The intrinsic functions :class:`TemplateResolver` resolves.
+INTRINSICS = frozenset({"Ref", "Fn::GetAtt", "Fn::Join", "Fn::Sub", "Fn::Select", "Fn::Split", "Fn::ImportValue"})
 
 
 class UnsupportedTemplateError(ValueError):
@@ -176,6 +186,16 @@ def load_stacks(outdir: Path | str) -> list[Stack]:
         name = artifact.get("displayName", artifact_id)
         stacks.append(Stack(name=name, outdir=outdir, template=json.loads(template_file.read_text())))
     return stacks
+
+
+def get_att_parts(value: Any) -> tuple[str, str]:
+    """``Fn::GetAtt``'s argument (``"Name.Attr"`` or ``[Name, Attr]``) as ``(Name, Attr)``."""
+    return _get_att_parts(value)
+
+
+def sub_variables(text: str) -> list[str]:
+    """The ``${...}`` variables of an ``Fn::Sub`` string (``${!Literal}`` escapes excluded)."""
+    return _SUB_VARIABLE.findall(text)
 
 
 def _get_att_parts(value: Any) -> tuple[str, str]:
