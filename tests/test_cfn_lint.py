@@ -6,6 +6,12 @@ with cdk.json's context as the CDK CLI passes it) and the gate stacks'
 changes resources, and the provider-only stack), plus the README's plain
 CloudFormation example. cfn-lint runs through its
 Python API for us-east-1; informational findings (``I...``) are ignored.
+
+Each ``examples/cloudformation/*.yaml`` is also linted as the native
+``AWS::IoT::Job`` it claims parity with: the type swapped, the properties the
+native type lacks dropped, a ``JobId`` added where cfn-lint shows the native
+type requires one; Outputs (``Ref``, ``Fn::GetAtt Arn``/``CreatedAt``) must
+stay valid.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ import os
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+import copy
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import cfnlint.api
 import pytest
@@ -87,6 +95,60 @@ def test_template_has_no_cfn_lint_error_or_warning(templates: dict[str, Path], s
 def test_plain_cloudformation_example_has_no_cfn_lint_error_or_warning() -> None:
     findings = lint(EXAMPLE)
     assert findings == [], "\n".join([f"cfn-lint on {EXAMPLE}:", *findings])
+
+
+# What Custom::IotJob has and AWS::IoT::Job lacks (or, for the first two, every custom resource has).
+CUSTOM_ONLY = ("ServiceToken", "ServiceTimeout", "NamespaceId", "DeleteBehavior")
+EXAMPLES = sorted((REPO / "examples" / "cloudformation").glob("*.yaml"))
+
+
+def as_native(template: dict[str, object]) -> tuple[dict[str, Any], list[str]]:
+    """``template`` with each ``Custom::IotJob`` turned into an ``AWS::IoT::Job``; and the jobs' logical ids."""
+    native: dict[str, Any] = copy.deepcopy(template)
+    jobs = []
+    for logical_id, resource in native["Resources"].items():
+        if resource.get("Type") == "Custom::IotJob":
+            resource["Type"] = "AWS::IoT::Job"
+            for name in CUSTOM_ONLY:
+                resource.get("Properties", {}).pop(name, None)
+            jobs.append(logical_id)
+    return native, jobs
+
+
+def lint_text(text: str, regions: list[str]) -> list[str]:
+    return [
+        f"{match.rule.id} {match.message} ({'/'.join(map(str, match.path or []))})"
+        for match in cfnlint.api.lint(text, regions=regions)
+        if match.rule.id[0] in "EW"
+    ]
+
+
+def test_there_are_plain_cloudformation_examples() -> None:
+    assert EXAMPLE in EXAMPLES
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
+def test_each_example_is_also_a_clean_native_aws_iot_job_template(example: Path) -> None:
+    from cdk_iot_job.local.cfn_yaml import load_template
+
+    # GIVEN the example with Custom::IotJob swapped for AWS::IoT::Job and the custom-only properties dropped
+    native, jobs = as_native(load_template(example))
+    assert jobs, f"{example} has no Custom::IotJob"
+    # ... in a region where the native type exists
+    regions = ["us-east-1"]
+
+    # WHEN a job has no JobId, THEN cfn-lint says the native type requires one ...
+    unnamed = [name for name in jobs if "JobId" not in native["Resources"][name]["Properties"]]
+    if unnamed:
+        findings = lint_text(json.dumps(native), regions)
+        for name in unnamed:
+            assert any(f.startswith("E3003 'JobId' is a required property") and name in f for f in findings), findings
+            native["Resources"][name]["Properties"]["JobId"] = f"native-{name.lower()}"
+
+    # ... and with one, the native template (its Outputs included) is clean
+    assert native.get("Outputs"), "the example's Outputs are linted too"
+    findings = lint_text(json.dumps(native), regions)
+    assert findings == [], "\n".join([f"cfn-lint on native {example.name}:", *findings])
 
 
 def test_lint_reports_what_it_should() -> None:

@@ -240,8 +240,11 @@ def test_the_plain_cloudformation_example() -> None:
     assert props["TimeoutConfig"] == {"InProgressTimeoutInMinutes": 60}
     assert props["Tags"] == [{"Key": "example", "Value": "cloudformation"}]
     assert isinstance(props["Description"], str)
-    assert template["Outputs"]["JobId"]["Value"] == {"Ref": "Job"}
-    assert template["Outputs"]["JobArn"]["Value"] == {"Fn::GetAtt": ["Job", "JobArn"]}
+    assert template["Outputs"]["JobRef"]["Value"] == {"Ref": "Job"}
+    assert template["Outputs"]["JobArn"]["Value"] == {"Fn::GetAtt": ["Job", "Arn"]}
+    assert template["Outputs"]["CreatedAt"]["Value"] == {"Fn::GetAtt": ["Job", "CreatedAt"]}
+    # short-form tags nest: !Select [1, !Split ["/", !Ref Job]]
+    assert template["Outputs"]["JobId"]["Value"] == {"Fn::Select": [1, {"Fn::Split": ["/", {"Ref": "Job"}]}]}
     assert template["AWSTemplateFormatVersion"] == "2010-09-09"
 
 

@@ -490,6 +490,77 @@ def test_state_is_per_account_and_region(fake: StrictIotFake) -> None:
         assert error_of(excinfo) == ("ResourceNotFoundException", 404)
 
 
+def test_a_rename_at_fifty_tags_must_untag_first(iot: Any) -> None:
+    # GIVEN a job with IoT's maximum of 50 tags
+    arn = create(iot, "full", tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])["jobArn"]
+
+    # WHEN a key is renamed by tagging the new key first, THEN the 51st key is refused and nothing changes
+    with pytest.raises(ClientError) as excinfo:
+        iot.tag_resource(resourceArn=arn, tags=[{"Key": "renamed", "Value": "v"}])
+    assert error_of(excinfo) == ("LimitExceededException", 410)
+    assert {t["Key"] for t in iot.list_tags_for_resource(resourceArn=arn)["tags"]} == {f"k{i}" for i in range(50)}
+
+    # WHEN the old key is untagged first, THEN the new one fits; overwriting an existing key never counts
+    iot.untag_resource(resourceArn=arn, tagKeys=["k0"])
+    iot.tag_resource(resourceArn=arn, tags=[{"Key": "renamed", "Value": "v"}, {"Key": "k1", "Value": "w"}])
+    tags = {t["Key"]: t["Value"] for t in iot.list_tags_for_resource(resourceArn=arn)["tags"]}
+    assert len(tags) == 50 and "k0" not in tags and tags["renamed"] == "v" and tags["k1"] == "w"
+
+
+# ------------------------------------------------------------- createdAt
+def test_describe_job_returns_created_at_which_later_changes_keep(iot: Any) -> None:
+    import datetime
+
+    before = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5)
+    arn = create(iot, "dated")["jobArn"]
+    created = iot.describe_job(jobId="dated")["job"]["createdAt"]
+    assert isinstance(created, datetime.datetime) and created >= before
+    iot.update_job(jobId="dated", description="later")
+    iot.tag_resource(resourceArn=arn, tags=[{"Key": "k", "Value": "v"}])
+    iot.cancel_job(jobId="dated")
+    job = iot.describe_job(jobId="dated")["job"]
+    assert job["createdAt"] == created and job["lastUpdatedAt"] >= created
+
+
+# --------------------------------------------------------------- targets
+def test_targets_must_exist_in_the_jobs_account_and_region_when_checked(iot: Any, fake: StrictIotFake) -> None:
+    # GIVEN the target check (the local engine's setting), a thing and a thing group
+    fake.check_targets = True
+    thing = iot.create_thing(thingName="device-1")["thingArn"]
+    group = iot.create_thing_group(thingGroupName="fleet")["thingGroupArn"]
+
+    # THEN a job for them is created
+    assert create(iot, "ok", targets=[thing, group])["jobArn"] == job_arn("ok")
+
+    # ... and one naming a thing that does not exist, or another region's or account's, is not
+    missing = [
+        f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/nobody",
+        f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/nothing",
+        f"arn:aws:iot:eu-west-1:{ACCOUNT}:thing/device-1",
+        f"arn:aws:iot:{REGION}:111111111111:thing/device-1",
+    ]
+    for index, target in enumerate(missing):
+        with pytest.raises(ClientError) as excinfo:
+            create(iot, f"missing-{index}", targets=[thing, target])
+        assert error_of(excinfo) == ("ResourceNotFoundException", 404), target
+        assert target in excinfo.value.response["Error"]["Message"]
+    # ... a target that is no thing or group ARN at all is an invalid request
+    with pytest.raises(ClientError) as excinfo:
+        create(iot, "malformed", targets=["arn:aws:s3:::bucket/thing/x"])
+    assert error_of(excinfo) == ("InvalidRequestException", 400)
+    # ... no job was made for any of them
+    assert [job["jobId"] for job in iot.list_jobs()["jobs"]] == ["ok"]
+
+    # ... and a job stays when its target is deleted later, as in IoT
+    iot.delete_thing(thingName="device-1")
+    assert iot.describe_job(jobId="ok")["job"]["targets"] == [thing, group]
+
+
+def test_targets_are_not_checked_by_default(iot: Any, fake: StrictIotFake) -> None:
+    assert fake.check_targets is False
+    assert create(iot, "unchecked", targets=[TARGET])["jobArn"] == job_arn("unchecked")
+
+
 # ---------------------------------------------------- separate process
 CHILD = r"""
 import json, boto3

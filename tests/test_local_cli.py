@@ -118,6 +118,15 @@ def app_copy(folder: Path, name: str, old: str, new: str) -> str:
     return f"python3 {path}"
 
 
+def jid(physical_id: str) -> str:
+    """The JobId of a job's physical id, which is its ARN."""
+    assert physical_id.startswith(JOB_ARN_PREFIX), physical_id
+    return physical_id.removeprefix(JOB_ARN_PREFIX)
+
+
+ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
 def load_state(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
@@ -209,16 +218,18 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
     saved = load_state(state)
     for prefix in ("FirmwareRollout", "CanaryReboot"):
         logical_id = job_logical_id(saved, DEMO, prefix)
-        job_id = saved["stacks"][DEMO]["resources"][logical_id]["physical_id"]
+        job_id = jid(saved["stacks"][DEMO]["resources"][logical_id]["physical_id"])
         line = row(run.stdout, logical_id)
         assert "CREATE_COMPLETE" in line and job_id in line and JOB_ARN_PREFIX + job_id in line, line
         # progress lines came first, as each resource completed
         assert re.search(
-            rf"^\s+{DEMO}\s+CREATE_COMPLETE\s+Custom::IotJob\s+{logical_id}\s+{job_id}$", run.stdout, re.MULTILINE
+            rf"^\s+{DEMO}\s+CREATE_COMPLETE\s+Custom::IotJob\s+{logical_id}\s+{JOB_ARN_PREFIX}{job_id}$",
+            run.stdout,
+            re.MULTILINE,
         )
     # ... and the jobs are in moto, saved in the state for the next run
     jobs = moto_jobs(state)
-    rollout = saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, "FirmwareRollout")]["physical_id"]
+    rollout = jid(saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, "FirmwareRollout")]["physical_id"])
     assert jobs[rollout]["status"] == "IN_PROGRESS"
     assert jobs[rollout]["description"] == "Sensor firmware 2.4.1"
     assert jobs[rollout]["targets"] == ["arn:aws:iot:us-east-1:123456789012:thinggroup/demo-sensors"]
@@ -228,10 +239,10 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
     assert sorted(jobs) == sorted(
         [
             *(
-                saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, p)]["physical_id"]
+                jid(saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, p)]["physical_id"])
                 for p in ("FirmwareRollout", "CanaryReboot")
             ),
-            file_job["physical_id"],
+            jid(file_job["physical_id"]),
         ]
     )
     assert saved["stacks"][PROVIDER]["exports"][EXPORT].startswith("arn:aws:lambda:us-east-1:123456789012:function:")
@@ -241,7 +252,7 @@ def test_2_description_edit_is_planned_and_deployed_in_place(tmp: Path, state: P
     before = load_state(state)
     rollout = job_logical_id(before, DEMO, "FirmwareRollout")
     reboot = job_logical_id(before, DEMO, "CanaryReboot")
-    job_id = before["stacks"][DEMO]["resources"][rollout]["physical_id"]
+    job_id = jid(before["stacks"][DEMO]["resources"][rollout]["physical_id"])
     edited = app_copy(tmp, "app_description.py", DESCRIPTION, EDITED_DESCRIPTION)
 
     # WHEN a second process plans the edited app
@@ -263,7 +274,7 @@ def test_2_description_edit_is_planned_and_deployed_in_place(tmp: Path, state: P
     line = row(run.stdout, rollout)
     assert "UPDATE_COMPLETE" in line and job_id in line, line
     after = load_state(state)
-    assert after["stacks"][DEMO]["resources"][rollout]["physical_id"] == job_id
+    assert after["stacks"][DEMO]["resources"][rollout]["physical_id"] == JOB_ARN_PREFIX + job_id
     jobs = moto_jobs(state)
     assert jobs[job_id]["description"] == "Sensor firmware 2.4.1, hotfix wave"
     assert jobs[job_id]["status"] == "IN_PROGRESS"
@@ -296,11 +307,21 @@ def test_4_plain_cloudformation_template_deploys_after_the_provider_stack(state:
     assert f"Stack {TEMPLATE_STACK}: CREATE_COMPLETE" in run.stdout, run
     saved = load_state(state)
     resources = saved["stacks"][TEMPLATE_STACK]["resources"]
-    job_id = resources["Job"]["physical_id"]
+    job_id = jid(resources["Job"]["physical_id"])
     line = row(run.stdout, "Job ")
     assert "CREATE_COMPLETE" in line and JOB_ARN_PREFIX + job_id in line, line
     assert saved["stacks"][TEMPLATE_STACK]["imports"] == [EXPORT]
-    assert saved["stacks"][TEMPLATE_STACK]["outputs"] == {"JobId": job_id, "JobArn": JOB_ARN_PREFIX + job_id}
+    outputs = saved["stacks"][TEMPLATE_STACK]["outputs"]
+    assert outputs == {
+        "JobRef": JOB_ARN_PREFIX + job_id,
+        "JobArn": JOB_ARN_PREFIX + job_id,
+        "JobId": job_id,
+        "CreatedAt": resources["Job"]["attributes"]["CreatedAt"],
+    }
+    assert re.fullmatch(ISO_MS, outputs["CreatedAt"]), outputs
+    # ... printed after the table
+    assert f"Outputs:\n  JobRef = {JOB_ARN_PREFIX}{job_id}\n" in run.stdout, run
+    assert f"  CreatedAt = {outputs['CreatedAt']}\n" in run.stdout
     job = moto_jobs(state)[job_id]
     assert job["status"] == "IN_PROGRESS"
     assert job["targets"] == ["arn:aws:iot:us-east-1:123456789012:thinggroup/cfn-example-sensors"]
@@ -326,7 +347,7 @@ def test_5_provider_stack_cannot_be_destroyed_while_its_export_is_imported(state
 
 
 def test_6_destroy_leaves_no_job_behind(state: Path) -> None:
-    template_job = load_state(state)["stacks"][TEMPLATE_STACK]["resources"]["Job"]["physical_id"]
+    template_job = jid(load_state(state)["stacks"][TEMPLATE_STACK]["resources"]["Job"]["physical_id"])
 
     # WHEN the template stack is destroyed
     run = cli("destroy", "--template", TEMPLATE, "--state", str(state))
@@ -364,11 +385,21 @@ def test_deploy_json_reports_every_stack(background: Background) -> None:
     jobs = {name: res for name, res in demo["resources"].items() if res["type"] == "Custom::IotJob"}
     assert len(jobs) == 2
     for resource in jobs.values():
-        assert resource["attributes"]["JobArn"] == JOB_ARN_PREFIX + resource["physical_id"]
+        job_id = jid(resource["physical_id"])
+        assert resource["attributes"]["Arn"] == resource["physical_id"]
+        assert resource["attributes"]["JobId"] == job_id
+    # ... the stack's Outputs (Ref and GetAtt Arn of app.py's jobs are their ARNs) and each job as IoT holds it
+    rollout = next(name for name in jobs if name.startswith("FirmwareRollout"))
+    assert demo["outputs"]["FirmwareRolloutJobArn"] == jobs[rollout]["physical_id"]
+    described = demo["jobs"][rollout]
+    assert (
+        described["jobId"] == jid(jobs[rollout]["physical_id"]) and described["jobArn"] == jobs[rollout]["physical_id"]
+    )
+    assert described["status"] == "IN_PROGRESS" and described["createdAt"]
     # the events of a --json run are in the document, not printed as progress lines
     assert [e["status"] for e in demo["events"] if e["resource_type"] == "Custom::IotJob"] == ["CREATE_COMPLETE"] * 2
     all_jobs = {
-        res["physical_id"]
+        jid(res["physical_id"])
         for stack in report["stacks"]
         for res in stack["resources"].values()
         if res["type"] == "Custom::IotJob"
@@ -407,3 +438,39 @@ def test_unknown_stack_names_the_available_ones(background: Background, tmp: Pat
     assert "Nope" in run.stderr and DEMO in run.stderr and PROVIDER in run.stderr, run
     assert "Traceback" not in run.stderr, run
     assert not (tmp / "unknown.json").exists()
+
+
+# --------------------------------------------------------------------------
+# the README's plain CloudFormation steps, on a fresh state
+# --------------------------------------------------------------------------
+def test_readme_steps_deploy_the_example_and_print_its_outputs(tmp: Path) -> None:
+    state = tmp / "readme" / "state.json"
+
+    # GIVEN the provider stack alone, deployed as the README shows
+    run = cli("deploy", "--stack", PROVIDER, "--state", str(state))
+    assert run.returncode == 0, run
+    assert set(load_state(state)["stacks"]) == {PROVIDER}
+
+    # WHEN the example template is deployed, as Custom::IotJob, with --json
+    run = cli("deploy", "--template", TEMPLATE, "--json", "--state", str(state))
+
+    # THEN its Outputs hold the job's ARN (Ref and GetAtt Arn), its JobId and an ISO 8601 UTC CreatedAt
+    assert run.returncode == 0, run
+    [stack] = json.loads(run.stdout)["stacks"]
+    assert stack["status"] == "CREATE_COMPLETE" and stack["resources"]["Job"]["type"] == "Custom::IotJob"
+    physical_id = stack["resources"]["Job"]["physical_id"]
+    job_id = jid(physical_id)
+    outputs = stack["outputs"]
+    assert outputs["JobRef"] == outputs["JobArn"] == physical_id == JOB_ARN_PREFIX + job_id
+    assert outputs["JobId"] == job_id
+    assert re.fullmatch(ISO_MS, outputs["CreatedAt"]), outputs
+    # ... the same instant IoT reports for the job
+    assert stack["jobs"]["Job"]["createdAt"].startswith(outputs["CreatedAt"][:19]), stack["jobs"]
+    assert moto_jobs(state)[job_id]["status"] == "IN_PROGRESS"
+
+    # ... and a second run plans nothing for it: the restored job keeps its createdAt
+    run = cli("plan", "--template", TEMPLATE, "--json", "--state", str(state))
+    assert run.returncode == 0, run
+    [job] = [c for c in json.loads(run.stdout)["plan"][TEMPLATE_STACK] if c["logical_id"] == "Job"]
+    assert (job["action"], job["job_id"], job["physical_id"]) == ("no change", job_id, physical_id)
+    assert moto_jobs(state)[job_id]["createdAt"].startswith(outputs["CreatedAt"][:19])

@@ -23,7 +23,9 @@ fixed ``JobId`` whose targets change.
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from cdk_iot_job.local.engine import (
     Progress,
     StackResult,
 )
+from cdk_iot_job.local.job_ids import job_id_of
 from cdk_iot_job.local.runtime import LocalAws
 from cdk_iot_job.local.state import State
 from cdk_iot_job.local.template import Stack
@@ -63,6 +66,21 @@ DESCRIPTIONS = {
     4: "Firmware 3.1.0, third wave",
     5: "Firmware 3.1.0, second wave",
 }
+
+
+def arn(job_id: str) -> str:
+    """The job's ARN: a ``Custom::IotJob``'s physical id (``Ref``)."""
+    return f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{job_id}"
+
+
+def jid(physical_id: str) -> str:
+    """The JobId of a physical id, which must be the job's ARN in the stack's account and region."""
+    job_id = job_id_of(physical_id)
+    assert job_id is not None and physical_id == arn(job_id), physical_id
+    return job_id
+
+
+ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
 def rendered(document: dict[str, Any]) -> str:
@@ -306,8 +324,8 @@ def test_1_deploy_creates_both_jobs(world: World) -> None:
     # THEN the stack is created with one CreateJob per job
     assert result.status == "CREATE_COMPLETE" and result.ok
     assert world.state.stacks[STACK].status == "CREATE_COMPLETE"
-    rollout_id = result.resources[rollout].physical_id
-    reboot_id = result.resources[reboot].physical_id
+    rollout_id = jid(result.resources[rollout].physical_id)
+    reboot_id = jid(result.resources[reboot].physical_id)
     assert sorted(mutations) == sorted([("CreateJob", rollout_id), ("CreateJob", reboot_id)]), (
         "a CreateJob per job, with its tags, and nothing else"
     )
@@ -328,15 +346,22 @@ def test_1_deploy_creates_both_jobs(world: World) -> None:
     assert job["status"] == "IN_PROGRESS"
     assert job["targets"] == [world.thing_arn("fleet-device-1")]
     assert world.document(reboot_id) == rendered(REBOOT_DOCUMENT)
-    # ... and Ref / GetAtt resolve to them
-    job_arn = f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{rollout_id}"
-    assert result.resources[rollout].attributes["JobArn"] == job_arn == world.job(rollout_id)["jobArn"]
+    # ... and Ref / GetAtt resolve to them: Ref is the ARN, the attributes are those of AWS::IoT::Job and JobId
+    job_arn = arn(rollout_id)
+    assert result.resources[rollout].physical_id == job_arn == world.job(rollout_id)["jobArn"]
+    attributes = result.resources[rollout].attributes
+    assert set(attributes) == {"Arn", "JobId", "CreatedAt"}
+    assert attributes["Arn"] == job_arn and attributes["JobId"] == rollout_id
+    assert re.fullmatch(ISO_MS, attributes["CreatedAt"]), attributes
+    created = world.job(rollout_id)["createdAt"].astimezone(datetime.UTC)
+    assert attributes["CreatedAt"] == created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created.microsecond // 1000:03d}Z"
     world.assert_foreign_job_untouched()
 
     # WHEN the same version is planned again, THEN nothing changes
     plan = world.plan(world.synth(fleet_app, 1))
-    assert plan[rollout].action == "no change" and plan[rollout].physical_id == rollout_id
-    assert plan[reboot].action == "no change" and plan[reboot].physical_id == reboot_id
+    assert plan[rollout].action == "no change" and plan[rollout].physical_id == arn(rollout_id)
+    assert plan[rollout].job_id == rollout_id
+    assert plan[reboot].action == "no change" and plan[reboot].physical_id == arn(reboot_id)
     assert all(change.action == "no change" for change in plan.values()), plan
     world.seen.update(rollout=rollout, reboot=reboot, rollout_v1=rollout_id, reboot_id=reboot_id)
 
@@ -353,7 +378,7 @@ def test_2_description_change_updates_in_place(world: World) -> None:
     plan = world.plan(stack)
     assert plan[rollout].action == "update in place", plan[rollout]
     assert "Description" in plan[rollout].detail and not plan[rollout].fails
-    assert plan[rollout].physical_id == rollout_id
+    assert plan[rollout].physical_id == arn(rollout_id) and plan[rollout].job_id == rollout_id
     assert plan[reboot].action == "no change"
 
     # WHEN it is deployed
@@ -361,7 +386,7 @@ def test_2_description_change_updates_in_place(world: World) -> None:
 
     # THEN Rollout is updated in place: same JobId, new description, one UpdateJob
     assert result.status == "UPDATE_COMPLETE" and result.ok
-    assert result.resources[rollout].physical_id == rollout_id
+    assert result.resources[rollout].physical_id == arn(rollout_id)
     assert _statuses(result, rollout) == ["UPDATE_COMPLETE"]
     assert _statuses(result, reboot) == []
     assert mutations == [("UpdateJob", rollout_id)]
@@ -395,7 +420,7 @@ def test_3_targets_change_replaces_the_job(world: World) -> None:
 
     # THEN Rollout has a new job targeting fleet-b ...
     assert result.status == "UPDATE_COMPLETE" and result.ok
-    new_id = result.resources[rollout].physical_id
+    new_id = jid(result.resources[rollout].physical_id)
     assert new_id != old_id
     job = world.job(new_id)
     assert job["status"] == "IN_PROGRESS"
@@ -404,10 +429,12 @@ def test_3_targets_change_replaces_the_job(world: World) -> None:
     assert world.document(new_id) == rendered(ROLLOUT_DOCUMENT)
     # ... the old job was deleted in the cleanup phase, after the replacement
     assert world.gone(old_id)
-    events = [(event.status, event.physical_id) for event in result.events if event.logical_id == rollout]
+    events = [(event.status, jid(event.physical_id)) for event in result.events if event.logical_id == rollout]
     assert events == [("UPDATE_COMPLETE (replacement)", new_id), ("DELETE_COMPLETE", old_id)]
     # ... delivered as they happened: both jobs existed at the first, only the new one at the second
-    delivered = {(event.status, event.physical_id): jobs for event, jobs in world.live if event.logical_id == rollout}
+    delivered = {
+        (event.status, jid(event.physical_id)): jobs for event, jobs in world.live if event.logical_id == rollout
+    }
     assert {old_id, new_id} <= delivered[("UPDATE_COMPLETE (replacement)", new_id)]
     assert new_id in delivered[("DELETE_COMPLETE", old_id)] and old_id not in delivered[("DELETE_COMPLETE", old_id)]
     assert mutations == [("CreateJob", new_id), ("DeleteJob", old_id)]
@@ -490,7 +517,8 @@ def test_5_removed_job_is_deleted(world: World) -> None:
     # GIVEN v5: v3 without Reboot
     stack = world.synth(fleet_app, 5)
     plan = world.plan(stack)
-    assert plan[reboot].action == "delete" and plan[reboot].physical_id == reboot_id
+    assert plan[reboot].action == "delete" and plan[reboot].physical_id == arn(reboot_id)
+    assert plan[reboot].job_id == reboot_id
     assert plan[rollout].action == "no change"
 
     # WHEN it is deployed
@@ -498,7 +526,9 @@ def test_5_removed_job_is_deleted(world: World) -> None:
 
     # THEN Reboot's job is deleted and Rollout is untouched
     assert result.status == "UPDATE_COMPLETE" and result.ok
-    assert [(e.logical_id, e.status, e.physical_id) for e in result.events] == [(reboot, "DELETE_COMPLETE", reboot_id)]
+    assert [(e.logical_id, e.status, e.physical_id) for e in result.events] == [
+        (reboot, "DELETE_COMPLETE", arn(reboot_id))
+    ]
     assert mutations == [("DeleteJob", reboot_id)]
     assert world.gone(reboot_id)
     assert world.job_ids() == {FOREIGN_JOB, rollout_id}
@@ -545,7 +575,7 @@ def test_destroy_keeps_a_retained_job(world: World) -> None:
     assert stack.resources[kept]["DeletionPolicy"] == "Retain"
     created, _ = world.deploy(stack)
     assert created.status == "CREATE_COMPLETE"
-    kept_id, dropped_id = created.resources[kept].physical_id, created.resources[dropped].physical_id
+    kept_id, dropped_id = jid(created.resources[kept].physical_id), jid(created.resources[dropped].physical_id)
 
     # WHEN it is destroyed
     result, mutations = world.destroy("KeepStack")
@@ -569,7 +599,7 @@ def test_fixed_job_id_with_new_targets_fails_and_keeps_the_job(world: World) -> 
     pinned = job_logical_id(first, "Pinned")
     created, _ = world.deploy(first)
     assert created.status == "CREATE_COMPLETE"
-    assert created.resources[pinned].physical_id == "fleet-pinned-job"
+    assert created.resources[pinned].physical_id == arn("fleet-pinned-job")
     targets = [world.thing_arn("pinned-device-1")]
     assert world.job("fleet-pinned-job")["targets"] == targets
 
@@ -601,18 +631,32 @@ def test_fixed_job_id_with_new_targets_fails_and_keeps_the_job(world: World) -> 
 # --------------------------------------------------------------------------
 # a replacement rolled back
 # --------------------------------------------------------------------------
-def swap_app(version: int, outdir: Path) -> Stack:
-    """Version 2 renames group B (replaced), retargets Job to it (replaced) and adds a failing job."""
+def swap_app(version: int, mode: str, outdir: Path) -> Stack:
+    """Version 2 replaces Job (and, for generated ids, group B), then adds a failing job.
+
+    ``mode``: ``generated`` retargets Job from group A to a renamed group B;
+    ``fixed`` changes Job's fixed JobId from ``swap-fixed-a`` to ``swap-fixed-b``;
+    ``retained`` is ``fixed`` with Job made ``RemovalPolicy.RETAIN`` in version 2.
+    """
     import aws_cdk as cdk
     from aws_cdk import aws_iot as iot
 
     from cdk_iot_job import IotJob, JobExecutionsRolloutConfig
 
     app = cdk.App(outdir=str(outdir))
-    stack = cdk.Stack(app, "SwapStack")
-    group_a = iot.CfnThingGroup(stack, "GroupA", thing_group_name="swap-a")
-    group_b = iot.CfnThingGroup(stack, "GroupB", thing_group_name="swap-b" if version == 1 else "swap-b2")
-    IotJob(stack, "Job", targets=[(group_a if version == 1 else group_b).attr_arn], document={"operation": "swap"})
+    stack = cdk.Stack(app, f"Swap-{mode}")
+    group_a = iot.CfnThingGroup(stack, "GroupA", thing_group_name=f"swap-{mode}-a")
+    group_b = iot.CfnThingGroup(stack, "GroupB", thing_group_name=f"swap-{mode}-b" + ("2" if version == 2 else ""))
+    generated = mode == "generated"
+    IotJob(
+        stack,
+        "Job",
+        job_id=None if generated else f"swap-{mode}-{'a' if version == 1 else 'b'}",
+        targets=[(group_b if generated and version == 2 else group_a).attr_arn],
+        document={"operation": "swap"},
+        description="swap job",
+        removal_policy=cdk.RemovalPolicy.RETAIN if mode == "retained" and version == 2 else None,
+    )
     if version == 2:
         rate = cdk.CfnParameter(stack, "Rate", type="Number", default=0)
         IotJob(
@@ -623,48 +667,183 @@ def swap_app(version: int, outdir: Path) -> Stack:
             job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=rate.value_as_number),
         )
     app.synth()
-    return _only(from_assembly(outdir), "SwapStack")
+    return _only(from_assembly(outdir), f"Swap-{mode}")
 
 
-def test_rollback_deletes_the_replacement_and_keeps_the_old_job(world: World) -> None:
-    # GIVEN a deployed job targeting group A
-    first = world.synth(swap_app, 1)
+@pytest.mark.parametrize("mode", ["generated", "fixed", "retained"])
+def test_rollback_of_a_replacement_converges_on_the_old_job_and_deletes_the_new_one(
+    world: World, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a deployed job X targeting group A
+    first = world.synth(swap_app, 1, mode)
+    name = first.name
     job = job_logical_id(first, "Job")
     created, _ = world.deploy(first)
     assert created.status == "CREATE_COMPLETE"
-    old_id = created.resources[job].physical_id
-    old_targets = [world.group_arn("swap-a")]
+    old_arn = created.resources[job].physical_id
+    old_id = jid(old_arn)
+    old_attributes = dict(created.resources[job].attributes)
+    before = world.job(old_id)
+    old_tags = world.iot.list_tags_for_resource(resourceArn=old_arn)["tags"]
 
-    # WHEN an update replaces group B and the job, and a later job fails
-    second = world.synth(swap_app, 2)
+    # WHEN an update replaces the job (X -> Y) and a later job fails; the events sent are recorded
+    sent: list[dict[str, Any]] = []
+    send = world.engine._send
+
+    def recording_send(ctx: Any, request_type: str, logical_id: str, *args: Any, **kwargs: Any) -> Any:
+        response = send(ctx, request_type, logical_id, *args, **kwargs)
+        sent.append({"type": request_type, "logical_id": logical_id, "props": args[1], **kwargs, "answer": response})
+        return response
+
+    monkeypatch.setattr(world.engine, "_send", recording_send)
+    second = world.synth(swap_app, 2, mode)
     bad = job_logical_id(second, "Bad")
     result, mutations = world.deploy(second)
+    monkeypatch.undo()
 
-    # THEN the replacements are deleted in the rollback, the old job and group stay
+    # THEN the stack is rolled back ...
     assert result.status == "UPDATE_ROLLBACK_COMPLETE" and not result.ok
-    new_id = next(e.physical_id for e in result.events if e.logical_id == job and "replacement" in e.status)
+    new_arn = next(e.physical_id for e in result.events if e.logical_id == job and "replacement" in e.status)
+    new_id = jid(new_arn)
     assert new_id != old_id
+    if mode != "generated":
+        assert (old_id, new_id) == (f"swap-{mode}-a", f"swap-{mode}-b")
+    # ... as CloudFormation plays it: the rollback Update goes to Y with X's properties, answers X,
+    # and Y is deleted in the cleanup after it (or kept, when Retain)
+    [bad_failed] = [e for e in result.events if e.logical_id == bad and e.status == "CREATE_FAILED"]
+    assert job_id_of(bad_failed.physical_id) is None, "a failed Create answers an id that names no job"
+    cleanup = (job, "DELETE_SKIPPED", new_arn) if mode == "retained" else (job, "DELETE_COMPLETE", new_arn)
     assert [(e.logical_id, e.status, e.physical_id) for e in result.events if e.logical_id in (job, bad)] == [
-        (job, "UPDATE_COMPLETE (replacement)", new_id),
-        (bad, "CREATE_FAILED", result.events[2].physical_id),
-        (bad, "DELETE_COMPLETE", result.events[2].physical_id),
-        (job, "DELETE_COMPLETE", new_id),
+        (job, "UPDATE_COMPLETE (replacement)", new_arn),
+        (bad, "CREATE_FAILED", bad_failed.physical_id),
+        (bad, "DELETE_COMPLETE", bad_failed.physical_id),
+        (job, "UPDATE_COMPLETE", old_arn),
+        cleanup,
     ]
-    assert mutations == [("CreateJob", new_id), ("DeleteJob", new_id)]
-    assert world.gone(new_id)
-    kept = world.job(old_id)
-    assert kept["status"] == "IN_PROGRESS" and kept["targets"] == old_targets
+    updates = [event for event in sent if event["logical_id"] == job and event["type"] == "Update"]
+    assert len(updates) == 2
+    forward, rollback = updates
+    assert forward["physical_id"] == old_arn and forward["answer"].physical_id == new_arn
+    assert rollback["physical_id"] == new_arn, "the rollback Update is addressed to the new job"
+    assert rollback["props"] == forward["old"] and rollback["old"] == forward["props"]
+    assert rollback["answer"].physical_id == old_arn
+    deletes = [(event["logical_id"], event["physical_id"]) for event in sent if event["type"] == "Delete"]
+    assert deletes == [(bad, bad_failed.physical_id)] + ([] if mode == "retained" else [(job, new_arn)])
+
+    # ... so exactly X is live, unchanged, and Y is gone (or retained, untouched)
+    expected = [("CreateJob", new_id)] + ([] if mode == "retained" else [("DeleteJob", new_id)])
+    assert mutations == expected
+    assert world.job(old_id) == before
+    assert world.iot.list_tags_for_resource(resourceArn=old_arn)["tags"] == old_tags
+    if mode == "retained":
+        assert world.job(new_id)["status"] == "IN_PROGRESS"
+        world.iot.delete_job(jobId=new_id, force=True)  # the test's own cleanup
+        assert world.job(new_id)["status"] == "DELETION_IN_PROGRESS"  # this DescribeJob finishes it
+        assert world.gone(new_id)
+    else:
+        assert world.gone(new_id)
+    stack_jobs = {
+        job_id
+        for job_id in world.job_ids()
+        if job_id in (old_id, new_id) or job_id.startswith(name) or job_id.startswith("swap-")
+    }
+    assert stack_jobs == {old_id}
     groups = {group["groupName"] for group in world.iot.list_thing_groups()["thingGroups"]}
-    assert {"swap-a", "swap-b"} <= groups and "swap-b2" not in groups
-    deployed = world.state.stacks["SwapStack"]
+    assert {f"swap-{mode}-a", f"swap-{mode}-b"} <= groups and f"swap-{mode}-b2" not in groups
+    # ... and the state is the previous version's: X with its attributes
+    deployed = world.state.stacks[name]
     assert deployed.status == "UPDATE_ROLLBACK_COMPLETE"
-    assert deployed.resources[job].physical_id == old_id
-    assert deployed.resources["GroupB"].physical_id == "swap-b"
+    assert deployed.resources[job].physical_id == old_arn
+    assert deployed.resources[job].attributes == old_attributes
+    assert deployed.resources["GroupB"].physical_id == f"swap-{mode}-b"
     assert bad not in deployed.resources
 
+    # WHEN the first version is planned again, THEN nothing is left to do
+    plan = world.plan(world.synth(swap_app, 1, mode))
+    assert all(change.action == "no change" for change in plan.values()), plan
+
     # Cleanup
-    result, _ = world.destroy("SwapStack")
+    result, _ = world.destroy(name)
     assert result.status == "DELETE_COMPLETE" and world.gone(old_id)
+    world.assert_foreign_job_untouched()
+
+
+# --------------------------------------------------------------------------
+# jobs deleted outside the stack
+# --------------------------------------------------------------------------
+def outside_app(version: int, outdir: Path) -> Stack:
+    """Three jobs; version 2 changes Described's description (in place) and Moved's targets (replace)."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_iot as iot
+
+    from cdk_iot_job import IotJob
+
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "OutsideStack")
+    first = iot.CfnThingGroup(stack, "First", thing_group_name="outside-1")
+    second = iot.CfnThingGroup(stack, "Second", thing_group_name="outside-2")
+    IotJob(stack, "Described", targets=[first.attr_arn], document={"op": "d"}, description=f"v{version}")
+    IotJob(stack, "Moved", targets=[(first if version == 1 else second).attr_arn], document={"op": "m"})
+    IotJob(stack, "Same", targets=[first.attr_arn], document={"op": "s"})
+    app.synth()
+    return _only(from_assembly(outdir), "OutsideStack")
+
+
+def test_a_job_deleted_outside_the_stack_is_not_created_again(world: World) -> None:
+    # GIVEN three deployed jobs
+    first = world.synth(outside_app, 1)
+    described, moved, same = (job_logical_id(first, name) for name in ("Described", "Moved", "Same"))
+    created, _ = world.deploy(first)
+    assert created.status == "CREATE_COMPLETE"
+    arns = {name: created.resources[name].physical_id for name in (described, moved, same)}
+    ids = {name: jid(physical_id) for name, physical_id in arns.items()}
+
+    # WHEN all three are deleted directly in IoT: Described is still being deleted, the others are gone
+    for job_id in ids.values():
+        world.iot.delete_job(jobId=job_id, force=True)
+    for name in (moved, same):
+        assert world.job(ids[name])["status"] == "DELETION_IN_PROGRESS"  # this DescribeJob finishes it
+        assert world.gone(ids[name])
+
+    # THEN the plan says the in-place and unchanged ones are skipped, not created again; the replacement stays
+    second = world.synth(outside_app, 2)
+    plan = world.plan(second)
+    assert plan[described].action == "skip (deleted outside the stack)", plan[described]
+    assert "being deleted" in plan[described].detail and "not" in plan[described].detail
+    assert "created again" in plan[described].detail and "Description" in plan[described].detail
+    assert plan[described].job_id == ids[described] and plan[described].physical_id == arns[described]
+    assert plan[same].action == "skip (deleted outside the stack)", plan[same]
+    assert "no longer exists" in plan[same].detail and "created again" in plan[same].detail
+    assert plan[moved].action == "replace" and "Targets" in plan[moved].detail, plan[moved]
+    assert not any(change.fails for change in plan.values())
+    # ... the plan's look did not finish Described's deletion
+    assert [j["status"] for j in world.iot.list_jobs()["jobs"] if j["jobId"] == ids[described]] == [
+        "DELETION_IN_PROGRESS"
+    ]
+
+    # WHEN version 2 is deployed
+    result, mutations = world.deploy(second)
+
+    # THEN it succeeds: only Moved gets a new job; Described keeps its physical id and is not created again
+    assert result.status == "UPDATE_COMPLETE" and result.ok, result.events
+    new_moved = jid(result.resources[moved].physical_id)
+    assert new_moved != ids[moved]
+    assert [call for call in mutations if call[0] in ("CreateJob", "UpdateJob", "TagResource")] == [
+        ("CreateJob", new_moved)
+    ]
+    assert result.resources[described].physical_id == arns[described]
+    assert result.resources[same].physical_id == arns[same]
+    assert _statuses(result, described) == ["UPDATE_COMPLETE"]
+    assert _statuses(result, same) == []
+    assert world.job(new_moved)["targets"] == [world.group_arn("outside-2")]
+    live = {j["jobId"]: j["status"] for j in world.iot.list_jobs()["jobs"]}
+    assert new_moved in live and not {ids[same], ids[moved]} & set(live)
+    assert live.get(ids[described], "DELETION_IN_PROGRESS") == "DELETION_IN_PROGRESS", "not created again"
+
+    # Cleanup: Deletes of the jobs that are gone succeed
+    result, _ = world.destroy("OutsideStack")
+    assert result.status == "DELETE_COMPLETE", result.events
+    assert world.gone(new_moved)
     world.assert_foreign_job_untouched()
 
 
@@ -702,7 +881,7 @@ def test_plain_cloudformation_example_deploys_through_the_exported_provider(worl
 
     # THEN its job exists as declared, through the imported provider
     assert result.status == "CREATE_COMPLETE", result.events
-    job_id = result.resources["Job"].physical_id
+    job_id = jid(result.resources["Job"].physical_id)
     assert mutations == [("CreateJob", job_id)]
     job = world.job(job_id)
     assert job["status"] == "IN_PROGRESS"
@@ -710,7 +889,15 @@ def test_plain_cloudformation_example_deploys_through_the_exported_provider(worl
     assert job["targetSelection"] == "CONTINUOUS"
     assert job["description"] == "Firmware 1.0.0 for the example sensors"
     assert json.loads(world.document(job_id)) == {"operation": "firmware-update", "version": "1.0.0"}
-    assert result.outputs == {"JobId": job_id, "JobArn": f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{job_id}"}
+    # ... and its Outputs: Ref and GetAtt Arn are the ARN, CreatedAt an ISO 8601 UTC timestamp
+    assert result.outputs == {
+        "JobRef": arn(job_id),
+        "JobArn": arn(job_id),
+        "JobId": job_id,
+        "CreatedAt": result.resources["Job"].attributes["CreatedAt"],
+    }
+    assert re.fullmatch(ISO_MS, result.outputs["CreatedAt"]), result.outputs
+    assert world.state.stacks["ExampleStack"].outputs == result.outputs
     assert world.state.stacks["ExampleStack"].imports == [EXPORT]
     world.seen["example_job"] = job_id
     world.assert_foreign_job_untouched()
@@ -784,7 +971,7 @@ def test_rollback_restores_the_previous_deletion_policy(world: World) -> None:
     guarded = job_logical_id(first, "Guarded")
     created, _ = world.deploy(first)
     assert created.status == "CREATE_COMPLETE"
-    job_id = created.resources[guarded].physical_id
+    job_id = jid(created.resources[guarded].physical_id)
     assert world.state.stacks["PolicyStack"].resources[guarded].deletion_policy == "Delete"
 
     # WHEN an update that would make it Retain fails and is rolled back

@@ -324,7 +324,9 @@ def test_an_unreachable_endpoint_is_tried_a_bounded_number_of_times(caplog: pyte
 
 def deliver(endpoint: CloudFormationEndpoint, name: str, create: Any) -> dict[str, Any]:
     """Send one Create through a fresh OneResponseCfnResource whose create is ``create``."""
-    helper = OneResponseCfnResource(lambda event: f"fallback-{event['LogicalResourceId']}")
+    helper = OneResponseCfnResource(
+        lambda event: f"fallback-{event['LogicalResourceId']}", timeout_reason=lambda event: "timed out"
+    )
     helper.create(lambda event, context: create(helper))
     url = endpoint.response_url(name)
     helper(event("Create", {"Targets": [GROUP]}, response_url=url), LambdaContext())

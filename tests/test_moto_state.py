@@ -151,6 +151,11 @@ def test_round_trip_restores_the_same_state(url: str) -> None:
     assert jobs["running"]["tags"] == [{"Key": "owner", "Value": "team-a"}, {"Key": "cdk-iot-job:stack", "Value": "S"}]
     assert jobs["running"]["abortConfig"]["criteriaList"][0]["thresholdPercentage"] == 12.5
     assert jobs["running"]["document"] == '{"operation":"firmware-update"}'
+    # createdAt is kept (it is the CreatedAt attribute), and the restore above gave it back
+    created = jobs["stopped"].pop("createdAt")
+    assert created.endswith("+00:00")
+    restored = client(url, "iot").describe_job(jobId="stopped")["job"]["createdAt"]
+    assert restored.isoformat() == created
     assert jobs["stopped"] == {
         "jobId": "stopped",
         "targets": [f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/sensor-2"],
