@@ -610,7 +610,7 @@ def test_a_queued_event_never_runs_after_cloudformation_stopped_waiting(everythi
         int(resource["Properties"]["ServiceTimeout"])
         for resource in everything.template.find_resources(CUSTOM_TYPE).values()
     }
-    assert 60 <= max_age and max_age + function["Properties"]["Timeout"] <= min(service_timeouts)
+    assert max_age >= 60 and max_age + function["Properties"]["Timeout"] <= min(service_timeouts)
 
 
 # ---------------------------------------------------------------------------

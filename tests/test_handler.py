@@ -95,7 +95,11 @@ def test_create_makes_the_job_with_string_scalars_converted(cfn: Cfn, aws: Any) 
     assert created["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 50}
     assert aws.iot.get_job_document(jobId=job_id)["document"] == sample_properties()["Document"]
     assert response["PhysicalResourceId"] == created["jobArn"] == arn(job_id)
-    assert response["Data"] == {"JobId": job_id, "Arn": created["jobArn"], "CreatedAt": iso_millis(created["createdAt"])}
+    assert response["Data"] == {
+        "JobId": job_id,
+        "Arn": created["jobArn"],
+        "CreatedAt": iso_millis(created["createdAt"]),
+    }
 
 
 def test_create_without_job_id_generates_a_valid_id_naming_stack_and_resource(cfn: Cfn) -> None:
@@ -609,7 +613,9 @@ def test_logs_never_contain_the_response_url_or_the_document(
     secret_document = '{"operation":"firmware-update","token":"do-not-log-me"}'
     properties = props(Document=secret_document)
     job_id = created(cfn, properties)
-    cfn.send("Update", props(Document=secret_document, Description="x"), physical_id=arn(job_id), old_properties=properties)
+    cfn.send(
+        "Update", props(Document=secret_document, Description="x"), physical_id=arn(job_id), old_properties=properties
+    )
     cfn.send("Delete", properties, physical_id=arn(job_id))
 
     logged = "\n".join(record.getMessage() for record in caplog.records)
