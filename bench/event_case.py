@@ -7,7 +7,10 @@ stand-in for CloudFormation's response URLs) serves two warm
 alike (asset folder plus boto3 only on ``sys.path``, the same environment):
 the provider from its asset, and ``floor_provider/bench_floor_handler.py``.
 Each repetition sends both a Create, an Update that changes the Description
-(in place) and a Delete, alternating which side goes first. The times are
+(in place) and a Delete, alternating which side goes first. Both sides answer
+the job's ARN as the physical id and ``Arn``, ``CreatedAt`` and ``JobId`` as
+attributes, so both make the same IoT calls: CreateJob then DescribeJob on
+Create; DescribeJob, ListTagsForResource and UpdateJob on Update. The times are
 the children's own handler durations (``duration_ms`` of the bootstrap,
 response PUT included); two warm-up cycles per side are not counted.
 Deletion polls are counted from the fake's call log (``DescribeJob`` after
@@ -38,7 +41,9 @@ FUNCTION_TIMEOUT_S = 300.0
 WARM_UP_CYCLES = 2
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/BenchEvents/{uuid.uuid4()}"
 SERVICE_TOKEN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:bench-provider"
-TARGET_ARN = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/bench-fleet"
+TARGET_GROUP = "bench-fleet"
+TARGET_ARN = f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/{TARGET_GROUP}"
+JOB_ARN_PREFIX = f"arn:aws:iot:{REGION}:{ACCOUNT}:job/"
 
 
 @dataclass
@@ -118,6 +123,23 @@ def _send(aws: LocalAws, process: LambdaProcess, event: dict[str, Any]) -> tuple
     return reply, responses[0]
 
 
+def _job_id(physical_id: str) -> str:
+    """The JobId of a job's ARN (both sides answer the ARN, as ``Ref`` of ``AWS::IoT::Job``)."""
+    return physical_id.removeprefix(JOB_ARN_PREFIX)
+
+
+def _check_response(step: str, physical_id: str, response: dict[str, Any]) -> None:
+    """Both sides answer alike: the job's ARN, and on Create and Update its attributes."""
+    if not physical_id.startswith(JOB_ARN_PREFIX):
+        raise RuntimeError(f"{step} answered {physical_id!r}, not a job ARN")
+    data = response.get("Data") or {}
+    if step in ("Create", "Update") and (
+        set(data) != {"Arn", "CreatedAt", "JobId"}
+        or (data["Arn"], data["JobId"]) != (physical_id, _job_id(physical_id))
+    ):
+        raise RuntimeError(f"{step} answered the attributes {data!r} for {physical_id}")
+
+
 def _polls_after_delete(aws: LocalAws, job_id: str, calls_before: int) -> int:
     """DescribeJob calls on ``job_id`` after its DeleteJob, in the fake's log since ``calls_before``."""
     calls = aws.fake.calls[calls_before:]
@@ -148,6 +170,7 @@ def _cycle(
         calls_before = len(aws.fake.calls)
         reply, response = _send(aws, process, event)
         physical_id = str(response["PhysicalResourceId"])
+        _check_response(request_type if step != "UpdateJobOnly" else step, physical_id, response)
         if side is None:
             continue
         if step == "UpdateJobOnly":
@@ -156,7 +179,7 @@ def _cycle(
         side.total_ms[request_type].append(float(reply["duration_ms"]))
         side.iot_calls[request_type].append(len(aws.fake.calls) - calls_before)
         if request_type == "Delete":
-            side.polls.append(_polls_after_delete(aws, physical_id, calls_before))
+            side.polls.append(_polls_after_delete(aws, _job_id(physical_id), calls_before))
         if floor_parts is not None:
             parts = reply["result"]
             floor_parts.floor_iot_ms[request_type].append(float(parts["iot_ms"]))
@@ -176,6 +199,8 @@ def measure_events(provider_asset: Path, repetitions: int, *, warm_up_cycles: in
         repetitions=repetitions,
     )
     with tempfile.TemporaryDirectory(prefix="bench-events-") as scratch, LocalAws(deletion_polls=1) as aws:
+        # The jobs' target, as a stack would have made it (IoT requires it to exist).
+        aws.client("iot").create_thing_group(thingGroupName=TARGET_GROUP)
         runtime = lambda_runtime_path(Path(scratch))
         env = {
             "AWS_ENDPOINT_URL": aws.endpoint_url,

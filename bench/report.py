@@ -409,11 +409,13 @@ class Report:
             "changed: in place), Delete. Both handlers run warm in alike LambdaProcess children (asset folder + "
             "boto3 only) against one moto server with the strict IoT fake (`deletion_polls=1`), and PUT their "
             "response over TLS to the local HTTPS endpoint. Times are the children's handler durations in ms. "
-            "The floor makes the bare boto3 calls the event needs (Create: CreateJob with tags; Update: "
-            "ListTagsForResource, the ownership read without which a handler could change another stack's job, "
-            "then UpdateJob; Delete: DeleteJob(force) and DescribeJob polls on the provider's schedule, 0.5 s "
-            "doubling) and one PUT with `http.client`; it is the reference the goals multiply. UpdateJob alone, "
-            "with no check, is reported below for reference. The provider's "
+            "Both answer the job's ARN as the physical id and `Arn`, `CreatedAt` and `JobId` as attributes "
+            "(as `AWS::IoT::Job`). The floor makes the bare boto3 calls this takes (Create: CreateJob with tags, "
+            "then DescribeJob for CreatedAt; Update: DescribeJob, ListTagsForResource, the ownership read without "
+            "which a handler could change another stack's job, then UpdateJob; Delete: DeleteJob(force) and "
+            "DescribeJob polls on the provider's schedule, 0.5 s doubling) and one PUT with `http.client`; it is "
+            "the reference the goals multiply. UpdateJob alone, with no read, is reported below for reference. "
+            "The provider's "
             "Delete answers without crhelper's two-minute sleep (`sleep_on_delete=0`).",
             "",
             *_header("figure", "IotJob (ours)", "floor", "ratio", "goal", "met?"),
@@ -506,13 +508,14 @@ class Report:
             calls = summarize([float(n) for n in self.events.provider.iot_calls["Update"]]).median
             notes.append(
                 f"- **Update ≤ 1.5x the floor** was missed in this run: the provider made {calls:.0f} IoT calls "
-                "(ListTagsForResource, UpdateJob, as the floor); the rest is its own code (validation, crhelper, "
-                "logging): profile it in-process."
+                "(DescribeJob, ListTagsForResource, UpdateJob, as the floor); the rest is its own code "
+                "(validation, crhelper, logging): profile it in-process."
             )
         if "event-create" in keys:
             notes.append(
-                "- **Create ≤ 1.5x the floor** was missed in this run; both sides make one IoT call (see the "
-                "IoT calls row), so the difference is the provider's own code: profile it in-process."
+                "- **Create ≤ 1.5x the floor** was missed in this run; both sides make the same IoT calls "
+                "(CreateJob, DescribeJob: see the IoT calls row), so the difference is the provider's own code: "
+                "profile it in-process."
             )
         if "synth-vs-awscustomresource" in keys or "synth-vs-cfnjob" in keys:
             synth_n = 200 if 200 in self.job_counts else self.job_counts[-1]

@@ -16,7 +16,7 @@ import time
 import types
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import figures
@@ -34,6 +34,7 @@ LAMBDA_TIMEOUT = 300.0
 RESERVE = handler._RESPONSE_RESERVE_SECONDS
 # botocore's max_attempts counts retries: one attempt more than that in all.
 MAX_ATTEMPTS = iot_api._CLIENT_CONFIG.retries["max_attempts"] + 1
+JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
 
 
 @dataclass
@@ -107,6 +108,23 @@ def props(**changes: Any) -> dict[str, Any]:
     return {name: value for name, value in result.items() if value is not None}
 
 
+def arn(job_id: str) -> str:
+    """The physical id (and ``Ref``) of job ``job_id``: its ARN."""
+    return JOB_ARN_PREFIX + job_id
+
+
+def job_id_of(response: dict[str, Any]) -> str:
+    """The JobId a successful response's physical id (the job's ARN) names."""
+    physical_id = str(response["PhysicalResourceId"])
+    assert physical_id.startswith(JOB_ARN_PREFIX), physical_id
+    return physical_id.removeprefix(JOB_ARN_PREFIX)
+
+
+def may_have_created(job_id: str, result: Run) -> str:
+    """The id a failed Create answers when its CreateJob may have gone through."""
+    return f"{arn(job_id)}?request-id={result.response['RequestId']}"
+
+
 def job_status(aws: Any, job_id: str) -> str | None:
     try:
         return str(aws.iot.describe_job(jobId=job_id)["job"]["status"])
@@ -118,6 +136,7 @@ def job_status(aws: Any, job_id: str) -> str | None:
 def created(cfn: Cfn, job_id: str) -> str:
     body = cfn.create(props(JobId=job_id))
     assert body["Status"] == "SUCCESS", body
+    assert body["PhysicalResourceId"] == arn(job_id)
     return job_id
 
 
@@ -135,26 +154,26 @@ def update_job(cfn: Cfn, aws: Any, attempts: Attempts, inject: Callable[[], None
     old = props(JobId=created(cfn, "storm"))
     new = {**old, "Description": "changed", "Tags": [{"Key": "team", "Value": "fleet"}, {"Key": "new", "Value": "1"}]}
     inject()
-    return run(cfn, aws, attempts, "Update", new, physical_id="storm", old_properties=old)
+    return run(cfn, aws, attempts, "Update", new, physical_id=arn("storm"), old_properties=old)
 
 
 def untag_job(cfn: Cfn, aws: Any, attempts: Attempts, inject: Callable[[], None]) -> Run:
     old = props(JobId=created(cfn, "storm"))
     inject()
     untagged = {name: value for name, value in old.items() if name != "Tags"}
-    return run(cfn, aws, attempts, "Update", untagged, physical_id="storm", old_properties=old)
+    return run(cfn, aws, attempts, "Update", untagged, physical_id=arn("storm"), old_properties=old)
 
 
 def delete_job(cfn: Cfn, aws: Any, attempts: Attempts, inject: Callable[[], None]) -> Run:
     properties = props(JobId=created(cfn, "storm"))
     inject()
-    return run(cfn, aws, attempts, "Delete", properties, physical_id="storm")
+    return run(cfn, aws, attempts, "Delete", properties, physical_id=arn("storm"))
 
 
 def cancel_job(cfn: Cfn, aws: Any, attempts: Attempts, inject: Callable[[], None]) -> Run:
     properties = props(JobId=created(cfn, "storm"), DeleteBehavior="CANCEL")
     inject()
-    return run(cfn, aws, attempts, "Delete", properties, physical_id="storm")
+    return run(cfn, aws, attempts, "Delete", properties, physical_id=arn("storm"))
 
 
 STORMS: dict[str, tuple[Scenario, str]] = {
@@ -181,6 +200,7 @@ def test_a_throttling_storm_short_of_the_retry_limit_ends_in_success(
     )
 
     assert result.response["Status"] == "SUCCESS", result.response
+    assert result.response["PhysicalResourceId"] == arn("storm")
     assert result.attempts[operation] >= MAX_ATTEMPTS
     assert (job_status(aws, "storm") or "gone") == status
     assert result.seconds < LAMBDA_TIMEOUT - RESERVE
@@ -224,8 +244,12 @@ def test_a_failed_create_after_a_throttling_storm_rolls_back_cleanly(cfn: Cfn, a
         cfn, aws, attempts, "Delete", props(JobId="storm"), physical_id=failed.response["PhysicalResourceId"]
     )
 
-    assert failed.response["PhysicalResourceId"] == "storm"
+    # Retries exhausted: an earlier attempt may have been cut off after IoT made
+    # the job, so the id names it, but only as made by this very request.
+    assert failed.response["Status"] == "FAILED"
+    assert failed.response["PhysicalResourceId"] == may_have_created("storm", failed)
     assert rollback.response["Status"] == "SUCCESS"
+    assert "job storm does not exist: nothing to delete" in rollback.response["Reason"]
     assert job_status(aws, "storm") is None
 
 
@@ -243,10 +267,32 @@ def test_a_storm_that_outlasts_the_lambda_deadline_fails_before_the_timeout(
     # THEN the handler itself answers FAILED, well before crhelper's timer would
     assert result.response["Status"] == "FAILED"
     assert "no time left for IoT CreateJob" in result.response["Reason"]
-    assert result.response["PhysicalResourceId"] == "storm"
+    assert result.response["PhysicalResourceId"] == may_have_created("storm", result)
     assert result.wall < 1.5 + 1.0
     assert 1 < result.attempts["CreateJob"] < MAX_ATTEMPTS
     record("CreateJob throttled past the Lambda deadline", "ThrottlingException, 1.5 s left", result, "CreateJob")
+
+
+def test_a_storm_that_outlasts_the_service_timeout_fails_before_cloudformation_stops_waiting(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN throttling that never ends, real backoff sleeps of 0.2 s, a Lambda with
+    # its full 300 s, and a resource whose ServiceTimeout is 3 s: no IoT request may
+    # start after 3 - min(25, 3 / 2) = 1.5 s
+    real_backoff(monkeypatch, 0.2)
+    aws.fake.fail_next("CreateJob", "ThrottlingException", times=1000)
+
+    result = run(cfn, aws, attempts, "Create", props(JobId="storm", ServiceTimeout="3"))
+
+    # THEN the handler answers FAILED by then, not when the Lambda would time out
+    assert result.response["Status"] == "FAILED"
+    assert "no time left for IoT CreateJob" in result.response["Reason"]
+    assert result.response["PhysicalResourceId"] == may_have_created("storm", result)
+    assert result.wall < 1.5 + 1.0
+    assert 1 < result.attempts["CreateJob"] < MAX_ATTEMPTS
+    record(
+        "CreateJob throttled past the ServiceTimeout", "ThrottlingException, ServiceTimeout 3 s", result, "CreateJob"
+    )
 
 
 def real_backoff(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
@@ -329,7 +375,7 @@ def test_ten_real_deletions_in_progress_delay_the_delete_until_one_finishes(
 
     with pytest.MonkeyPatch.context() as patch:
         handler_sleeps_with(patch, a_deletion_finishes)
-        result = run(cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=job_id)
+        result = run(cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=arn(job_id))
 
     # THEN it succeeds once a slot frees, and the job is gone
     assert result.response["Status"] == "SUCCESS", result.response
@@ -367,7 +413,7 @@ def test_delete_job_limit_that_never_clears_fails_before_the_timeout(
     aws.fake.fail_next("DeleteJob", "LimitExceededException", times=1000)
 
     result = run(
-        cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=job_id, context=LambdaContext(RESERVE + 1)
+        cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=arn(job_id), context=LambdaContext(RESERVE + 1)
     )
 
     # An owned job that could not be deleted is the one case a Delete fails.
@@ -391,7 +437,7 @@ def test_a_deletion_that_outlives_the_wait_succeeds_with_a_reason_and_finishes_o
     monkeypatch.setattr(lifecycle, "_MAX_POLL_SECONDS", 0.2)
 
     result = run(
-        cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=job_id, context=LambdaContext(RESERVE + 1)
+        cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=arn(job_id), context=LambdaContext(RESERVE + 1)
     )
 
     # THEN CloudFormation hears SUCCESS within the budget, with the reason why
@@ -555,10 +601,13 @@ def test_a_create_cut_off_mid_call_answers_once_and_its_job_is_rolled_back(
         iot_api._client().meta.events.unregister("before-send.iot.CreateJob", slow)
     time.sleep(0.3)
 
-    # THEN exactly one FAILED answer went out, naming the job that may exist
+    # THEN exactly one FAILED answer went out, naming the job that may exist as this request's
     assert result.response["Status"] == "FAILED"
-    assert result.response["PhysicalResourceId"] == "cut-off"
-    assert "timed out; job cut-off may have been created: the rollback deletes it" in result.response["Reason"]
+    assert result.response["PhysicalResourceId"] == may_have_created("cut-off", result)
+    assert (
+        f"the provider timed out; job {arn('cut-off')} may have been created: the rollback deletes it"
+        in result.response["Reason"]
+    )
     assert len(cfn.endpoint.responses_for(result.url)) == 1
     # AND the call finished after the answer: the job exists ...
     assert job_status(aws, "cut-off") == "IN_PROGRESS"
@@ -567,13 +616,20 @@ def test_a_create_cut_off_mid_call_answers_once_and_its_job_is_rolled_back(
         cfn, aws, attempts, "Delete", props(JobId="cut-off"), physical_id=result.response["PhysicalResourceId"]
     )
     assert rollback.response["Status"] == "SUCCESS"
+    assert "job cut-off deleted" in rollback.response["Reason"]
     assert job_status(aws, "cut-off") is None
     record("Create cut off by the Lambda timeout mid-call", "CreateJob takes 1.5 s, 1 s left", result, "CreateJob")
 
 
-def test_a_replacement_cut_off_mid_call_names_the_new_job(
-    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class CutOffReplacement:
+    first: dict[str, Any]
+    result: Run
+    replacement: str
+
+
+def cut_off_replacement(cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch) -> CutOffReplacement:
+    """An Update whose replacement CreateJob is still in flight when crhelper's timer fires."""
     old = props(JobId=None)
     first = cfn.create(old)
     new = {**old, "Targets": ["arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"]}
@@ -593,16 +649,41 @@ def test_a_replacement_cut_off_mid_call_names_the_new_job(
         )
     finally:
         iot_api._client().meta.events.unregister("before-send.iot.CreateJob", slow)
-
+    time.sleep(0.6)  # the CreateJob lands after the answer
     owner = Owner(event("Create", old, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "replacement-request")
-    replacement = generated_job_id(owner)
+    return CutOffReplacement(first, result, generated_job_id(owner))
+
+
+def test_a_replacement_cut_off_mid_call_says_a_replacement_may_exist(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cut = cut_off_replacement(cfn, aws, attempts, monkeypatch)
+    result = cut.result
+
     assert result.response["Status"] == "FAILED"
-    # The old job stays the resource; the reason names the replacement that may exist.
-    assert result.response["PhysicalResourceId"] == first["PhysicalResourceId"]
-    assert f"replacement job {replacement} may have been created" in result.response["Reason"]
-    assert job_status(aws, replacement) == "IN_PROGRESS"
-    assert job_status(aws, first["PhysicalResourceId"]) == "IN_PROGRESS"
+    # The old job stays the resource; the reason says a replacement may exist.
+    assert result.response["PhysicalResourceId"] == cut.first["PhysicalResourceId"]
+    assert "a replacement job may have been created: delete it if it exists" in result.response["Reason"]
+    assert len(cfn.endpoint.responses_for(result.url)) == 1
+    assert job_status(aws, cut.replacement) == "IN_PROGRESS"
+    assert job_status(aws, job_id_of(cut.first)) == "IN_PROGRESS"
+    # The replacement records which job it replaced, and which request made it.
+    tags = {
+        tag["Key"]: tag["Value"] for tag in aws.iot.list_tags_for_resource(resourceArn=arn(cut.replacement))["tags"]
+    }
+    assert tags["cdk-iot-job:replaces"] == job_id_of(cut.first)
+    assert tags["cdk-iot-job:request-id"] == "replacement-request"
     record("Replacement cut off by the Lambda timeout mid-call", "CreateJob takes 1.5 s, 1 s left", result, "CreateJob")
+
+
+def test_a_replacement_cut_off_mid_call_names_the_replacement_job(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cut = cut_off_replacement(cfn, aws, attempts, monkeypatch)
+
+    # The replacement is invisible to CloudFormation: only the reason can name it.
+    assert job_status(aws, cut.replacement) == "IN_PROGRESS"
+    assert arn(cut.replacement) in cut.result.response["Reason"]
 
 
 def test_a_replacement_that_fails_after_iot_created_it_deletes_it_again(cfn: Cfn, aws: Any, attempts: Attempts) -> None:
@@ -625,49 +706,107 @@ def test_a_replacement_that_fails_after_iot_created_it_deletes_it_again(cfn: Cfn
     assert result.response["PhysicalResourceId"] == first["PhysicalResourceId"]
     assert "was deleted again" in result.response["Reason"]
     statuses = {job["jobId"]: job_status(aws, job["jobId"]) for job in aws.iot.list_jobs()["jobs"]}
-    assert [job_id for job_id, status in statuses.items() if status == "IN_PROGRESS"] == [first["PhysicalResourceId"]]
+    assert [job_id for job_id, status in statuses.items() if status == "IN_PROGRESS"] == [job_id_of(first)]
     record("Replacement fails after IoT created it", "CreateJob answer lost", result, "CreateJob")
 
 
 # --- A Delete while its Create is still running ------------------------------
 
 
+@dataclass
+class LateCreate:
+    """A lifecycle sleep under which the job a Create (``request_id``) was creating appears."""
+
+    aws: Any
+    properties: dict[str, Any]
+    job_id: str
+    request_id: str
+    slept: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        if len(self.slept) > 1:
+            return
+        stack_id = event("Create", self.properties, response_url="x")["StackId"]
+        owner = Owner(stack_id, "FirmwareRollout76BDADD9", self.request_id)
+        api_request = schema.to_api(schema.parse_properties(self.properties))
+        tags = [{"Key": key, "Value": value} for key, value in owner.tags("fingerprint").items()]
+        self.aws.iot.create_job(**{**api_request, "jobId": self.job_id, "tags": tags})
+
+
 def test_a_delete_while_its_create_is_still_running_finds_and_deletes_the_late_job(
     cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a rollback Delete of the id a timed-out Create named, and that
-    # Create's job appears only while the Delete looks (its CreateJob was slow)
+    # GIVEN a rollback Delete of the id a timed-out Create answered (the job's
+    # ARN qualified by its request), and that Create's job appears only while
+    # the Delete looks (its CreateJob was slow)
     properties = props(JobId=None)
     create_owner = Owner(event("Create", properties, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "late")
     late_job = generated_job_id(create_owner)
     monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 1.0)
-    grace: list[float] = []
+    sleep = LateCreate(aws, properties, late_job, "late")
+    handler_sleeps_with(monkeypatch, sleep)
 
-    def create_lands_during_the_grace(seconds: float) -> None:
-        grace.append(seconds)
-        if len(grace) > 1:
-            return
-        api_request = schema.to_api(schema.parse_properties(properties))
-        tags = [{"Key": key, "Value": value} for key, value in create_owner.tags("fingerprint").items()]
-        aws.iot.create_job(**{**api_request, "jobId": late_job, "tags": tags})
+    result = run(cfn, aws, attempts, "Delete", properties, physical_id=f"{arn(late_job)}?request-id=late")
 
-    handler_sleeps_with(monkeypatch, create_lands_during_the_grace)
-
-    result = run(cfn, aws, attempts, "Delete", properties, physical_id=late_job)
-
-    # THEN the Delete looked again after the grace, found the job and deleted it
-    assert grace[0] == pytest.approx(1.0, abs=0.05)
+    # THEN the Delete looked again during the grace, found the job and deleted it
+    assert sleep.slept[0] == pytest.approx(1.0, abs=0.05)
     assert result.response["Status"] == "SUCCESS"
     assert f"job {late_job} deleted" in result.response["Reason"]
     assert job_status(aws, late_job) is None
     record("Delete while its Create is still running", "CreateJob lands 1 s after the Delete", result, "DescribeJob")
 
 
+def test_a_late_job_of_another_request_is_not_deleted_through_a_failed_creates_id(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the job that appears during the grace was made by another request of the resource
+    properties = props(JobId=None)
+    create_owner = Owner(event("Create", properties, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "late")
+    late_job = generated_job_id(create_owner)
+    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 1.0)
+    handler_sleeps_with(monkeypatch, LateCreate(aws, properties, late_job, "another-request"))
+
+    result = run(cfn, aws, attempts, "Delete", properties, physical_id=f"{arn(late_job)}?request-id=late")
+
+    # THEN the Delete succeeds and leaves that job alone
+    assert result.response["Status"] == "SUCCESS"
+    assert f"job {late_job} was not created by the failed Create: left untouched" in result.response["Reason"]
+    assert job_status(aws, late_job) == "IN_PROGRESS"
+
+
+def test_a_delete_of_a_plain_job_arn_does_not_look_again_for_a_late_job(
+    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN the ARN of a job that does not exist, without a failed Create's qualifier
+    properties = props(JobId=None)
+    owner = Owner(event("Create", properties, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "late")
+    late_job = generated_job_id(owner)
+    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 1.0)
+    sleep = LateCreate(aws, properties, late_job, "late")
+    handler_sleeps_with(monkeypatch, sleep)
+
+    result = run(cfn, aws, attempts, "Delete", properties, physical_id=arn(late_job))
+
+    # THEN only a successful Create answers that id: no Create can be in flight, so no grace
+    assert result.response["Status"] == "SUCCESS"
+    assert f"job {late_job} does not exist: nothing to delete" in result.response["Reason"]
+    assert sleep.slept == []
+    assert result.attempts["DescribeJob"] == 1
+    assert result.wall < 1.0
+
+
 def test_a_delete_of_invalid_properties_does_not_wait_for_a_create_that_never_ran(
     cfn: Cfn, aws: Any, attempts: Attempts
 ) -> None:
-    result = run(cfn, aws, attempts, "Delete", props(JobId="x", Targets=[]), physical_id="x")
+    invalid = props(JobId="x", Targets=[])
+    failed = run(cfn, aws, attempts, "Create", invalid)
+    assert failed.response["Status"] == "FAILED"
+    assert failed.response["PhysicalResourceId"] == f"create-failed:{failed.response['RequestId']}"
 
+    result = run(cfn, aws, attempts, "Delete", invalid, physical_id=failed.response["PhysicalResourceId"])
+
+    # The id names no job: nothing to look for, in IoT or after a grace.
     assert result.response["Status"] == "SUCCESS"
     assert result.wall < 1.0
-    assert result.attempts["DescribeJob"] == 1
+    assert sum(result.attempts.values()) == 0

@@ -56,6 +56,7 @@ import figures
 import pytest
 from cfn_events import event
 from hypothesis import HealthCheck, Phase, example, given, note, settings
+from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from in_process import LambdaContext
 from moto.iot.models import iot_backends
@@ -594,11 +595,39 @@ _GENERATED_LIKE = st.builds(
     st.from_regex(r"Fuzz[0-9]{1,4}", fullmatch=True),
     st.from_regex(r"[0-9a-f]{12}", fullmatch=True),
 )
+JOB_ARN_PREFIX = f"arn:aws:iot:{REGION}:{ACCOUNT}:job/"
+_REQUEST_ID = st.uuids().map(str)
+# The forms the provider answers, naming no job here: job ARNs of this account
+# and region (plain, or a failed Create's, qualified by its request), job ARNs
+# of other accounts, regions and partitions, and a failed Create's "no job" id.
+_ARN_LIKE = st.one_of(
+    _JOB_ID_LIKE.map(lambda job_id: JOB_ARN_PREFIX + job_id),
+    _GENERATED_LIKE.map(lambda job_id: JOB_ARN_PREFIX + job_id),
+    st.builds(
+        lambda job_id, request_id: f"{JOB_ARN_PREFIX}{job_id}?request-id={request_id}",
+        _JOB_ID_LIKE,
+        _REQUEST_ID | st.just(""),
+    ),
+    st.builds(
+        lambda prefix, job_id: prefix + job_id,
+        st.sampled_from(
+            [
+                "arn:aws:iot:eu-west-1:123456789012:job/",
+                "arn:aws:iot:us-east-1:210987654321:job/",
+                "arn:aws-cn:iot:cn-north-1:123456789012:job/",
+                f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/",
+            ]
+        ),
+        _JOB_ID_LIKE,
+    ),
+    _REQUEST_ID.map(lambda request_id: f"create-failed:{request_id}"),
+)
 # Within CloudFormation's 1 KB.
 PHYSICAL_IDS = st.one_of(
     st.just(""),
     _JOB_ID_LIKE,
     _GENERATED_LIKE,
+    _ARN_LIKE,
     st.from_regex(r"FuzzStack_Fuzz[0-9]{1,4}_[A-Za-z0-9]{8}", fullmatch=True),  # crhelper's random form
     st.text(max_size=60),
     st.text(st.characters(codec="utf-8"), min_size=1, max_size=MAX_PHYSICAL_ID_CHARS),
@@ -753,16 +782,19 @@ def unique_job_id(properties: Any, serial: int) -> Any:
     return {**properties, "JobId": properties["JobId"][: 64 - len(suffix)] + suffix}
 
 
-def verdict(properties: Any) -> schema.InvalidPropertyError | None:
+def verdict(properties: Any, *, at_create: bool = False) -> schema.InvalidPropertyError | str | None:
     """The schema's verdict on what the handler would see; ``None`` when valid.
 
-    Anything but ``InvalidPropertyError`` escaping the schema is a schema bug.
+    ``at_create`` adds the schedule's rules relative to now, which only a
+    Create enforces. Anything but ``InvalidPropertyError`` escaping the schema
+    is a schema bug.
     """
     try:
-        schema.parse_properties(properties if isinstance(properties, dict) else {})
+        parsed = schema.parse_properties(properties if isinstance(properties, dict) else {})
     except schema.InvalidPropertyError as error:
         return error
-    return None
+    problems = schema.schedule_problems(parsed, datetime.now(UTC)) if at_create else []
+    return "; ".join(problems) or None
 
 
 def assert_job_as_described(fuzz: Fuzz, job_id: str, properties: dict[str, Any]) -> None:
@@ -774,6 +806,21 @@ def assert_job_as_described(fuzz: Fuzz, job_id: str, properties: dict[str, Any])
     assert fuzz.user_tags(job_id) == {tag["Key"]: tag["Value"] for tag in properties.get("Tags", [])}
     if "JobId" in properties:
         assert job_id == properties["JobId"]
+
+
+def job_id_of(response: dict[str, Any]) -> str:
+    """The JobId a successful Create's or Update's physical id (the job's ARN) names.
+
+    Also checks the response's attributes: exactly ``Arn``, ``CreatedAt`` and ``JobId``.
+    """
+    physical_id = str(response["PhysicalResourceId"])
+    assert physical_id.startswith(JOB_ARN_PREFIX), physical_id
+    job_id = physical_id.removeprefix(JOB_ARN_PREFIX)
+    data = response["Data"]
+    assert set(data) == {"Arn", "CreatedAt", "JobId"}, data
+    assert (data["Arn"], data["JobId"]) == (physical_id, job_id)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["CreatedAt"]), data["CreatedAt"]
+    return job_id
 
 
 # ---------------------------------------------------------------------------
@@ -849,6 +896,18 @@ PROPERTY_CASES = st.one_of(
         "JobExecutionsRolloutConfig.MaximumPerMinute",
     )
 )
+# Well-formed, but already past: only the Create itself can tell.
+@example(
+    case=Case(
+        "near-valid",
+        {
+            "Targets": [f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/a"],
+            "Document": "{}",
+            "SchedulingConfig": {"StartTime": "2020-01-01T10:00"},
+        },
+        "SchedulingConfig.StartTime",
+    )
+)
 def test_create_answers_once_and_creates_a_job_only_for_valid_properties(
     fuzz_aws: Any, cfn_endpoint: CloudFormationEndpoint, case: Case
 ) -> None:
@@ -867,12 +926,12 @@ def test_create_answers_once_and_creates_a_job_only_for_valid_properties(
     )
 
     created = fuzz.job_ids() - before
-    rejection = verdict(stringify(properties) if case.as_cloudformation_sends else properties)
+    rejection = verdict(stringify(properties) if case.as_cloudformation_sends else properties, at_create=True)
     if case.kind == "valid":
         assert rejection is None, f"the schema rejects a valid set: {rejection}"
         assert response["Status"] == "SUCCESS", response["Reason"]
-        assert created == {response["PhysicalResourceId"]}
-        assert_job_as_described(fuzz, response["PhysicalResourceId"], properties)
+        assert created == {job_id_of(response)}
+        assert_job_as_described(fuzz, job_id_of(response), properties)
         return
     if case.kind == "near-valid":
         assert rejection is not None, f"the schema accepts a broken {case.path}"
@@ -881,8 +940,11 @@ def test_create_answers_once_and_creates_a_job_only_for_valid_properties(
     if rejection is not None:
         assert response["Status"] == "FAILED"
         assert created == set(), "a rejected Create created a job"
+        # Rejected before any CreateJob: the id names no job.
+        assert response["PhysicalResourceId"] == f"create-failed:{response['RequestId']}"
+        assert response["Data"] == {}
     elif response["Status"] == "SUCCESS":
-        assert created == {response["PhysicalResourceId"]}
+        assert created == {job_id_of(response)}
 
 
 # ---------------------------------------------------------------------------
@@ -913,8 +975,10 @@ def test_update_then_delete_of_the_resources_own_job(
     serial = fuzz.fresh()
     logical_id = f"Own{serial}"
     old = unique_job_id(created, serial)
-    old_id = fuzz.send(fuzz.build("Create", old, logical_id=logical_id))["PhysicalResourceId"]
-    assert old_id in fuzz.job_ids()
+    old_created = fuzz.send(fuzz.build("Create", old, logical_id=logical_id))
+    old_id = old_created["PhysicalResourceId"]
+    old_job = job_id_of(old_created)
+    assert old_job in fuzz.job_ids()
     new = change.properties if change.kind == "near-valid" else unique_job_id(change.properties, fuzz.fresh())
     if change.kind == "valid" and keep_job_id and "JobId" in old:
         new = {**new, "JobId": old["JobId"]}
@@ -945,7 +1009,7 @@ def test_update_then_delete_of_the_resources_own_job(
         decision = lifecycle.decide_update(
             schema.parse_properties(stringify(new)),
             schema.parse_properties(stringify(old)),
-            old_id,
+            old_job,
             old_job_id=old.get("JobId"),
         )
         if decision.action == "refuse":
@@ -955,16 +1019,19 @@ def test_update_then_delete_of_the_resources_own_job(
         else:
             assert response["Status"] == "SUCCESS", response["Reason"]
             assert (new_id != old_id) == (decision.action == "replace")
-            assert_job_as_described(fuzz, new_id, new)
+            assert_job_as_described(fuzz, job_id_of(response), new)
 
     # CloudFormation deletes the job it kept, then (after a replacement) the old one.
     kept = new if response["Status"] == "SUCCESS" else old
-    assert fuzz.send(fuzz.build("Delete", kept, logical_id=logical_id, physical_id=new_id))["Status"] == "SUCCESS"
-    _deleted_or_canceled(fuzz, new_id, kept)
+    new_job = job_id_of(response) if response["Status"] == "SUCCESS" else old_job
+    deleted = fuzz.send(fuzz.build("Delete", kept, logical_id=logical_id, physical_id=new_id))
+    assert deleted["Status"] == "SUCCESS"
+    assert deleted["PhysicalResourceId"] == new_id
+    _deleted_or_canceled(fuzz, new_job, kept)
     if new_id != old_id:
         cleanup = fuzz.send(fuzz.build("Delete", old, logical_id=logical_id, physical_id=old_id))
         assert cleanup["Status"] == "SUCCESS"
-        _deleted_or_canceled(fuzz, old_id, old)
+        _deleted_or_canceled(fuzz, old_job, old)
 
 
 # ---------------------------------------------------------------------------
@@ -978,39 +1045,67 @@ ANY_PROPERTIES = st.one_of(
 )
 
 
-def _arbitrary_id_event(
-    fuzz: Fuzz, request_type: str, physical_id: str, case: Case, old: Any
-) -> tuple[dict[str, Any], dict[str, Any] | Any, set[str], set[str]]:
+@dataclass
+class ArbitraryIdEvent:
+    """One Update or Delete of an id this resource never created, and what it left."""
+
+    built: dict[str, Any]
+    response: dict[str, Any]
+    properties: Any
+    before: set[str]
+    after: set[str]
+
+
+def _arbitrary_id_event(fuzz: Fuzz, request_type: str, physical_id: str, case: Case, old: Any) -> ArbitraryIdEvent:
     serial = fuzz.fresh()
     properties = case.properties if case.kind == "near-valid" else unique_job_id(case.properties, serial)
     before = fuzz.job_ids()
-    response = fuzz.send(
-        fuzz.build(
-            request_type,
-            properties,
-            logical_id=f"Arbitrary{serial}",
-            physical_id=physical_id,
-            old_properties=old,
-            as_cloudformation_sends=case.as_cloudformation_sends,
-        )
+    built = fuzz.build(
+        request_type,
+        properties,
+        logical_id=f"Arbitrary{serial}",
+        physical_id=physical_id,
+        old_properties=old,
+        as_cloudformation_sends=case.as_cloudformation_sends,
     )
-    return response, properties, before, fuzz.job_ids()
+    sent = copy.deepcopy(built)
+    response = fuzz.send(built)
+    return ArbitraryIdEvent(sent, response, properties, before, fuzz.job_ids())
+
+
+def _named_job(physical_id: str) -> str | None:
+    """The JobId a physical id names in this account and region, if it names one."""
+    arn, _, _ = physical_id.partition("?request-id=")
+    job_id = arn.removeprefix(JOB_ARN_PREFIX)
+    return job_id if arn != job_id and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", job_id) else None
+
+
+def _update_decision(built: dict[str, Any], physical_id: str) -> lifecycle.UpdateDecision:
+    """What the provider decides for an Update of a job that is not there (or not ours)."""
+    old_raw = built.get("OldResourceProperties")
+    old_raw = old_raw if isinstance(old_raw, dict) else {}
+    try:
+        old = schema.parse_properties(old_raw) if old_raw else None
+    except schema.InvalidPropertyError:
+        old = None
+    return lifecycle.decide_update(
+        schema.parse_properties(built["ResourceProperties"]),
+        old,
+        _named_job(physical_id) or "",
+        old_job_id=old_raw.get("JobId"),
+    )
 
 
 def check_arbitrary_id_outcome(
-    request_type: str,
-    physical_id: str,
-    case: Case,
-    response: dict[str, Any],
-    properties: Any,
-    before: set[str],
-    after: set[str],
-    fuzz: Fuzz,
+    request_type: str, physical_id: str, case: Case, sent: ArbitraryIdEvent, fuzz: Fuzz
 ) -> None:
     """What Update and Delete of an id this resource never created must do."""
+    response, properties, before, after = sent.response, sent.properties, sent.before, sent.after
     if request_type == "Delete":
         assert response["Status"] == "SUCCESS", response["Reason"]
         assert after == before, "a Delete of an id that is not this resource's job changed the jobs"
+        if len(physical_id.encode()) <= MAX_PHYSICAL_ID_CHARS and physical_id:
+            assert response["PhysicalResourceId"] == physical_id
         return
     rejection = verdict(stringify(properties) if case.as_cloudformation_sends else properties)
     if case.kind == "near-valid":
@@ -1018,12 +1113,27 @@ def check_arbitrary_id_outcome(
     if rejection is not None:
         assert response["Status"] == "FAILED"
         assert after == before, "a rejected Update created a job"
-    elif response["Status"] == "SUCCESS":
-        # The job is gone (or never was): the Update creates it again.
-        assert after - before == {response["PhysicalResourceId"]}
-        assert_job_as_described(fuzz, response["PhysicalResourceId"], properties)
+        return
+    named = _named_job(physical_id)
+    hypothesis_event(f"valid Update: {response['Status']}, names {'a' if named else 'no'} job")
+    if response["Status"] == "FAILED":
+        # Only a job that exists and is not this resource's makes a valid Update fail.
+        assert named in before, f"a valid Update of {physical_id!r}, no job, failed: {response['Reason']}"
+        assert after == before
+        return
+    action = _update_decision(sent.built, physical_id).action
+    hypothesis_event(f"valid Update: {action}")
+    if action == "replace":
+        # A replacement: a new job, under its own ARN.
+        assert after - before == {job_id_of(response)}
+        assert response["PhysicalResourceId"] != physical_id
+        assert_job_as_described(fuzz, job_id_of(response), properties)
     else:
-        assert physical_id in before, f"a valid Update of {physical_id!r}, no job, failed: {response['Reason']}"
+        # No job of this resource to change (never was, or deleted outside the
+        # stack): nothing is created, and the id stays as it was.
+        assert after == before, "an Update of a job that is not there created one"
+        if physical_id and len(physical_id.encode()) <= MAX_PHYSICAL_ID_CHARS:
+            assert response["PhysicalResourceId"] == physical_id
 
 
 _OLD_PROPERTIES = st.one_of(valid_properties(), junk_properties())
@@ -1040,8 +1150,8 @@ def test_update_and_delete_of_ids_this_resource_never_created(
     fuzz_aws: Any, cfn_endpoint: CloudFormationEndpoint, request_type: str, physical_id: str, case: Case, old: Any
 ) -> None:
     fuzz = Fuzz(fuzz_aws, cfn_endpoint, "Update/Delete of arbitrary ids")
-    response, properties, before, after = _arbitrary_id_event(fuzz, request_type, physical_id, case, old)
-    check_arbitrary_id_outcome(request_type, physical_id, case, response, properties, before, after, fuzz)
+    sent = _arbitrary_id_event(fuzz, request_type, physical_id, case, old)
+    check_arbitrary_id_outcome(request_type, physical_id, case, sent, fuzz)
 
 
 # No shrinking: the explicit examples are already minimal, and shrinking 100 KB
@@ -1061,5 +1171,5 @@ def test_update_and_delete_of_ids_over_cloudformations_limit(
     # CloudFormation only sends back ids it accepted (at most 1 KB); a huge one
     # must still get a response CloudFormation can take.
     fuzz = Fuzz(fuzz_aws, cfn_endpoint, "Update/Delete of ids over 1 KB")
-    response, properties, before, after = _arbitrary_id_event(fuzz, request_type, physical_id, case, old)
-    check_arbitrary_id_outcome(request_type, physical_id, case, response, properties, before, after, fuzz)
+    sent = _arbitrary_id_event(fuzz, request_type, physical_id, case, old)
+    check_arbitrary_id_outcome(request_type, physical_id, case, sent, fuzz)

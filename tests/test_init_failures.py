@@ -25,11 +25,19 @@ from cdk_iot_job.local.runtime import LocalAws
 
 HANDLER = "cdk_iot_job_provider.handler.handler"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
+
+
+def arn(job_id: str) -> str:
+    """The physical id (and ``Ref``) of job ``job_id``: its ARN."""
+    return JOB_ARN_PREFIX + job_id
 
 
 @pytest.fixture(scope="module")
 def local_aws() -> Iterator[LocalAws]:
     with LocalAws(deletion_polls=1) as aws:
+        # The sample's target, as the stack would have made it.
+        aws.client("iot").create_thing_group(thingGroupName="sensors")
         yield aws
 
 
@@ -74,9 +82,12 @@ def test_without_a_region_the_provider_uses_the_stacks_and_works(local_aws: Loca
     with provider(local_aws, asset_dir, AWS_REGION="", AWS_DEFAULT_REGION="") as process:
         created = send(local_aws, process, "Create", job_id="no-region")
         assert created["Status"] == "SUCCESS", created
+        # The job's ARN is built from the stack's region and account, too.
+        assert created["PhysicalResourceId"] == arn("no-region")
+        assert created["Data"]["Arn"] == arn("no-region")
         assert job_status(local_aws, "no-region") == "IN_PROGRESS"
 
-        deleted = send(local_aws, process, "Delete", job_id="no-region", physical_id="no-region")
+        deleted = send(local_aws, process, "Delete", job_id="no-region", physical_id=arn("no-region"))
 
     assert deleted["Status"] == "SUCCESS", deleted
     assert job_status(local_aws, "no-region") is None
@@ -95,21 +106,29 @@ def test_with_a_broken_environment_create_fails_naming_it_and_delete_still_succe
 ) -> None:
     # GIVEN a job this resource created, and then a provider whose environment is broken
     with provider(local_aws, asset_dir) as healthy:
-        assert send(local_aws, healthy, "Create", job_id="broken-env")["Status"] == "SUCCESS"
+        healthy_create = send(local_aws, healthy, "Create", job_id="broken-env")
+        assert healthy_create["Status"] == "SUCCESS", healthy_create
+        assert healthy_create["PhysicalResourceId"] == arn("broken-env")
 
     with provider(local_aws, asset_dir, AWS_ENDPOINT_URL="not a url") as process:
         created = send(local_aws, process, "Create", job_id="never-made")
-        # WHEN the rollback (or a stack deletion) deletes the job
-        deleted = send(local_aws, process, "Delete", job_id="broken-env", physical_id="broken-env")
+        # WHEN the rollback of that Create, and a stack deletion of the job, run there too
+        rollback = send(local_aws, process, "Delete", job_id="never-made", physical_id=created["PhysicalResourceId"])
+        deleted = send(local_aws, process, "Delete", job_id="broken-env", physical_id=arn("broken-env"))
 
-    # THEN the Create failed with a reason, and the Delete answers SUCCESS,
+    # THEN the Create failed with a reason, and the Deletes answer SUCCESS,
     # saying the job was not checked: nothing was deleted blindly
     assert created["Status"] == "FAILED"
     assert "Invalid endpoint: not a url" in created["Reason"]
-    assert created["PhysicalResourceId"] == "never-made"
+    # (whether the id says "no job" or "the job this request made" is test_..._names_no_job's)
+    assert created["PhysicalResourceId"] in (
+        f"create-failed:{created['RequestId']}",
+        f"{arn('never-made')}?request-id={created['RequestId']}",
+    )
     assert job_status(local_aws, "never-made") is None
+    assert rollback["Status"] == "SUCCESS", rollback
     assert deleted["Status"] == "SUCCESS", deleted
-    assert "job broken-env was not checked" in deleted["Reason"]
+    assert f"job {arn('broken-env')} was not checked" in deleted["Reason"]
     assert job_status(local_aws, "broken-env") == "IN_PROGRESS"
     figures.record(
         "Fault injection",
@@ -119,3 +138,16 @@ def test_with_a_broken_environment_create_fails_naming_it_and_delete_still_succe
         time_s=f"{deleted['seconds']:.2f}",
         attempts=0,
     )
+
+
+def test_with_a_broken_environment_a_failed_create_answers_an_id_that_names_no_job(
+    local_aws: LocalAws, asset_dir: Path
+) -> None:
+    # GIVEN a provider that cannot build its IoT client: no CreateJob request can be sent
+    with provider(local_aws, asset_dir, AWS_ENDPOINT_URL="not a url") as process:
+        created = send(local_aws, process, "Create", job_id="never-sent")
+
+    # THEN no job can exist, and the physical id says so
+    assert created["Status"] == "FAILED"
+    assert job_status(local_aws, "never-sent") is None
+    assert created["PhysicalResourceId"] == f"create-failed:{created['RequestId']}"

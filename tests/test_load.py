@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import statistics
 import threading
 import time
@@ -355,10 +356,12 @@ def test_100_handler_processes_create_and_delete_100_jobs_at_once_under_throttli
     job_of: dict[str, str] = {}
     for delivery in created:
         body = _the_one_response(endpoint, delivery)
+        # The physical id is the job's ARN; the attributes are exactly Arn, CreatedAt and JobId.
         job_id = body["PhysicalResourceId"].rsplit("/", 1)[-1]
         assert body["PhysicalResourceId"] == _job_arn(job_id)
-        assert body["Data"]["JobId"] == job_id and body["Data"]["Arn"] == _job_arn(job_id)
-        assert body["Data"]["CreatedAt"].endswith("Z")
+        assert set(body["Data"]) == {"Arn", "CreatedAt", "JobId"}
+        assert (body["Data"]["Arn"], body["Data"]["JobId"]) == (_job_arn(job_id), job_id)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["Data"]["CreatedAt"])
         job_of[delivery.logical_id] = job_id
     assert len(endpoint.requests()) == PROCESSES, "no response went anywhere else"
     assert len(set(job_of.values())) == PROCESSES, "no two resources share a job"

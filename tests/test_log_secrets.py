@@ -38,17 +38,30 @@ def test_responses_carry_only_the_job_id_arn_and_creation_time_so_no_echo_is_not
     assert not any(secret in json.dumps(created) for secret in log_secrets.PLANTED)
 
 
-def test_no_planted_secret_in_any_log_line_of_the_suite(cfn: Cfn) -> None:
+def test_no_planted_secret_in_any_log_line_of_the_suite(cfn: Cfn, aws: Any) -> None:
     # GIVEN this module's own events, successful and failed, carrying the secrets
     properties = {**sample_properties(), "JobId": "probe-secrets"}
-    assert cfn.create(properties)["Status"] == "SUCCESS"
+    assert cfn.create(properties)["PhysicalResourceId"] == JOB_ARN_PREFIX + "probe-secrets"
     broken = {**properties, "Tags": [{"Key": "api-key", "Value": log_secrets.PLANTED[1] * 20}]}
     update = cfn.send("Update", broken, physical_id=JOB_ARN_PREFIX + "probe-secrets", old_properties=properties)
     assert update["Status"] == "FAILED"
     assert "Tags[0].Value" in update["Reason"]
-    assert cfn.send("Delete", properties, physical_id=JOB_ARN_PREFIX + "probe-secrets")["Status"] == "SUCCESS"
+    deleted = cfn.send("Delete", properties, physical_id=JOB_ARN_PREFIX + "probe-secrets")
+    assert (deleted["Status"], deleted["Reason"]) == ("SUCCESS", "job probe-secrets deleted")
     invalid_document = {**properties, "Document": "not json " + log_secrets.PLANTED[0]}
-    assert cfn.create(invalid_document)["Status"] == "FAILED"
+    invalid = cfn.create(invalid_document)
+    assert invalid["Status"] == "FAILED"
+    # Tags of the wrong shape: the message names the property, never the value.
+    tag_map = cfn.create({**properties, "JobId": "probe-tag-map", "Tags": {"api-key": log_secrets.PLANTED[1]}})
+    assert tag_map["Status"] == "FAILED"
+    assert "Tags" in tag_map["Reason"]
+    # An IoT error that quotes a secret: the redaction layer masks it in the Reason and the log.
+    aws.fake.fail_next("CreateJob", "InvalidRequestException", message=f"bad tag value {log_secrets.PLANTED[1]}")
+    quoted = cfn.create({**properties, "JobId": "probe-iot-quote"})
+    assert quoted["Status"] == "FAILED"
+    assert "bad tag value ***" in quoted["Reason"]
+    for response in (update, invalid, tag_map, quoted):
+        assert not any(secret in json.dumps(response) for secret in log_secrets.PLANTED), response
 
     lines = log_secrets.captured_lines()
     signatures = log_secrets.issued_signatures()

@@ -40,10 +40,17 @@ Where ours is stricter than the registry schema (each an explicit test below):
   one threshold; ``IncrementFactor`` with one decimal and ``ThresholdPercentage``
   with two (and not negative); ``TimeoutConfig.InProgressTimeoutInMinutes`` 1 to
   10080; integers 32-bit; schedule times ``YYYY-MM-DDTHH:MM`` that exist, at
-  least 30 minutes apart (and, at synth time only, 30 minutes to a year ahead);
-* ``Tags``: at most 46 (IoT's 50 less the provider's four ownership tags),
+  least 30 minutes apart (30 minutes to a year ahead is checked apart from the
+  property set, by ``schema.schedule_problems``: the provider enforces it on
+  Create, synth only warns);
+* no IAM wildcard (``*`` or ``?``) in ``DocumentSource``,
+  ``PresignedUrlConfig.RoleArn`` or the URL of a presigned-URL placeholder in
+  ``Document``: each becomes an IAM policy resource;
+* ``Tags``: at most 45 (IoT's 50 less the provider's five ownership tags),
   unique by key (the registry only rejects identical tags), no ``aws:`` and no
   ``cdk-iot-job:`` key prefix;
+* messages never quote a value under ``Tags``, ``Document`` or
+  ``DocumentParameters``: they may be secrets;
 * patterns match whole values: the registry's ``^...$`` lets a trailing newline
   through (``$`` matches before it), ours does not;
 * the Unicode database: ours uses Python's ``unicodedata`` (14.0 on Python
@@ -392,6 +399,9 @@ STRICTER = (
     Stricter("parameter keys of 128 characters", r"^DocumentParameters key .*must be at most 128"),
     Stricter("parameter values without control characters", r"^DocumentParameters\.\S+ .*control characters"),
     Stricter("role is an ARN", r"^PresignedUrlConfig\.RoleArn .*must match arn:"),
+    Stricter(
+        "no IAM wildcards", re.escape(schema.IAM_WILDCARD_RULE) + "|" + re.escape(schema.PLACEHOLDER_WILDCARD_RULE)
+    ),
     Stricter("a rate increase threshold", r"RateIncreaseCriteria must set at least one of"),
     Stricter("decimals", r"(IncrementFactor|ThresholdPercentage) .*digit\(s\) after the decimal point"),
     Stricter("threshold not negative", r"ThresholdPercentage .*must be at least 0"),
@@ -401,7 +411,7 @@ STRICTER = (
     Stricter("32-bit integers", r"must be at most 2147483647"),
     Stricter("schedule times", r"^SchedulingConfig\.(StartTime|EndTime) .*must (match|be a real date)"),
     Stricter("schedule of 30 minutes", r"must be at least 30 minutes after StartTime"),
-    Stricter("at most 46 tags", r"^Tags must have at most 46 item"),
+    Stricter("at most 45 tags", rf"^Tags must have at most {schema.MAX_USER_TAGS} item"),
     Stricter("tag keys unique", r"^Tags\[\d+\]\.Key .*is a duplicate"),
     Stricter(
         "reserved tag prefixes", r"^Tags\[\d+\]\.Key .*(reserved prefix 'aws:'|must not start with 'cdk-iot-job:')"
@@ -667,8 +677,23 @@ STRICTER_CASES = [
     ),
     pytest.param(
         {**NO_DOCUMENT, "JobTemplateArn": MANAGED_TEMPLATE_ARNS[0], "DocumentParameters": {"k": "a\x07"}},
-        "DocumentParameters.k 'a\\x07' must not contain control characters",
+        "DocumentParameters.k must not contain control characters",
         id="parameter-value-control-character",
+    ),
+    pytest.param(
+        {**NO_DOCUMENT, "DocumentSource": "https://s3.amazonaws.com/bucket/jobs/*.json"},
+        "DocumentSource 'https://s3.amazonaws.com/bucket/jobs/*.json' must not contain '*' or '?'",
+        id="document-source-wildcard",
+    ),
+    pytest.param(
+        {**BASE, "PresignedUrlConfig": {"RoleArn": f"arn:aws:iam::{ACCOUNT}:role/firmware-*"}},
+        "must not contain '*' or '?'",
+        id="role-wildcard",
+    ),
+    pytest.param(
+        {**BASE, "Document": '{"url":"${aws:iot:s3-presigned-url:https://s3.amazonaws.com/bucket/?.bin}"}'},
+        "Document must not contain a presigned-URL placeholder whose URL has '*' or '?'",
+        id="placeholder-wildcard",
     ),
     pytest.param(
         {**BASE, "PresignedUrlConfig": {"RoleArn": "role/firmware-download"}},
@@ -742,9 +767,9 @@ STRICTER_CASES = [
         id="schedule-under-30-minutes",
     ),
     pytest.param(
-        {**BASE, "Tags": [{"Key": f"k{index}", "Value": ""} for index in range(47)]},
-        "Tags must have at most 46",
-        id="47-tags",
+        {**BASE, "Tags": [{"Key": f"k{index}", "Value": ""} for index in range(46)]},
+        "Tags must have at most 45",
+        id="46-tags",
     ),
     pytest.param(
         {**BASE, "Tags": [{"Key": "team", "Value": "a"}, {"Key": "team", "Value": "b"}]},
@@ -788,13 +813,50 @@ def test_ours_is_stricter_than_the_registry_where_the_api_is(properties: dict[st
     assert documented_rule(rejection, properties) is not None
 
 
-def test_a_schedule_in_the_past_is_rejected_at_synth_time_only() -> None:
-    # A rollback or a later Update of a job whose start has passed must stay valid.
-    past = (datetime.now(UTC) - timedelta(days=1)).strftime(schema.SCHEDULE_TIME_FORMAT)
+def test_a_schedule_in_the_past_is_a_valid_property_set_that_only_a_create_refuses() -> None:
+    # A rollback or a later Update of a job whose start has passed must stay valid;
+    # only creating a job (the provider's Create) checks the schedule against now.
+    now = datetime.now(UTC)
+    past = (now - timedelta(days=1)).strftime(schema.SCHEDULE_TIME_FORMAT)
     properties = {**BASE, "SchedulingConfig": {"StartTime": past}}
+    assert registry_set_verdict(properties)
     assert ours_on_set(properties) is None
-    with pytest.raises(schema.InvalidPropertyError, match="must be at least 30 minutes from now"):
-        schema.parse_properties(properties, now=datetime.now(UTC))
+    problems = schema.schedule_problems(schema.parse_properties(properties), now)
+    assert problems == [
+        f"SchedulingConfig.StartTime '{past}' must be at least 30 minutes from now (UTC) when the job is created"
+    ]
+    ahead = (now + timedelta(hours=2)).strftime(schema.SCHEDULE_TIME_FORMAT)
+    assert (
+        schema.schedule_problems(schema.parse_properties({**BASE, "SchedulingConfig": {"StartTime": ahead}}), now) == []
+    )
+
+
+@pytest.mark.parametrize(
+    "properties",
+    [
+        pytest.param({**BASE, "Tags": [{"Key": "api-key", "Value": "SECRET-VALUE" * 30}]}, id="tag-value-too-long"),
+        pytest.param({**BASE, "Tags": {"api-key": "SECRET-VALUE"}}, id="tags-as-a-map"),
+        pytest.param({**BASE, "Tags": ["api-key=SECRET-VALUE"]}, id="tags-as-strings"),
+        pytest.param({**BASE, "Document": "SECRET-VALUE is not JSON"}, id="document"),
+        pytest.param(
+            {
+                **NO_DOCUMENT,
+                "JobTemplateArn": MANAGED_TEMPLATE_ARNS[0],
+                "DocumentParameters": {"k": "SECRET-VALUE\x07"},
+            },
+            id="parameter-value",
+        ),
+        pytest.param(
+            {**NO_DOCUMENT, "JobTemplateArn": MANAGED_TEMPLATE_ARNS[0], "DocumentParameters": ["SECRET-VALUE"]},
+            id="parameters-as-a-list",
+        ),
+    ],
+)
+def test_a_rejection_never_quotes_a_value_that_may_be_a_secret(properties: dict[str, Any]) -> None:
+    rejection = ours_on_set(properties)
+
+    assert rejection is not None
+    assert "SECRET-VALUE" not in str(rejection)
 
 
 def test_job_id_is_optional_and_the_generated_one_is_valid_for_the_registry() -> None:

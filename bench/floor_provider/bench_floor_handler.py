@@ -5,14 +5,20 @@ like the provider (its folder plus boto3 only), so both sides run in the
 same kind of process. No validation, no ownership checks, no retries of the
 PUT:
 
+The physical id is the job's ARN and the attributes are ``Arn``,
+``CreatedAt`` and ``JobId``, as the provider answers (``Ref`` and
+``Fn::GetAtt`` of ``AWS::IoT::Job``):
+
 Create
     ``CreateJob`` with the event's targets, document, description, rollout
-    rate and tags, ``jobId`` = ``floor-<LogicalResourceId>``.
+    rate and tags, ``jobId`` = ``floor-<LogicalResourceId>``, then
+    ``DescribeJob`` for ``CreatedAt`` (CreateJob does not return it).
 Update (in place)
-    ``ListTagsForResource`` on the job's ARN (the ownership read: without it a
-    handler could change a job that is not its resource's), then
+    ``DescribeJob`` (the job's status and ``CreatedAt``, and whether it still
+    exists), ``ListTagsForResource`` on its ARN (the ownership read: without
+    it a handler could change a job that is not its resource's), then
     ``UpdateJob`` with the new description. With ``"BenchUpdateJobOnly"`` in
-    the event, ``UpdateJob`` alone: no check at all, for reference.
+    the event, ``UpdateJob`` alone: no read at all, for reference.
 Delete
     ``DeleteJob(force=True)``, then ``DescribeJob`` until the job is gone,
     sleeping between polls on the provider's schedule (0.5 s, doubling, at
@@ -30,6 +36,8 @@ import json
 import os
 import ssl
 import time
+from collections.abc import Mapping
+from datetime import UTC
 from http.client import HTTPSConnection
 from typing import Any
 from urllib.parse import urlsplit
@@ -68,12 +76,25 @@ def _wait_until_deleted(job_id: str) -> int:
         delay = min(delay * 2, MAX_POLL_SECONDS)
 
 
+def _attributes(job: Mapping[str, Any]) -> dict[str, str]:
+    """``Arn``, ``CreatedAt`` (ISO 8601 UTC, milliseconds) and ``JobId`` of a described job."""
+    created_at = job["createdAt"].astimezone(UTC)
+    return {
+        "Arn": job["jobArn"],
+        "CreatedAt": created_at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created_at.microsecond // 1000:03d}Z",
+        "JobId": job["jobId"],
+    }
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, float]:
     """Make the event's IoT calls, answer CloudFormation, return the parts' times."""
     started = time.perf_counter()
     request_type = event["RequestType"]
     properties = event["ResourceProperties"]
-    job_id = event.get("PhysicalResourceId") or f"floor-{event['LogicalResourceId']}"
+    physical_id = event.get("PhysicalResourceId")
+    # The physical id is the job's ARN: its last part is the JobId.
+    job_id = physical_id.rsplit("/", 1)[-1] if physical_id else f"floor-{event['LogicalResourceId']}"
+    data: dict[str, str] = {}
     polls = 0
     poll_s = 0.0
     if request_type == "Create":
@@ -87,10 +108,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, float]:
             },
             tags=properties["Tags"],
         )
+        data = _attributes(_iot.describe_job(jobId=job_id)["job"])
+        physical_id = data["Arn"]
     elif request_type == "Update":
         if not event.get("BenchUpdateJobOnly"):
-            _, partition, _, region, account, *_ = context.invoked_function_arn.split(":")
-            _iot.list_tags_for_resource(resourceArn=f"arn:{partition}:iot:{region}:{account}:job/{job_id}")
+            job = _iot.describe_job(jobId=job_id)["job"]
+            _iot.list_tags_for_resource(resourceArn=job["jobArn"])
+            data = _attributes(job)
         _iot.update_job(jobId=job_id, description=properties["Description"])
     else:
         _iot.delete_job(jobId=job_id, force=True)
@@ -102,12 +126,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, float]:
         event["ResponseURL"],
         {
             "Status": "SUCCESS",
-            "PhysicalResourceId": job_id,
+            "PhysicalResourceId": physical_id,
             "StackId": event["StackId"],
             "RequestId": event["RequestId"],
             "LogicalResourceId": event["LogicalResourceId"],
             "Reason": "",
-            "Data": {},
+            "Data": data,
         },
     )
     done = time.perf_counter()

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import iot_api, lifecycle, physical_id, redaction, schema
 from .ownership import Owner
-from .response import OneResponseCfnResource
+from .response import MAX_PHYSICAL_ID_BYTES, OneResponseCfnResource
 
 __all__ = ["handler", "helper"]
 
@@ -48,7 +48,10 @@ def _fallback_physical_id(event: dict[str, Any]) -> str:
     """The id to answer when the handler produced none: a failed Create, or a timeout."""
     request_id = str(event.get("RequestId", ""))
     if event.get("RequestType") != "Create":
-        return str(event.get("PhysicalResourceId") or physical_id.create_failed(request_id))
+        current = str(event.get("PhysicalResourceId") or "")
+        # CloudFormation never sends an id over its limit, but must never get one back.
+        fits = 0 < len(current.encode()) <= MAX_PHYSICAL_ID_BYTES
+        return current if fits else physical_id.create_failed(request_id)
     if _attempt.job_arn:
         return physical_id.may_have_created(_attempt.job_arn, request_id)
     return physical_id.create_failed(request_id)
@@ -61,10 +64,12 @@ def _timeout_reason(event: dict[str, Any]) -> str:
             return f"the provider timed out; job {_attempt.job_arn} may have been created: the rollback deletes it"
         return "the provider timed out before it created a job"
     if request_type == "Update":
-        return (
-            "the provider timed out; if the update needed a replacement, a replacement job may have "
-            "been created: delete it if it exists"
-        )
+        if _attempt.job_arn:
+            return (
+                f"the provider timed out; replacement job {_attempt.job_arn} may have been created: "
+                "delete it if it exists"
+            )
+        return "the provider timed out before it created a replacement job"
     return f"the provider timed out while deleting job {event.get('PhysicalResourceId')}"
 
 

@@ -435,6 +435,9 @@ def _send_create_job(request: JobRequest, job_id: str, api_request: Mapping[str,
         request.attempt.job_arn = job_arn(request.job_arn_prefix, job_id)
     try:
         iot_api.create_job(api_request)
+    except iot_api.IotUnavailableError:
+        request.attempt.job_arn = None  # no request was sent
+        raise
     except ClientError as error:
         # One attempt answered with a client error: IoT made no job for it.
         # After retries, an earlier attempt may have been cut off after IoT made it.
