@@ -24,6 +24,7 @@ import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from cfn_events import event, sample_properties
 from in_process import Cfn, LambdaContext
+from job_arns import arn, job_id_of
 
 from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler, iot_api, lifecycle, response, schema
@@ -34,7 +35,6 @@ LAMBDA_TIMEOUT = 300.0
 RESERVE = handler._RESPONSE_RESERVE_SECONDS
 # botocore's max_attempts counts retries: one attempt more than that in all.
 MAX_ATTEMPTS = iot_api._CLIENT_CONFIG.retries["max_attempts"] + 1
-JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
 
 
 @dataclass
@@ -106,18 +106,6 @@ def props(**changes: Any) -> dict[str, Any]:
     result = sample_properties()
     result.update(changes)
     return {name: value for name, value in result.items() if value is not None}
-
-
-def arn(job_id: str) -> str:
-    """The physical id (and ``Ref``) of job ``job_id``: its ARN."""
-    return JOB_ARN_PREFIX + job_id
-
-
-def job_id_of(response: dict[str, Any]) -> str:
-    """The JobId a successful response's physical id (the job's ARN) names."""
-    physical_id = str(response["PhysicalResourceId"])
-    assert physical_id.startswith(JOB_ARN_PREFIX), physical_id
-    return physical_id.removeprefix(JOB_ARN_PREFIX)
 
 
 def may_have_created(job_id: str, result: Run) -> str:
@@ -735,16 +723,21 @@ class LateCreate:
         self.aws.iot.create_job(**{**api_request, "jobId": self.job_id, "tags": tags})
 
 
+def late_job_of_request_late(monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], str]:
+    """Generated-id properties, the job a Create of request ``late`` makes, and a 1 s grace."""
+    properties = props(JobId=None)
+    owner = Owner(event("Create", properties, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "late")
+    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 1.0)
+    return properties, generated_job_id(owner)
+
+
 def test_a_delete_while_its_create_is_still_running_finds_and_deletes_the_late_job(
     cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a rollback Delete of the id a timed-out Create answered (the job's
     # ARN qualified by its request), and that Create's job appears only while
     # the Delete looks (its CreateJob was slow)
-    properties = props(JobId=None)
-    create_owner = Owner(event("Create", properties, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "late")
-    late_job = generated_job_id(create_owner)
-    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 1.0)
+    properties, late_job = late_job_of_request_late(monkeypatch)
     sleep = LateCreate(aws, properties, late_job, "late")
     handler_sleeps_with(monkeypatch, sleep)
 
@@ -762,10 +755,7 @@ def test_a_late_job_of_another_request_is_not_deleted_through_a_failed_creates_i
     cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the job that appears during the grace was made by another request of the resource
-    properties = props(JobId=None)
-    create_owner = Owner(event("Create", properties, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "late")
-    late_job = generated_job_id(create_owner)
-    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 1.0)
+    properties, late_job = late_job_of_request_late(monkeypatch)
     handler_sleeps_with(monkeypatch, LateCreate(aws, properties, late_job, "another-request"))
 
     result = run(cfn, aws, attempts, "Delete", properties, physical_id=f"{arn(late_job)}?request-id=late")
@@ -780,10 +770,7 @@ def test_a_delete_of_a_plain_job_arn_does_not_look_again_for_a_late_job(
     cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN the ARN of a job that does not exist, without a failed Create's qualifier
-    properties = props(JobId=None)
-    owner = Owner(event("Create", properties, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "late")
-    late_job = generated_job_id(owner)
-    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 1.0)
+    properties, late_job = late_job_of_request_late(monkeypatch)
     sleep = LateCreate(aws, properties, late_job, "late")
     handler_sleeps_with(monkeypatch, sleep)
 

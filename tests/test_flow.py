@@ -45,6 +45,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event as cfn_event
+from job_arns import arn, job_id_in
 
 from cdk_iot_job.local import resources
 from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint, RecordedRequest
@@ -53,8 +54,6 @@ from cdk_iot_job.local.lambda_process import LambdaProcess
 from cdk_iot_job.local.runtime import CustomResourceResponse, LocalAws
 from cdk_iot_job.local.state import State
 from cdk_iot_job.local.template import (
-    ACCOUNT,
-    REGION,
     Stack,
     TemplateResolver,
     load_stacks,
@@ -422,24 +421,13 @@ def _scalars(value: Any) -> list[Any]:
     return [value]
 
 
-def _job_arn(job_id: str) -> str:
-    return f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{job_id}"
-
-
-def _job_id(physical_id: str) -> str:
-    """The JobId a job's physical id (its ARN, as ``Ref`` of ``AWS::IoT::Job``) names."""
-    prefix = _job_arn("")
-    assert physical_id.startswith(prefix), physical_id
-    return physical_id.removeprefix(prefix)
-
-
 ISO_MILLIS = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 
 
 def _assert_success(response: CustomResourceResponse) -> str:
     """The JobId of a successful response, whose id and attributes are as ``AWS::IoT::Job``'s."""
     assert response.status == "SUCCESS", response
-    job_id = _job_id(response.physical_id)
+    job_id = job_id_in(response.physical_id)
     assert set(response.data) == {"Arn", "CreatedAt", "JobId"}
     assert response.data["Arn"] == response.physical_id and response.data["JobId"] == job_id
     assert re.fullmatch(ISO_MILLIS, response.data["CreatedAt"]), response.data
@@ -480,7 +468,7 @@ def test_app_jobs_are_created_as_the_template_declares(flow: Flow, synthesized: 
         # THEN the job exists as declared, with its user and ownership tags
         _answer(flow.aws, exchange)
         job_id = _assert_success(exchange.response)
-        assert result.resources[logical_id].physical_id == _job_arn(job_id)
+        assert result.resources[logical_id].physical_id == arn(job_id)
         assert result.resources[logical_id].attributes == exchange.response.data
         job = flow.job(job_id)
         assert job["status"] == "IN_PROGRESS"
@@ -499,10 +487,10 @@ def test_app_jobs_are_created_as_the_template_declares(flow: Flow, synthesized: 
     # The rollout targets the thing group app.py declares, as moto knows it.
     [rollout] = [name for name in job_ids if name.startswith("FirmwareRollout")]
     group_arn = flow.iot.describe_thing_group(thingGroupName="demo-sensors")["thingGroupArn"]
-    assert flow.job(_job_id(resolver.resolve({"Ref": rollout})))["targets"] == [group_arn]
+    assert flow.job(job_id_in(resolver.resolve({"Ref": rollout})))["targets"] == [group_arn]
     # Outputs resolve from the responses.
     outputs = resolver.resolve(stack.template["Outputs"])
-    assert outputs["FirmwareRolloutJobArn"]["Value"] == _job_arn(outputs["FirmwareRolloutJobId"]["Value"])
+    assert outputs["FirmwareRolloutJobArn"]["Value"] == arn(outputs["FirmwareRolloutJobId"]["Value"])
     assert result.outputs == {name: output["Value"] for name, output in outputs.items()}
 
 
@@ -551,7 +539,7 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     v2["Description"] = "calibration v2"
     v2["JobExecutionsRolloutConfig"] = {"MaximumPerMinute": "20"}
     mark = len(flow.fake.calls)
-    response = flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(first), old_properties=v1))
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=arn(first), old_properties=v1))
     assert _assert_success(response) == first
     assert flow.mutations_since(mark) == [("UpdateJob", first)]
     job = flow.job(first)
@@ -562,7 +550,7 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     v3 = copy.deepcopy(v2)
     v3["Targets"] = [thing_arn]
     v3["Document"] = json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": 3})
-    response = flow.send(flow.event("Update", logical_id, v3, physical_id=_job_arn(first), old_properties=v2))
+    response = flow.send(flow.event("Update", logical_id, v3, physical_id=arn(first), old_properties=v2))
     second = _assert_success(response)
     assert second != first
     new_job = flow.job(second)
@@ -572,16 +560,16 @@ def test_generated_job_create_update_replace_and_delete(flow: Flow) -> None:
     assert flow.job(first)["status"] == "IN_PROGRESS", "the old job stays until CloudFormation deletes it"
 
     # Cleanup: CloudFormation deletes the old physical id, with the old properties.
-    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=_job_arn(first)))
-    assert response.status == "SUCCESS" and response.physical_id == _job_arn(first)
+    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=arn(first)))
+    assert response.status == "SUCCESS" and response.physical_id == arn(first)
     assert flow.last_duration_s < MAX_DELETE_SECONDS
     # The deletion was awaited: the very next DescribeJob finds nothing.
     assert not flow.exists(first)
     assert flow.exists(second)
 
     # Final Delete (stack deletion).
-    response = flow.send(flow.event("Delete", logical_id, v3, physical_id=_job_arn(second)))
-    assert response.status == "SUCCESS" and response.physical_id == _job_arn(second)
+    response = flow.send(flow.event("Delete", logical_id, v3, physical_id=arn(second)))
+    assert response.status == "SUCCESS" and response.physical_id == arn(second)
     assert flow.last_duration_s < MAX_DELETE_SECONDS
     assert not flow.exists(second)
 
@@ -592,14 +580,14 @@ def test_rolled_back_replacement_deletes_only_the_new_job(flow: Flow) -> None:
     v1 = flow.test.properties(logical_id)
     old = _assert_success(flow.create(logical_id, v1))
     v2 = {**v1, "Document": json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": "rollback"})}
-    new = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(old), old_properties=v1)))
+    new = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=arn(old), old_properties=v1)))
     assert new != old
 
     # WHEN CloudFormation rolls back: it deletes the new physical id
-    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=_job_arn(new)))
+    response = flow.send(flow.event("Delete", logical_id, v2, physical_id=arn(new)))
 
     # THEN only the new job goes; the old one is untouched
-    assert response.status == "SUCCESS" and response.physical_id == _job_arn(new)
+    assert response.status == "SUCCESS" and response.physical_id == arn(new)
     assert not flow.exists(new)
     assert flow.job(old)["status"] == "IN_PROGRESS"
     assert flow.document(old) == v1["Document"]
@@ -612,7 +600,7 @@ def test_a_service_timeout_only_change_touches_nothing(flow: Flow) -> None:
     mark = len(flow.fake.calls)
 
     v2 = {**v1, "ServiceTimeout": "900"}
-    response = flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(job_id), old_properties=v1))
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=arn(job_id), old_properties=v1))
 
     assert _assert_success(response) == job_id
     assert flow.mutations_since(mark) == []
@@ -631,7 +619,7 @@ def test_redelivered_create_finds_its_own_job(flow: Flow) -> None:
     assert [exchange.event["RequestId"] for exchange in flow.aws.exchanges[-2:]] == [event["RequestId"]] * 2
     assert _assert_success(first) == _assert_success(second)
     after = {job["jobId"] for job in flow.iot.list_jobs()["jobs"]}
-    assert after - before == {_job_id(first.physical_id)}
+    assert after - before == {job_id_in(first.physical_id)}
 
 
 # --------------------------------------------------------------------------
@@ -642,22 +630,22 @@ def test_fixed_job_id_refuses_a_create_only_change_then_rolls_back(flow: Flow) -
     v1 = flow.test.properties(logical_id)
     job_id = _assert_success(flow.create(logical_id, v1))
     assert job_id == "flow-fixed-job"
-    before = (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id)))
+    before = (flow.job(job_id), flow.document(job_id), flow.tags(arn(job_id)))
 
     # WHEN the Document (create-only) changes but JobId stays
     v2 = {**v1, "Document": json.dumps({"operation": "reboot", "marker": DOC_MARKER, "v": 2})}
     mark = len(flow.fake.calls)
-    response = flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(job_id), old_properties=v1))
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=arn(job_id), old_properties=v1))
 
     # THEN it fails before touching anything, saying JobId must change
     assert response.status == "FAILED"
-    assert response.physical_id == _job_arn(job_id)
+    assert response.physical_id == arn(job_id)
     assert "Document" in response.reason and "new JobId" in response.reason
     assert flow.mutations_since(mark) == []
-    assert (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id))) == before
+    assert (flow.job(job_id), flow.document(job_id), flow.tags(arn(job_id))) == before
 
     # AND CloudFormation's rollback Update (properties swapped) succeeds with the same id
-    response = flow.send(flow.event("Update", logical_id, v1, physical_id=_job_arn(job_id), old_properties=v2))
+    response = flow.send(flow.event("Update", logical_id, v1, physical_id=arn(job_id), old_properties=v2))
     assert _assert_success(response) == job_id
     assert flow.document(job_id) == v1["Document"]
     assert flow.job(job_id)["status"] == "IN_PROGRESS"
@@ -689,7 +677,7 @@ def test_create_over_someone_elses_job_id_fails_and_never_touches_it(flow: Flow)
     props = flow.test.properties(logical_id)
     foreign_document = json.dumps({"owner": "someone-else"})
     flow.iot.create_job(jobId="flow-taken-job", targets=props["Targets"], document=foreign_document)
-    before = (flow.job("flow-taken-job"), flow.tags(_job_arn("flow-taken-job")))
+    before = (flow.job("flow-taken-job"), flow.tags(arn("flow-taken-job")))
     mark = len(flow.fake.calls)
 
     response = flow.create(logical_id, props)
@@ -701,7 +689,7 @@ def test_create_over_someone_elses_job_id_fails_and_never_touches_it(flow: Flow)
     response = flow.send(flow.event("Delete", logical_id, props, physical_id=physical_id))
     assert response.status == "SUCCESS" and response.physical_id == physical_id
     assert [call for call in flow.mutations_since(mark) if call[0] != "CreateJob"] == []
-    assert (flow.job("flow-taken-job"), flow.tags(_job_arn("flow-taken-job"))) == before
+    assert (flow.job("flow-taken-job"), flow.tags(arn("flow-taken-job"))) == before
     assert flow.document("flow-taken-job") == foreign_document
 
 
@@ -714,9 +702,9 @@ def test_delete_with_delete_behavior_cancel_keeps_the_canceled_job(flow: Flow) -
     assert props["DeleteBehavior"] == "CANCEL"
     job_id = _assert_success(flow.create(logical_id, props))
 
-    response = flow.send(flow.event("Delete", logical_id, props, physical_id=_job_arn(job_id)))
+    response = flow.send(flow.event("Delete", logical_id, props, physical_id=arn(job_id)))
 
-    assert response.status == "SUCCESS" and response.physical_id == _job_arn(job_id)
+    assert response.status == "SUCCESS" and response.physical_id == arn(job_id)
     assert flow.last_duration_s < MAX_DELETE_SECONDS
     job = flow.job(job_id)
     assert job["status"] == "CANCELED"
@@ -744,7 +732,7 @@ def test_logs_never_contain_a_response_url_signature_or_a_job_document(flow: Flo
     failed = flow.create(logical_id, bad)
     assert failed.status == "FAILED" and "Document" in failed.reason
     assert DOC_MARKER not in failed.reason
-    flow.send(flow.event("Delete", logical_id, flow.test.properties(logical_id), physical_id=_job_arn(job_id)))
+    flow.send(flow.event("Delete", logical_id, flow.test.properties(logical_id), physical_id=arn(job_id)))
 
     # THEN the whole log of the tests' provider child, and of every invocation in this module
     # (the engine's deploy of app.py included), holds none of them
@@ -821,8 +809,8 @@ def test_a_re_added_job_whose_create_fails_never_deletes_the_kept_job(flow: Flow
         v1["DeleteBehavior"] = "CANCEL"
     _assert_success(flow.create(logical_id, v1))
     if kept_by == "cancel":
-        assert flow.send(flow.event("Delete", logical_id, v1, physical_id=_job_arn(job_id))).status == "SUCCESS"
-    before = (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id)))
+        assert flow.send(flow.event("Delete", logical_id, v1, physical_id=arn(job_id))).status == "SUCCESS"
+    before = (flow.job(job_id), flow.document(job_id), flow.tags(arn(job_id)))
     mark = len(flow.fake.calls)
 
     # WHEN the resource is added back under the same logical id, and its Create fails
@@ -837,7 +825,7 @@ def test_a_re_added_job_whose_create_fails_never_deletes_the_kept_job(flow: Flow
     rollback = flow.send(flow.event("Delete", logical_id, v2, physical_id=response.physical_id))
     assert rollback.status == "SUCCESS"
     assert [call for call in flow.mutations_since(mark) if call[0] != "CreateJob"] == []
-    assert (flow.job(job_id), flow.document(job_id), flow.tags(_job_arn(job_id))) == before
+    assert (flow.job(job_id), flow.document(job_id), flow.tags(arn(job_id))) == before
 
 
 # --------------------------------------------------------------------------
@@ -856,25 +844,25 @@ def test_rollback_of_a_replacement_ends_with_exactly_the_original_job(
         v1 = {**v1, "JobId": f"flow-a-{cloudformation_sends}"}
         v2 = {**v2, "JobId": f"flow-b-{cloudformation_sends}"}
     x = _assert_success(flow.create(logical_id, v1))
-    before = (flow.job(x), flow.document(x), flow.tags(_job_arn(x)))
-    y = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(x), old_properties=v1)))
+    before = (flow.job(x), flow.document(x), flow.tags(arn(x)))
+    y = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=arn(x), old_properties=v1)))
     assert y != x
     mark = len(flow.fake.calls)
 
     # WHEN the stack update fails and CloudFormation rolls back in one of the ways it may
     if cloudformation_sends == "update-to-new":
         # The old properties, addressed to Y: the answer returns to X, so Y is cleaned up.
-        back = flow.send(flow.event("Update", logical_id, v1, physical_id=_job_arn(y), old_properties=v2))
+        back = flow.send(flow.event("Update", logical_id, v1, physical_id=arn(y), old_properties=v2))
         assert _assert_success(back) == x
     elif cloudformation_sends == "update-to-old":
-        back = flow.send(flow.event("Update", logical_id, v1, physical_id=_job_arn(x), old_properties=v2))
+        back = flow.send(flow.event("Update", logical_id, v1, physical_id=arn(x), old_properties=v2))
         assert _assert_success(back) == x
-    cleanup = flow.send(flow.event("Delete", logical_id, v2, physical_id=_job_arn(y)))
+    cleanup = flow.send(flow.event("Delete", logical_id, v2, physical_id=arn(y)))
 
     # THEN exactly X is live, unchanged, and Y is deleted: no third job
     assert cleanup.status == "SUCCESS"
     assert not flow.exists(y)
-    assert (flow.job(x), flow.document(x), flow.tags(_job_arn(x))) == before
+    assert (flow.job(x), flow.document(x), flow.tags(arn(x))) == before
     assert [call for call in flow.mutations_since(mark) if call[0] == "CreateJob"] == []
 
 
@@ -889,15 +877,18 @@ def test_an_update_never_sends_a_job_deleted_outside_the_stack_again(flow: Flow)
     mark = len(flow.fake.calls)
 
     v2 = {**v1, "Description": "calibration, slower"}
-    response = flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(job_id), old_properties=v1))
-    rollback = flow.send(flow.event("Update", logical_id, v1, physical_id=_job_arn(job_id), old_properties=v2))
+    response = flow.send(flow.event("Update", logical_id, v2, physical_id=arn(job_id), old_properties=v1))
+    rollback = flow.send(flow.event("Update", logical_id, v1, physical_id=arn(job_id), old_properties=v2))
 
     assert response.status == rollback.status == "SUCCESS"
-    assert response.physical_id == rollback.physical_id == _job_arn(job_id)
+    assert response.physical_id == rollback.physical_id == arn(job_id)
     assert flow.mutations_since(mark) == []
     assert "deleted outside the stack: it is not created again" in flow.aws.exchanges[-2].logs
-    while flow.exists(job_id):  # the fake finishes a deletion after a few reads
-        pass
+    # The fake finishes a deletion after a few reads: the job ends gone, never re-made.
+    for _ in range(5):
+        if not flow.exists(job_id):
+            break
+    assert not flow.exists(job_id)
 
 
 # --------------------------------------------------------------------------
@@ -970,14 +961,14 @@ def test_a_tag_rename_on_a_job_at_iots_50_tag_limit_deploys(flow: Flow) -> None:
     v1 = {**flow.test.properties(logical_id), "Tags": full}
     x = _assert_success(flow.create(logical_id, v1))
     v2 = {**v1, "Document": json.dumps({"operation": "calibrate", "marker": DOC_MARKER, "v": "tags"})}
-    y = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=_job_arn(x), old_properties=v1)))
-    assert len(flow.tags(_job_arn(y))) == 50
+    y = _assert_success(flow.send(flow.event("Update", logical_id, v2, physical_id=arn(x), old_properties=v1)))
+    assert len(flow.tags(arn(y))) == 50
 
     # WHEN one tag is renamed
     v3 = {**v2, "Tags": [*full[:-1], {"Key": "renamed", "Value": "v"}]}
-    response = flow.send(flow.event("Update", logical_id, v3, physical_id=_job_arn(y), old_properties=v2))
+    response = flow.send(flow.event("Update", logical_id, v3, physical_id=arn(y), old_properties=v2))
 
     # THEN the update succeeds in place
     assert _assert_success(response) == y
-    tags = flow.tags(_job_arn(y))
+    tags = flow.tags(arn(y))
     assert len(tags) == 50 and "renamed" in tags and "k44" not in tags

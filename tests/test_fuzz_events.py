@@ -59,6 +59,7 @@ from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
 from in_process import LambdaContext
+from job_arns import JOB_ARN_PREFIX, job_id_in
 from moto.iot.models import iot_backends
 
 from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
@@ -595,7 +596,6 @@ _GENERATED_LIKE = st.builds(
     st.from_regex(r"Fuzz[0-9]{1,4}", fullmatch=True),
     st.from_regex(r"[0-9a-f]{12}", fullmatch=True),
 )
-JOB_ARN_PREFIX = f"arn:aws:iot:{REGION}:{ACCOUNT}:job/"
 _REQUEST_ID = st.uuids().map(str)
 # The forms the provider answers, naming no job here: job ARNs of this account
 # and region (plain, or a failed Create's, qualified by its request), job ARNs
@@ -814,8 +814,7 @@ def job_id_of(response: dict[str, Any]) -> str:
     Also checks the response's attributes: exactly ``Arn``, ``CreatedAt`` and ``JobId``.
     """
     physical_id = str(response["PhysicalResourceId"])
-    assert physical_id.startswith(JOB_ARN_PREFIX), physical_id
-    job_id = physical_id.removeprefix(JOB_ARN_PREFIX)
+    job_id = job_id_in(physical_id)
     data = response["Data"]
     assert set(data) == {"Arn", "CreatedAt", "JobId"}, data
     assert (data["Arn"], data["JobId"]) == (physical_id, job_id)

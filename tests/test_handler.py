@@ -17,12 +17,12 @@ import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event, sample_properties
 from in_process import Cfn, LambdaContext
+from job_arns import arn, job_id_of
 
 from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler, lifecycle
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
 
-JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
 GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/sensors"
 OTHER_GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"
 
@@ -41,18 +41,6 @@ def props(**changes: Any) -> dict[str, Any]:
         else:
             result[name] = value
     return result
-
-
-def arn(job_id: str) -> str:
-    """The physical id (and ``Ref``) of job ``job_id``: its ARN."""
-    return JOB_ARN_PREFIX + job_id
-
-
-def job_id_of(response: dict[str, Any]) -> str:
-    """The JobId a successful response's physical id (the job's ARN) names."""
-    physical_id = str(response["PhysicalResourceId"])
-    assert physical_id.startswith(JOB_ARN_PREFIX), physical_id
-    return physical_id.removeprefix(JOB_ARN_PREFIX)
 
 
 def iso_millis(value: datetime) -> str:

@@ -18,6 +18,7 @@ import figures
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event, sample_properties
+from job_arns import arn
 from provider_asset import bundle_provider_asset
 
 from cdk_iot_job.local.lambda_process import LambdaProcess
@@ -25,12 +26,6 @@ from cdk_iot_job.local.runtime import LocalAws
 
 HANDLER = "cdk_iot_job_provider.handler.handler"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
-
-
-def arn(job_id: str) -> str:
-    """The physical id (and ``Ref``) of job ``job_id``: its ARN."""
-    return JOB_ARN_PREFIX + job_id
 
 
 @pytest.fixture(scope="module")

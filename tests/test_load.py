@@ -47,6 +47,7 @@ import figures
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event as cfn_event
+from job_arns import arn
 from moto.server import ThreadedMotoServer
 from provider_asset import bundle_provider_asset
 
@@ -240,10 +241,6 @@ def _the_one_response(endpoint: CloudFormationEndpoint, delivery: Delivery) -> d
 # --------------------------------------------------------------------------
 # IoT as the test sees it, and the figures
 # --------------------------------------------------------------------------
-def _job_arn(job_id: str) -> str:
-    return f"arn:aws:iot:{REGION}:{ACCOUNT}:job/{job_id}"
-
-
 def _properties(index: int) -> dict[str, Any]:
     return {
         "Targets": [THING_ARN],
@@ -271,7 +268,7 @@ def _jobs_by_stack(iot: Any) -> dict[str, dict[str, dict[str, str]]]:
 
 
 def _calls_on(job_id: str, calls: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
-    return [call for call in calls if call[1] in (job_id, _job_arn(job_id))]
+    return [call for call in calls if call[1] in (job_id, arn(job_id))]
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -358,9 +355,9 @@ def test_100_handler_processes_create_and_delete_100_jobs_at_once_under_throttli
         body = _the_one_response(endpoint, delivery)
         # The physical id is the job's ARN; the attributes are exactly Arn, CreatedAt and JobId.
         job_id = body["PhysicalResourceId"].rsplit("/", 1)[-1]
-        assert body["PhysicalResourceId"] == _job_arn(job_id)
+        assert body["PhysicalResourceId"] == arn(job_id)
         assert set(body["Data"]) == {"Arn", "CreatedAt", "JobId"}
-        assert (body["Data"]["Arn"], body["Data"]["JobId"]) == (_job_arn(job_id), job_id)
+        assert (body["Data"]["Arn"], body["Data"]["JobId"]) == (arn(job_id), job_id)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["Data"]["CreatedAt"])
         job_of[delivery.logical_id] = job_id
     assert len(endpoint.requests()) == PROCESSES, "no response went anywhere else"
@@ -385,7 +382,7 @@ def test_100_handler_processes_create_and_delete_100_jobs_at_once_under_throttli
             "Delete",
             _properties(index),
             response_url="",
-            physical_id=_job_arn(job_of[_logical_id(index)]),
+            physical_id=arn(job_of[_logical_id(index)]),
             logical_id=_logical_id(index),
             stack_id=STACK_ID,
         )

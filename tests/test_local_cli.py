@@ -34,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from job_arns import JOB_ARN_PREFIX, job_id_in
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
 TEMPLATE = "examples/cloudformation/iot-job.yaml"
 EXPORT = "cdk-iot-job-ServiceToken"
-JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
 DEMO = "CdkIotJobDemo"
 FILE_DOCUMENT = "CdkIotJobFirmwareFile"
 PROVIDER = "IotJobProviderStack"
@@ -116,12 +116,6 @@ def app_copy(folder: Path, name: str, old: str, new: str) -> str:
     if not (folder / "examples").exists():
         (folder / "examples").symlink_to(REPO / "examples")
     return f"python3 {path}"
-
-
-def jid(physical_id: str) -> str:
-    """The JobId of a job's physical id, which is its ARN."""
-    assert physical_id.startswith(JOB_ARN_PREFIX), physical_id
-    return physical_id.removeprefix(JOB_ARN_PREFIX)
 
 
 ISO_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
@@ -218,7 +212,7 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
     saved = load_state(state)
     for prefix in ("FirmwareRollout", "CanaryReboot"):
         logical_id = job_logical_id(saved, DEMO, prefix)
-        job_id = jid(saved["stacks"][DEMO]["resources"][logical_id]["physical_id"])
+        job_id = job_id_in(saved["stacks"][DEMO]["resources"][logical_id]["physical_id"])
         line = row(run.stdout, logical_id)
         assert "CREATE_COMPLETE" in line and job_id in line and JOB_ARN_PREFIX + job_id in line, line
         # progress lines came first, as each resource completed
@@ -229,7 +223,9 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
         )
     # ... and the jobs are in moto, saved in the state for the next run
     jobs = moto_jobs(state)
-    rollout = jid(saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, "FirmwareRollout")]["physical_id"])
+    rollout = job_id_in(
+        saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, "FirmwareRollout")]["physical_id"]
+    )
     assert jobs[rollout]["status"] == "IN_PROGRESS"
     assert jobs[rollout]["description"] == "Sensor firmware 2.4.1"
     assert jobs[rollout]["targets"] == ["arn:aws:iot:us-east-1:123456789012:thinggroup/demo-sensors"]
@@ -239,10 +235,10 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
     assert sorted(jobs) == sorted(
         [
             *(
-                jid(saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, p)]["physical_id"])
+                job_id_in(saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, p)]["physical_id"])
                 for p in ("FirmwareRollout", "CanaryReboot")
             ),
-            jid(file_job["physical_id"]),
+            job_id_in(file_job["physical_id"]),
         ]
     )
     assert saved["stacks"][PROVIDER]["exports"][EXPORT].startswith("arn:aws:lambda:us-east-1:123456789012:function:")
@@ -252,7 +248,7 @@ def test_2_description_edit_is_planned_and_deployed_in_place(tmp: Path, state: P
     before = load_state(state)
     rollout = job_logical_id(before, DEMO, "FirmwareRollout")
     reboot = job_logical_id(before, DEMO, "CanaryReboot")
-    job_id = jid(before["stacks"][DEMO]["resources"][rollout]["physical_id"])
+    job_id = job_id_in(before["stacks"][DEMO]["resources"][rollout]["physical_id"])
     edited = app_copy(tmp, "app_description.py", DESCRIPTION, EDITED_DESCRIPTION)
 
     # WHEN a second process plans the edited app
@@ -307,7 +303,7 @@ def test_4_plain_cloudformation_template_deploys_after_the_provider_stack(state:
     assert f"Stack {TEMPLATE_STACK}: CREATE_COMPLETE" in run.stdout, run
     saved = load_state(state)
     resources = saved["stacks"][TEMPLATE_STACK]["resources"]
-    job_id = jid(resources["Job"]["physical_id"])
+    job_id = job_id_in(resources["Job"]["physical_id"])
     line = row(run.stdout, "Job ")
     assert "CREATE_COMPLETE" in line and JOB_ARN_PREFIX + job_id in line, line
     assert saved["stacks"][TEMPLATE_STACK]["imports"] == [EXPORT]
@@ -347,7 +343,7 @@ def test_5_provider_stack_cannot_be_destroyed_while_its_export_is_imported(state
 
 
 def test_6_destroy_leaves_no_job_behind(state: Path) -> None:
-    template_job = jid(load_state(state)["stacks"][TEMPLATE_STACK]["resources"]["Job"]["physical_id"])
+    template_job = job_id_in(load_state(state)["stacks"][TEMPLATE_STACK]["resources"]["Job"]["physical_id"])
 
     # WHEN the template stack is destroyed
     run = cli("destroy", "--template", TEMPLATE, "--state", str(state))
@@ -385,7 +381,7 @@ def test_deploy_json_reports_every_stack(background: Background) -> None:
     jobs = {name: res for name, res in demo["resources"].items() if res["type"] == "Custom::IotJob"}
     assert len(jobs) == 2
     for resource in jobs.values():
-        job_id = jid(resource["physical_id"])
+        job_id = job_id_in(resource["physical_id"])
         assert resource["attributes"]["Arn"] == resource["physical_id"]
         assert resource["attributes"]["JobId"] == job_id
     # ... the stack's Outputs (Ref and GetAtt Arn of app.py's jobs are their ARNs) and each job as IoT holds it
@@ -393,13 +389,14 @@ def test_deploy_json_reports_every_stack(background: Background) -> None:
     assert demo["outputs"]["FirmwareRolloutJobArn"] == jobs[rollout]["physical_id"]
     described = demo["jobs"][rollout]
     assert (
-        described["jobId"] == jid(jobs[rollout]["physical_id"]) and described["jobArn"] == jobs[rollout]["physical_id"]
+        described["jobId"] == job_id_in(jobs[rollout]["physical_id"])
+        and described["jobArn"] == jobs[rollout]["physical_id"]
     )
     assert described["status"] == "IN_PROGRESS" and described["createdAt"]
     # the events of a --json run are in the document, not printed as progress lines
     assert [e["status"] for e in demo["events"] if e["resource_type"] == "Custom::IotJob"] == ["CREATE_COMPLETE"] * 2
     all_jobs = {
-        jid(res["physical_id"])
+        job_id_in(res["physical_id"])
         for stack in report["stacks"]
         for res in stack["resources"].values()
         if res["type"] == "Custom::IotJob"
@@ -459,7 +456,7 @@ def test_readme_steps_deploy_the_example_and_print_its_outputs(tmp: Path) -> Non
     [stack] = json.loads(run.stdout)["stacks"]
     assert stack["status"] == "CREATE_COMPLETE" and stack["resources"]["Job"]["type"] == "Custom::IotJob"
     physical_id = stack["resources"]["Job"]["physical_id"]
-    job_id = jid(physical_id)
+    job_id = job_id_in(physical_id)
     outputs = stack["outputs"]
     assert outputs["JobRef"] == outputs["JobArn"] == physical_id == JOB_ARN_PREFIX + job_id
     assert outputs["JobId"] == job_id

@@ -16,12 +16,11 @@ import log_secrets
 import pytest
 from cfn_events import sample_properties
 from in_process import Cfn
+from job_arns import JOB_ARN_PREFIX
 
 from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
 
 pytestmark = pytest.mark.scan_after_all
-
-JOB_ARN_PREFIX = "arn:aws:iot:us-east-1:123456789012:job/"
 
 
 @pytest.fixture

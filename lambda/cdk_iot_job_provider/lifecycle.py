@@ -238,7 +238,7 @@ def update(request: JobRequest) -> JobResult:
     new = request.properties
     ref = request.job_ref()
     current_id = ref.job_id if ref else ""
-    job, tags = _current_job(ref)
+    job, tags = _current_job(ref.job_id if ref else None)
     owned = job is not None and request.owner.owns(tags)
     # The job's own fingerprint is the truth; it also makes rollbacks converge in place.
     decision = decide_update(
@@ -272,11 +272,11 @@ def update(request: JobRequest) -> JobResult:
     return JobResult.of(job)
 
 
-def _current_job(ref: JobRef | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
+def _current_job(job_id: str | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The job and its tags, or ``(None, {})`` when it is gone or being deleted."""
-    if ref is None:
+    if job_id is None:
         return None, {}
-    job = iot_api.describe_job(ref.job_id)
+    job = iot_api.describe_job(job_id)
     if job is None or job.get("status") == DELETING:
         return None, {}
     try:
@@ -291,7 +291,7 @@ def _replaced_job(request: JobRequest, tags: Mapping[str, str], decision: Update
     if not is_job_id(replaced_id) or decision.new_job_id not in (None, replaced_id):
         return None
     assert replaced_id is not None
-    job, replaced_tags = _current_job(JobRef(replaced_id, ""))
+    job, replaced_tags = _current_job(replaced_id)
     if job is None or not request.owner.owns(replaced_tags):
         return None
     if replaced_tags.get(FINGERPRINT_TAG) != schema.create_only_fingerprint(request.properties):

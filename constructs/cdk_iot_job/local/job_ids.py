@@ -1,39 +1,24 @@
-"""The physical id of a ``Custom::IotJob``, as the provider answers it.
+"""The physical id of a ``Custom::IotJob``, read the way the provider reads it.
 
-A successful Create or Update answers the job's ARN,
-``arn:<partition>:iot:<region>:<account>:job/<JobId>``. A failed Create answers
-an id that names no job: ``create-failed:<RequestId>``, or
-``<job ARN>?request-id=<RequestId>`` when the job may exist. Only the plain ARN
-names a job; everything else (those two forms, and the bare JobIds of
-earlier provider versions) means "no job".
-
-The provider keeps its own equivalent; this one serves the local engine and
-its command line, which must not import the handler package.
+A successful Create or Update answers the job's ARN; a failed Create answers an
+id that names no job (``create-failed:<RequestId>``, or
+``<job ARN>?request-id=<RequestId>``). The format is the provider's
+(:mod:`cdk_iot_job_provider.physical_id`, pure standard library); this module
+only adds the local engine's question: which job, if any, does the stack track?
 """
 
 from __future__ import annotations
 
-import re
+from cdk_iot_job_provider import physical_id
 
 __all__ = ["job_arn", "job_id_of"]
 
-# JobId as CreateJob accepts it; the region and account parts as IoT prints them.
-_JOB_ARN = re.compile(r"arn:(?P<partition>aws[a-z-]*):iot:[a-z0-9-]+:\d{12}:job/(?P<job_id>[a-zA-Z0-9_-]{1,64})")
 
-
-def job_id_of(physical_id: str | None) -> str | None:
+def job_id_of(value: str | None) -> str | None:
     """The JobId a physical id names, or ``None`` when it names no job.
 
-    Parameters
-    ----------
-    physical_id
-        A ``Custom::IotJob`` physical id (``Ref``).
-
-    Returns
-    -------
-    str or None
-        The JobId of a plain job ARN; ``None`` for anything else, including an
-        ARN with a ``?request-id=`` suffix (a failed Create's id).
+    Only a plain job ARN names one: a failed Create's ids, bare JobIds of
+    earlier provider versions and anything else do not.
 
     Examples
     --------
@@ -44,10 +29,10 @@ def job_id_of(physical_id: str | None) -> str | None:
     >>> job_id_of("create-failed:r1") is None
     True
     """
-    match = _JOB_ARN.fullmatch(physical_id or "")
-    return match.group("job_id") if match else None
+    ref = physical_id.parse_physical_id(value, None)
+    return ref.job_id if ref is not None and ref.created_by is None else None
 
 
 def job_arn(job_id: str, *, partition: str, region: str, account: str) -> str:
     """The ARN of job ``job_id`` in ``partition``, ``region`` and ``account``."""
-    return f"arn:{partition}:iot:{region}:{account}:job/{job_id}"
+    return physical_id.job_arn(f"arn:{partition}:iot:{region}:{account}:job/", job_id)
