@@ -417,21 +417,7 @@ def _strings(text: str) -> Iterator[str]:
         # A string document may be JSON only once its tokens resolve.
         yield text
         return
-    yield from _walk(value)
-
-
-def _walk(value: Any) -> Iterator[str]:
-    # Decoded strings, so "\/" and "\u" escapes in a hand-written document
-    # cannot hide a placeholder.
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield key
-            yield from _walk(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
+    yield from schema.json_strings(value)
 
 
 def _presigned_objects(scope: Construct, text: str, *, registered: bool) -> tuple[S3ObjectRef, ...]:

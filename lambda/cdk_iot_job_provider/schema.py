@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -32,6 +32,7 @@ __all__ = [
     "check",
     "create_only_fingerprint",
     "is_valid",
+    "json_strings",
     "parse_properties",
     "schedule_problems",
     "to_api",
@@ -232,7 +233,7 @@ def has_no_iam_wildcard(text: str) -> bool:
 def _placeholders_have_no_wildcard(document: str) -> bool:
     # The raw text and, for JSON, its decoded strings: "\u002a" is a "*" too.
     try:
-        decoded = _json_strings(json.loads(document))
+        decoded = list(json_strings(json.loads(document)))
     except (ValueError, RecursionError):
         decoded = []
     return all(
@@ -242,14 +243,21 @@ def _placeholders_have_no_wildcard(document: str) -> bool:
     )
 
 
-def _json_strings(value: Any) -> list[str]:
+def json_strings(value: Any) -> Iterator[str]:
+    """Every string of a decoded JSON value, keys and values, in order.
+
+    Decoded, so ``\\/`` and ``\\u`` escapes in a hand-written document cannot
+    hide a presigned-URL placeholder from a check.
+    """
     if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [text for key, item in value.items() for text in (key, *_json_strings(item))]
-    if isinstance(value, list):
-        return [text for item in value for text in _json_strings(item)]
-    return []
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from json_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from json_strings(item)
 
 
 _NO_IAM_WILDCARD = Check(has_no_iam_wildcard, IAM_WILDCARD_RULE)
