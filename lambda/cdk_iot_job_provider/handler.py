@@ -73,11 +73,6 @@ def _timeout_reason(event: dict[str, Any]) -> str:
     return f"the provider timed out while deleting job {event.get('PhysicalResourceId')}"
 
 
-def _region_of(arn: Any) -> str | None:
-    parts = arn.split(":") if isinstance(arn, str) else []
-    return (parts[3] or None) if len(parts) > 5 and parts[0] == "arn" else None
-
-
 def _job_arn_prefix(event: dict[str, Any], context: Any) -> str | None:
     """Jobs live where the function runs; the stack's region and account otherwise."""
     return physical_id.arn_prefix(getattr(context, "invoked_function_arn", None), "lambda") or physical_id.arn_prefix(
@@ -128,7 +123,8 @@ def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> l
     request_deadline = _request_deadline(event, context)
     # Neither waits nor IoT requests may run into the time needed to answer.
     iot_api.set_deadline(request_deadline)
-    iot_api.set_fallback_region(_region_of(event.get("StackId")))
+    stack_arn = physical_id.arn_parts(event.get("StackId"))
+    iot_api.set_fallback_region(stack_arn[2] if stack_arn else None)
     return lifecycle.JobRequest(
         owner=_owner(event),
         properties=schema.parse_properties(raw) if validate else raw,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["JobRef", "arn_prefix", "create_failed", "job_arn", "may_have_created", "parse_physical_id"]
+__all__ = ["JobRef", "arn_parts", "arn_prefix", "create_failed", "job_arn", "may_have_created", "parse_physical_id"]
 
 _REQUEST_QUALIFIER = "?request-id="
 _FAILED_PREFIX = "create-failed:"
@@ -34,13 +34,21 @@ class JobRef:
     created_by: str | None = None
 
 
+def arn_parts(arn: object) -> tuple[str, str, str, str] | None:
+    """``(partition, service, region, account)`` of a well-formed ARN, or ``None``."""
+    parts = arn.split(":", _ARN_PARTS - 1) if isinstance(arn, str) else []
+    if len(parts) < _ARN_PARTS or parts[0] != "arn":
+        return None
+    return parts[1], parts[2], parts[3], parts[4]
+
+
 def arn_prefix(arn: object, service: str) -> str | None:
     """``arn:<partition>:iot:<region>:<account>:job/`` for the region and account of ``arn``
     (a function or stack ARN of ``service``), or ``None`` when ``arn`` is not one."""
-    parts = arn.split(":", _ARN_PARTS - 1) if isinstance(arn, str) else []
-    if len(parts) < _ARN_PARTS or parts[0] != "arn" or parts[2] != service or not all(parts[1:5]):
+    parts = arn_parts(arn)
+    if parts is None or parts[1] != service or not all(parts):
         return None
-    _, partition, _, region, account = parts[:5]
+    partition, _, region, account = parts
     return f"arn:{partition}:iot:{region}:{account}:job/"
 
 
