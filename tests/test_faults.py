@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import botocore.endpoint
+import botocore.retries.standard
 import figures
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
@@ -26,7 +28,7 @@ from cfn_events import event, sample_properties
 from in_process import Cfn, LambdaContext
 from job_arns import arn, job_id_of
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler, iot_api, lifecycle, response, schema
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
 
@@ -283,11 +285,45 @@ def test_a_storm_that_outlasts_the_service_timeout_fails_before_cloudformation_s
     )
 
 
-def real_backoff(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """botocore's retry backoff really sleeps, ``seconds`` each time, so deadlines are reached."""
-    import botocore.endpoint
+def test_no_backoff_wait_that_would_end_past_the_deadline_is_begun(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN throttling that never ends, botocore's own randomized backoff (a wait
+    # grows to 20 s) played on a virtual clock, and 5 s before the deadline
+    clock = VirtualClock()
+    monkeypatch.setattr(iot_api, "time", types.SimpleNamespace(monotonic=clock.now))
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=clock.sleep))
+    aws.fake.fail_next("CreateJob", "ThrottlingException", times=1000)
+    iot_api.set_deadline(5.0)
+    try:
+        # WHEN CreateJob is called
+        with pytest.raises(iot_api.DeadlineReachedError, match="no time left for IoT CreateJob"):
+            iot_api.create_job(
+                {"jobId": "storm", "targets": ["arn:aws:iot:us-east-1:123456789012:thing/sensor-1"], "document": "{}"}
+            )
+    finally:
+        iot_api.set_deadline(float("inf"))
 
-    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=lambda _: time.sleep(seconds)))
+    # THEN it gives up at the deadline, not a backoff wait after it
+    assert clock.sleeps, "botocore retried at least once"
+    assert clock.now() <= 5.0, clock.sleeps
+
+
+@dataclass
+class VirtualClock:
+    """A monotonic clock that only botocore's backoff sleeps move."""
+
+    sleeps: list[float] = field(default_factory=list)
+
+    def now(self) -> float:
+        return sum(self.sleeps)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+def real_backoff(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """botocore's retry backoff is ``seconds`` each time and really sleeps, so deadlines are reached."""
+    monkeypatch.setattr(botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda _self, _context: seconds)
+    monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=time.sleep))
 
 
 # --- Transient service and connection errors ------------------------------

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, PartialCredentialsError
+from botocore.retries import quota, standard
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -43,8 +44,9 @@ __all__ = [
 # Ten retries (eleven attempts) ride out a throttling burst on the low-TPS jobs API.
 # One attempt lasts at most 20 s: one started by the deadline (25 s before the
 # Lambda timeout) ends in time to answer CloudFormation.
+_RETRIES = 10
 _CLIENT_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 10},
+    retries={"mode": "standard", "max_attempts": _RETRIES},
     connect_timeout=5,
     read_timeout=15,
 )
@@ -88,7 +90,48 @@ def _client_for(region: str | None) -> Any:
         raise IotUnavailableError(f"the IoT client cannot be created: {type(error).__name__}: {error}") from error
     # Before every attempt, retries included.
     client.meta.events.register_first("before-send.iot", _refuse_after_deadline)
+    _retry_until_deadline(client)
     return client
+
+
+class _DeadlineBackoff(standard.ExponentialBackoff):
+    """Botocore's standard backoff, except that a retry whose wait ends past the deadline is not taken.
+
+    Throttling backoff grows to 20 s, so without this a wait begun before the
+    deadline could end well after it, and after CloudFormation stopped waiting.
+    """
+
+    def delay_amount(self, context: Any) -> float:
+        delay = float(super().delay_amount(context))
+        if time.monotonic() + delay > _deadline:
+            operation = context.operation_model.name if context.operation_model is not None else "request"
+            raise DeadlineReachedError(
+                f"no time left for IoT {operation} before the Lambda timeout: "
+                f"{context.get_error_code() or 'no answer'} on attempt {context.attempt_number}, "
+                f"and the next retry would start {delay:.1f} s later"
+            )
+        return delay
+
+
+def _retry_until_deadline(client: Any) -> None:
+    """Replace the client's standard retry handler with one using :class:`_DeadlineBackoff`."""
+    service = client.meta.service_model.service_id.hyphenize()
+    adapter = standard.RetryEventAdapter()
+    throttling = standard.ThrottlingErrorDetector(adapter)
+    retry_quota = standard.RetryQuotaChecker(quota.RetryQuota(), throttling)
+    handler = standard.RetryHandler(
+        retry_policy=standard.RetryPolicy(
+            retry_checker=standard.StandardRetryConditions(max_attempts=_RETRIES + 1),
+            retry_backoff=_DeadlineBackoff(service_name=service, throttling_detector=throttling),
+        ),
+        retry_event_adapter=adapter,
+        retry_quota=retry_quota,  # type: ignore[arg-type]  # botocore passes a checker too; its stubs say RetryQuota
+        service_name=service,
+    )
+    unique_id = f"retry-config-{service}"
+    client.meta.events.unregister(f"needs-retry.{service}", unique_id=unique_id)
+    client.meta.events.register(f"needs-retry.{service}", handler.needs_retry, unique_id=unique_id)
+    client.meta.events.register(f"after-call.{service}", retry_quota.release_retry_quota)
 
 
 def _refuse_after_deadline(event_name: str = "", **_: Any) -> None:
