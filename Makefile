@@ -35,10 +35,10 @@ synth: $(VENV)/.installed node_modules/.installed
 
 demo: synth
 	rm -rf .cdk-iot-job-local
-	$(PY) -m cdk_iot_job.local deploy --assembly cdk.out
+	$(VENV)/bin/cdk-iot-job-local deploy --assembly cdk.out
 
 plan deploy destroy: $(VENV)/.installed
-	$(PY) -m cdk_iot_job.local $@
+	$(VENV)/bin/cdk-iot-job-local $@
 
 test: $(VENV)/.installed
 	$(PY) -m pytest

@@ -2,7 +2,7 @@
 
 Each measurement is a fresh ``python -S -P -B bench/cold_start_probe.py``
 process with only the provider's asset folder and a boto3-only runtime
-folder on ``sys.path`` (as :class:`~cdk_iot_job.local.lambda_process.LambdaProcess`
+folder on ``sys.path`` (as :class:`~cdk_iot_job_local.lambda_process.LambdaProcess`
 runs handlers), the Lambda-like environment and the working directory in
 the asset folder. The sides alternate. One extra run per side with
 ``-X importtime`` attributes the difference: the modules only the
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from stats import Summary, summarize
 
-from cdk_iot_job.local.lambda_process import lambda_runtime_path
+from cdk_iot_job_local.lambda_process import lambda_runtime_path
 
 __all__ = ["ColdStartResults", "ImportCost", "measure_cold_start"]
 

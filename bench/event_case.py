@@ -1,9 +1,9 @@
 """Case 4, event latency: the provider's Create, in-place Update and Delete against the floor.
 
-One embedded AWS (:class:`~cdk_iot_job.local.runtime.LocalAws`: moto on
+One embedded AWS (:class:`~cdk_iot_job_local.runtime.LocalAws`: moto on
 loopback with the strict IoT fake, ``deletion_polls=1``, and the local HTTPS
 stand-in for CloudFormation's response URLs) serves two warm
-:class:`~cdk_iot_job.local.lambda_process.LambdaProcess` children started
+:class:`~cdk_iot_job_local.lambda_process.LambdaProcess` children started
 alike (asset folder plus boto3 only on ``sys.path``, the same environment):
 the provider from its asset, and ``floor_provider/bench_floor_handler.py``.
 Each repetition sends both a Create, an Update that changes the Description
@@ -28,8 +28,8 @@ from typing import Any
 
 from stats import Summary, summarize
 
-from cdk_iot_job.local.lambda_process import LambdaProcess, lambda_runtime_path
-from cdk_iot_job.local.runtime import ACCOUNT, REGION, LocalAws
+from cdk_iot_job_local.lambda_process import LambdaProcess, lambda_runtime_path
+from cdk_iot_job_local.runtime import ACCOUNT, REGION, LocalAws
 
 __all__ = ["EVENT_TYPES", "EventResults", "measure_events"]
 

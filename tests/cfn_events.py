@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cdk_iot_job.local.events import stringify
+from cdk_iot_job_local.events import stringify
 
 EVENTS_DIR = Path(__file__).parent / "events"
 SERVICE_TOKEN = "arn:aws:lambda:us-east-1:123456789012:function:CdkIotJobDemo-CdkIotJobProviderFunction"

@@ -30,8 +30,8 @@ import boto3
 import botocore.endpoint
 from moto import mock_aws
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
-from cdk_iot_job.local.iot_fake import StrictIotFake
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.iot_fake import StrictIotFake
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

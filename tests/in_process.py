@@ -13,7 +13,7 @@ from typing import Any
 
 from cfn_events import event
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler
 
 __all__ = ["Cfn", "LambdaContext"]

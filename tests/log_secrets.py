@@ -21,8 +21,8 @@ import logging
 import threading
 from typing import Any
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
-from cdk_iot_job.local.lambda_process import LambdaProcess
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.lambda_process import LambdaProcess
 
 __all__ = ["PLANTED", "captured_lines", "issued_signatures", "start_capture"]
 

@@ -129,7 +129,7 @@ def test_there_are_plain_cloudformation_examples() -> None:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
 def test_each_example_is_also_a_clean_native_aws_iot_job_template(example: Path) -> None:
-    from cdk_iot_job.local.cfn_yaml import load_template
+    from cdk_iot_job_local.cfn_yaml import load_template
 
     # GIVEN the example with Custom::IotJob swapped for AWS::IoT::Job and the custom-only properties dropped
     native, jobs = as_native(load_template(example))

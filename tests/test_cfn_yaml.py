@@ -1,4 +1,4 @@
-"""Tests for cdk_iot_job.local.cfn_yaml: short-form tags, scalars kept as text, errors."""
+"""Tests for cdk_iot_job_local.cfn_yaml: short-form tags, scalars kept as text, errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cdk_iot_job.local.cfn_yaml import SHORT_FORM_FUNCTIONS, load_template
+from cdk_iot_job_local.cfn_yaml import SHORT_FORM_FUNCTIONS, load_template
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cloudformation" / "iot-job.yaml"
 
@@ -250,7 +250,7 @@ def test_the_plain_cloudformation_example() -> None:
 
 def test_the_example_passes_the_provider_schema() -> None:
     """The job's properties, as CloudFormation would send them, are valid for the handler."""
-    from cdk_iot_job.local.events import stringify
+    from cdk_iot_job_local.events import stringify
     from cdk_iot_job_provider import schema
 
     props = load_template(EXAMPLE)["Resources"]["Job"]["Properties"]

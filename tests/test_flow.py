@@ -2,15 +2,15 @@
 
 GIVEN ``app.py``'s stack (synthesized by running ``app.py``, as the CDK CLI
 does) and a test stack synthesized in-process, everything runs on one
-module-scoped :class:`~cdk_iot_job.local.runtime.LocalAws`, the embedded AWS
-of ``python -m cdk_iot_job.local``: a ``ThreadedMotoServer`` carrying the
+module-scoped :class:`~cdk_iot_job_local.runtime.LocalAws`, the embedded AWS
+of ``cdk-iot-job-local``: a ``ThreadedMotoServer`` carrying the
 strict IoT fake, the local HTTPS endpoint standing in for CloudFormation's
 response URLs (trusted through ``SSL_CERT_FILE``), and the provider run from
 the synthesized asset folder in a Lambda-like child process whose
 ``sys.path`` holds only that folder and boto3.
 
 * ``app.py``'s stack is deployed whole by the engine
-  (:class:`~cdk_iot_job.local.engine.LocalCloudFormation`): its thing group,
+  (:class:`~cdk_iot_job_local.engine.LocalCloudFormation`): its thing group,
   thing, role and function are created in moto and its jobs through the
   provider.
 * The test stack's other resources are created by the engine's
@@ -47,13 +47,13 @@ from botocore.exceptions import ClientError
 from cfn_events import event as cfn_event
 from job_arns import arn, job_id_in
 
-from cdk_iot_job.local import resources
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint, RecordedRequest
-from cdk_iot_job.local.engine import LocalCloudFormation, is_custom
-from cdk_iot_job.local.lambda_process import LambdaProcess
-from cdk_iot_job.local.runtime import CustomResourceResponse, LocalAws
-from cdk_iot_job.local.state import State
-from cdk_iot_job.local.template import (
+from cdk_iot_job_local import resources
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint, RecordedRequest
+from cdk_iot_job_local.engine import LocalCloudFormation, is_custom
+from cdk_iot_job_local.lambda_process import LambdaProcess
+from cdk_iot_job_local.runtime import CustomResourceResponse, LocalAws
+from cdk_iot_job_local.state import State
+from cdk_iot_job_local.template import (
     Stack,
     TemplateResolver,
     load_stacks,

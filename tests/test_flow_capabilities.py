@@ -38,11 +38,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from cdk_iot_job.local.assembly import from_assembly
-from cdk_iot_job.local.engine import IOT_JOB_TYPE, LocalCloudFormation, StackResult
-from cdk_iot_job.local.runtime import LocalAws
-from cdk_iot_job.local.state import State
-from cdk_iot_job.local.template import Stack
+from cdk_iot_job_local.assembly import from_assembly
+from cdk_iot_job_local.engine import IOT_JOB_TYPE, LocalCloudFormation, StackResult
+from cdk_iot_job_local.runtime import LocalAws
+from cdk_iot_job_local.state import State
+from cdk_iot_job_local.template import Stack
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

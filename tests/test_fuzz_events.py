@@ -18,7 +18,7 @@ are
 
 and ``PhysicalResourceId`` values that are empty, huge, unicode, or look like
 job ids but name no job. Scalars are stringified as CloudFormation does
-(``cdk_iot_job.local.events.stringify``); junk is sent both ways.
+(``cdk_iot_job_local.events.stringify``); junk is sent both ways.
 
 Every event must get exactly one response at its ResponseURL: valid JSON of at
 most 4096 bytes, a non-empty ``PhysicalResourceId`` of at most 1024 characters,
@@ -62,9 +62,9 @@ from in_process import LambdaContext
 from job_arns import JOB_ARN_PREFIX, job_id_in
 from moto.iot.models import iot_backends
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
-from cdk_iot_job.local.events import stringify
-from cdk_iot_job_provider import handler, lifecycle, schema
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.events import stringify
+from cdk_iot_job_provider import handler, lifecycle, schema, update_decision
 from cdk_iot_job_provider.ownership import OWNERSHIP_TAG_PREFIX
 from cdk_iot_job_provider.schema import Field
 
@@ -1005,7 +1005,7 @@ def test_update_then_delete_of_the_resources_own_job(
         assert response["Status"] == "FAILED"
         assert fuzz.job_ids() == before, "a rejected Update created or removed a job"
     elif change.kind == "valid":
-        decision = lifecycle.decide_update(
+        decision = update_decision.decide_update(
             schema.parse_properties(stringify(new)),
             schema.parse_properties(stringify(old)),
             old_job,
@@ -1079,7 +1079,7 @@ def _named_job(physical_id: str) -> str | None:
     return job_id if arn != job_id and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", job_id) else None
 
 
-def _update_decision(built: dict[str, Any], physical_id: str) -> lifecycle.UpdateDecision:
+def _update_decision(built: dict[str, Any], physical_id: str) -> update_decision.UpdateDecision:
     """What the provider decides for an Update of a job that is not there (or not ours)."""
     old_raw = built.get("OldResourceProperties")
     old_raw = old_raw if isinstance(old_raw, dict) else {}
@@ -1087,7 +1087,7 @@ def _update_decision(built: dict[str, Any], physical_id: str) -> lifecycle.Updat
         old = schema.parse_properties(old_raw) if old_raw else None
     except schema.InvalidPropertyError:
         old = None
-    return lifecycle.decide_update(
+    return update_decision.decide_update(
         schema.parse_properties(built["ResourceProperties"]),
         old,
         _named_job(physical_id) or "",

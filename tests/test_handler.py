@@ -19,7 +19,7 @@ from cfn_events import event, sample_properties
 from in_process import Cfn, LambdaContext
 from job_arns import arn, job_id_of
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler, lifecycle
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
 

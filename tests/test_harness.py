@@ -30,8 +30,8 @@ import trustme
 # (pythonpath = ["tests"]); do it here too so this file runs on its own.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
-from cdk_iot_job.local.lambda_process import LambdaProcess, lambda_runtime_path
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.lambda_process import LambdaProcess, lambda_runtime_path
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

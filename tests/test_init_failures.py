@@ -21,8 +21,8 @@ from cfn_events import event, sample_properties
 from job_arns import arn
 from provider_asset import bundle_provider_asset
 
-from cdk_iot_job.local.lambda_process import LambdaProcess
-from cdk_iot_job.local.runtime import LocalAws
+from cdk_iot_job_local.lambda_process import LambdaProcess
+from cdk_iot_job_local.runtime import LocalAws
 
 HANDLER = "cdk_iot_job_provider.handler.handler"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

@@ -22,7 +22,7 @@ from moto.iot.models import FakeJob, IoTBackend
 from moto.iot.responses import IoTResponse
 from moto.server import ThreadedMotoServer
 
-from cdk_iot_job.local.iot_fake import StrictIotFake  # tests/ is on sys.path (pyproject: pythonpath)
+from cdk_iot_job_local.iot_fake import StrictIotFake  # tests/ is on sys.path (pyproject: pythonpath)
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"

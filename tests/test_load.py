@@ -2,7 +2,7 @@
 
 GIVEN the provider's Lambda asset, bundled into a temporary folder by the
 provider's own local bundling (the handler package and crhelper, as synth
-ships them), and 100 :class:`~cdk_iot_job.local.lambda_process.LambdaProcess`
+ships them), and 100 :class:`~cdk_iot_job_local.lambda_process.LambdaProcess`
 children started at once, each with only that folder and boto3 on its
 ``sys.path`` and the provider's real 300 s function timeout; ONE
 ``ThreadedMotoServer`` carrying the strict IoT fake, which the children reach
@@ -51,9 +51,9 @@ from job_arns import arn
 from moto.server import ThreadedMotoServer
 from provider_asset import bundle_provider_asset
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
-from cdk_iot_job.local.iot_fake import OPERATIONS, OperationStats, StrictIotFake
-from cdk_iot_job.local.lambda_process import LambdaProcess, lambda_runtime_path
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.iot_fake import OPERATIONS, OperationStats, StrictIotFake
+from cdk_iot_job_local.lambda_process import LambdaProcess, lambda_runtime_path
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

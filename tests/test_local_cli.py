@@ -1,4 +1,4 @@
-"""``python -m cdk_iot_job.local`` as a user runs it: separate processes, one state file.
+"""``cdk-iot-job-local`` as a user runs it: separate processes, one state file.
 
 The main sequence shares one ``--state`` file, so every step also proves that
 the state (stacks, exports and moto's IoT data) survives between processes:
@@ -87,7 +87,7 @@ def _env() -> dict[str, str]:
 
 
 def _command(*args: str) -> list[str]:
-    return [PYTHON, "-m", "cdk_iot_job.local", *args]
+    return [PYTHON, "-m", "cdk_iot_job_local", *args]
 
 
 def start(*args: str) -> subprocess.Popen[str]:

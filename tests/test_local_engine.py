@@ -35,18 +35,18 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from cdk_iot_job.local.assembly import from_assembly
-from cdk_iot_job.local.engine import (
+from cdk_iot_job_local.assembly import from_assembly
+from cdk_iot_job_local.engine import (
     IOT_JOB_TYPE,
     LocalCloudFormation,
     PlannedChange,
     Progress,
     StackResult,
 )
-from cdk_iot_job.local.job_ids import job_id_of
-from cdk_iot_job.local.runtime import LocalAws
-from cdk_iot_job.local.state import State
-from cdk_iot_job.local.template import Stack
+from cdk_iot_job_local.job_ids import job_id_of
+from cdk_iot_job_local.runtime import LocalAws
+from cdk_iot_job_local.state import State
+from cdk_iot_job_local.template import Stack
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -866,7 +866,7 @@ def provider_app(outdir: Path) -> Stack:
 
 
 def test_plain_cloudformation_example_deploys_through_the_exported_provider(world: World) -> None:
-    from cdk_iot_job.local.assembly import from_template
+    from cdk_iot_job_local.assembly import from_template
 
     # GIVEN the provider stack, exporting the service token
     provider, _ = world.deploy(world.synth(provider_app))

@@ -23,11 +23,11 @@ from cfn_events import event
 from in_process import LambdaContext
 
 from cdk_iot_job import IotJob
-from cdk_iot_job.local.assembly import SynthError, app_command, from_assembly, from_template, synthesize
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
-from cdk_iot_job.local.state import FORMAT_VERSION, ResourceState, StackState, State
-from cdk_iot_job.local.template import Stack as TemplateStack
-from cdk_iot_job.local.template import TemplateResolver, UnsupportedTemplateError
+from cdk_iot_job_local.assembly import SynthError, app_command, from_assembly, from_template, synthesize
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.state import FORMAT_VERSION, ResourceState, StackState, State
+from cdk_iot_job_local.template import Stack as TemplateStack
+from cdk_iot_job_local.template import TemplateResolver, UnsupportedTemplateError
 from cdk_iot_job_provider import schema
 from cdk_iot_job_provider.response import MAX_BODY_BYTES, OneResponseCfnResource, send_response
 

@@ -1,9 +1,9 @@
 """The local engine's checks before it changes anything, and the physical-id contract it reads.
 
-* :func:`cdk_iot_job.local.job_ids.job_id_of`: only a plain job ARN names a
+* :func:`cdk_iot_job_local.job_ids.job_id_of`: only a plain job ARN names a
   job (issue 11: the physical id of a ``Custom::IotJob`` is its ARN; a failed
   Create answers ``create-failed:<RequestId>`` or ``<ARN>?request-id=<id>``).
-* :func:`cdk_iot_job.local.validate.check_template`: an unsupported
+* :func:`cdk_iot_job_local.validate.check_template`: an unsupported
   ``Fn::GetAtt`` attribute or intrinsic, in resource properties or Outputs, is
   refused in one line naming it.
 * The command line: such a template makes ``plan`` and ``deploy`` exit 2 with
@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from cdk_iot_job.local.job_ids import job_arn, job_id_of
-from cdk_iot_job.local.template import Stack, UnsupportedTemplateError
-from cdk_iot_job.local.validate import check_template
+from cdk_iot_job_local.job_ids import job_arn, job_id_of
+from cdk_iot_job_local.template import Stack, UnsupportedTemplateError
+from cdk_iot_job_local.validate import check_template
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
@@ -187,7 +187,7 @@ def test_the_command_line_exits_2_with_one_line_naming_it(
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
     env.pop("AWS_ENDPOINT_URL", None)
     run = subprocess.run(
-        [PYTHON, "-m", "cdk_iot_job.local", command, "--template", str(path), "--state", str(state)],
+        [PYTHON, "-m", "cdk_iot_job_local", command, "--template", str(path), "--state", str(state)],
         cwd=REPO,
         env=env,
         capture_output=True,

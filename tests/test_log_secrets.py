@@ -18,7 +18,7 @@ from cfn_events import sample_properties
 from in_process import Cfn
 from job_arns import JOB_ARN_PREFIX
 
-from cdk_iot_job.local.cfn_endpoint import CloudFormationEndpoint
+from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
 
 pytestmark = pytest.mark.scan_after_all
 

@@ -1,4 +1,4 @@
-"""Tests for cdk_iot_job.local.moto_state: snapshot, JSON, reset, restore, same snapshot."""
+"""Tests for cdk_iot_job_local.moto_state: snapshot, JSON, reset, restore, same snapshot."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 from moto.iot.models import iot_backends
 from moto.server import ThreadedMotoServer
 
-from cdk_iot_job.local.iot_fake import StrictIotFake, job_extras
-from cdk_iot_job.local.moto_state import DEFAULT_ACCOUNT, FORMAT_VERSION, restore, snapshot
+from cdk_iot_job_local.iot_fake import StrictIotFake, job_extras
+from cdk_iot_job_local.moto_state import DEFAULT_ACCOUNT, FORMAT_VERSION, restore, snapshot
 
 REGION = "us-east-1"
 ACCOUNT = DEFAULT_ACCOUNT

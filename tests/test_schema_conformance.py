@@ -106,7 +106,7 @@ from test_fuzz_events import (
     valid_value,
 )
 
-from cdk_iot_job.local.events import stringify
+from cdk_iot_job_local.events import stringify
 from cdk_iot_job_provider import schema
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
 

@@ -1,6 +1,6 @@
 """The floor of a ``Custom::IotJob`` handler: the bare boto3 IoT calls an event needs, and one PUT.
 
-Shipped to a :class:`~cdk_iot_job.local.lambda_process.LambdaProcess` exactly
+Shipped to a :class:`~cdk_iot_job_local.lambda_process.LambdaProcess` exactly
 like the provider (its folder plus boto3 only), so both sides run in the
 same kind of process. No validation, no ownership checks, no retries of the
 PUT:

@@ -31,7 +31,7 @@ from .tokens import is_unresolved
 
 __all__ = ["RESOURCE_TYPE", "IotJob"]
 
-RESOURCE_TYPE = "Custom::IotJob"
+RESOURCE_TYPE = schema.RESOURCE_TYPE
 
 
 def _as_document(document: JobDocument | Mapping[str, Any] | str | None) -> JobDocument | None:

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from . import iot_api, schema
 from .ownership import FINGERPRINT_TAG, REPLACES_TAG, REQUEST_TAG, Owner, generated_job_id, is_job_id, user_tags
 from .physical_id import JobRef, job_arn, parse_physical_id
+from .update_decision import UpdateDecision, decide_update
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -145,79 +146,6 @@ def create(request: JobRequest) -> JobResult:
     if problems:
         raise schema.InvalidPropertyError("; ".join(problems))
     return _create_job(request, planned_job_id(request.owner, request.properties))
-
-
-@dataclass(frozen=True)
-class UpdateDecision:
-    """What an Update does to the job, by the provider's rules.
-
-    ``action`` is ``none`` (nothing to do), ``update`` (in place),
-    ``replace`` (a new job; ``new_job_id`` is the fixed id, or ``None`` for a
-    generated one) or ``refuse`` (a replacement is needed but ``JobId`` is
-    fixed and unchanged). ``changed`` names the properties that differ.
-    """
-
-    action: str
-    reason: str
-    changed: tuple[str, ...] = ()
-    new_job_id: str | None = None
-
-
-def decide_update(
-    new: Mapping[str, Any],
-    old: Mapping[str, Any] | None,
-    physical_id: str,
-    *,
-    old_job_id: Any = None,
-    job_fingerprint: str | None = None,
-) -> UpdateDecision:
-    """Decide between no-op, in-place update, replacement and refusal.
-
-    Pure: the provider calls it with the job's recorded fingerprint, and
-    ``python -m cdk_iot_job.local plan`` calls it with the previous properties.
-
-    Parameters
-    ----------
-    new, old
-        Parsed new and previous properties (``old`` is ``None`` when absent or
-        invalid, as in a rollback of a failed update).
-    physical_id
-        The job's current id.
-    old_job_id
-        The raw ``JobId`` of the previous properties, if any.
-    job_fingerprint
-        The create-only fingerprint recorded on the job; by default the one of
-        ``old``.
-    """
-    wanted_id = new.get("JobId")
-    if wanted_id is not None and wanted_id != physical_id:
-        return UpdateDecision("replace", f"JobId changed from {physical_id} to {wanted_id}", ("JobId",), wanted_id)
-    if wanted_id is None and old_job_id is not None and old_job_id == physical_id:
-        return UpdateDecision("replace", "JobId removed: the provider generates a new one", ("JobId",))
-    actual = job_fingerprint
-    if actual is None and old is not None:
-        actual = schema.create_only_fingerprint(old)
-    if actual != schema.create_only_fingerprint(new):
-        changed = _changed(new, old, schema.CREATE_ONLY_PROPERTIES - {"JobId"})
-        names = ", ".join(changed) or "create-only properties"
-        if wanted_id is not None:
-            return UpdateDecision(
-                "refuse",
-                f"create-only {names} cannot change in place, and JobId '{physical_id}' is fixed: "
-                "give the job a new JobId (or remove JobId to let the provider generate one) to replace it",
-                changed,
-            )
-        return UpdateDecision("replace", f"create-only {names} changed", changed)
-    changed = _changed(new, old, frozenset(schema.UPDATABLE_PROPERTIES))
-    if old is not None and not changed:
-        return UpdateDecision("none", "no property of the job changed")
-    return UpdateDecision("update", "updatable " + (", ".join(changed) or "properties") + " changed", changed)
-
-
-def _changed(new: Mapping[str, Any], old: Mapping[str, Any] | None, names: frozenset[str]) -> tuple[str, ...]:
-    if old is None:
-        return tuple(sorted(name for name in names if name in new))
-    return tuple(sorted(name for name in names if new.get(name) != old.get(name)))
 
 
 def update(request: JobRequest) -> JobResult:

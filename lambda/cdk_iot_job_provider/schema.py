@@ -25,6 +25,7 @@ __all__ = [
     "MAX_USER_TAGS",
     "OWNERSHIP_TAG_PREFIX",
     "PROPERTIES",
+    "RESOURCE_TYPE",
     "SENSITIVE_PROPERTIES",
     "UPDATABLE_API_PROPERTIES",
     "UPDATABLE_PROPERTIES",
@@ -37,6 +38,9 @@ __all__ = [
     "schedule_problems",
     "to_api",
 ]
+
+#: The CloudFormation type of the resource this schema describes.
+RESOURCE_TYPE = "Custom::IotJob"
 
 # Added by CloudFormation or CDK, never part of the job.
 FRAMEWORK_PROPERTIES = frozenset({"ServiceToken", "ServiceTimeout"})

@@ -1,4 +1,4 @@
-"""``python -m cdk_iot_job.local``."""
+"""``cdk-iot-job-local``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``python -m cdk_iot_job.local plan|deploy|destroy``: the command line."""
+"""``cdk-iot-job-local plan|deploy|destroy``: the command line."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m cdk_iot_job.local",
+        prog="cdk-iot-job-local",
         description="Plan, deploy and destroy a stack's IoT jobs against embedded moto: no AWS account needed.",
     )
     parser.add_argument("command", choices=["plan", "deploy", "destroy"])

@@ -26,19 +26,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cdk_iot_job_provider import schema
-from cdk_iot_job_provider.lifecycle import decide_update
+from cdk_iot_job_provider.update_decision import decide_update
 
 from . import resources
 from .events import stringify
 from .job_ids import job_id_of
 from .runtime import ACCOUNT, PARTITION, REGION, CustomResourceResponse, LocalAws
 from .state import ResourceState, StackState, State
-from .template import Stack, TemplateResolver, UnsupportedTemplateError
+from .template import IOT_JOB_TYPE, Stack, TemplateResolver, UnsupportedTemplateError
 from .validate import check_template
 
 __all__ = ["IOT_JOB_TYPE", "LocalCloudFormation", "PlannedChange", "Progress", "StackResult"]
 
-IOT_JOB_TYPE = "Custom::IotJob"
 _UNKNOWN = "<known after deploy: {}>"
 _DELETING = "DELETION_IN_PROGRESS"
 #: The plan's action for a job deleted outside the stack that the deploy leaves deleted.

@@ -1,4 +1,4 @@
-"""Child-process side of :class:`cdk_iot_job.local.lambda_process.LambdaProcess`.
+"""Child-process side of :class:`cdk_iot_job_local.lambda_process.LambdaProcess`.
 
 Run as ``python -S -P -B lambda_bootstrap.py --handler pkg.mod.func ...`` with
 ``PYTHONPATH=<asset dir>:<runtime dir>``; it must therefore use the standard

@@ -1,7 +1,7 @@
 """Save and restore the part of moto's state the local engine needs between runs.
 
 The local engine runs moto in its own process (a ``ThreadedMotoServer`` with
-:class:`~cdk_iot_job.local.iot_fake.StrictIotFake` installed) and forgets it
+:class:`~cdk_iot_job_local.iot_fake.StrictIotFake` installed) and forgets it
 when the process ends. :func:`snapshot` dumps what a later ``deploy``,
 ``plan`` or ``destroy`` must find again into a JSON-serializable dictionary;
 :func:`restore` recreates it in a fresh moto.
@@ -236,7 +236,7 @@ def restore(
     """Recreate a :func:`snapshot` in a fresh moto.
 
     moto must run in this process (e.g. a ``ThreadedMotoServer``) with
-    :class:`~cdk_iot_job.local.iot_fake.StrictIotFake` installed, and hold
+    :class:`~cdk_iot_job_local.iot_fake.StrictIotFake` installed, and hold
     none of the snapshot's resources yet. Creates the roles, buckets and
     objects, things, thing groups (parents first) and memberships, then the
     jobs with CreateJob (same id, parameters and tags), then brings each job's

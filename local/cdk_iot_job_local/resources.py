@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from .runtime import ACCOUNT, PARTITION, REGION, LocalAws
 from .state import ResourceState
-from .template import Stack
+from .template import IOT_JOB_TYPE, Stack
 
 __all__ = [
     "ATTRIBUTES",
@@ -37,7 +37,7 @@ __all__ = [
 #: ``Fn::GetAtt`` attributes each type has locally (the creators below return them).
 ATTRIBUTES: dict[str, frozenset[str]] = {
     # The provider's response Data (issue 11: parity with AWS::IoT::Job).
-    "Custom::IotJob": frozenset({"Arn", "JobId", "CreatedAt"}),
+    IOT_JOB_TYPE: frozenset({"Arn", "JobId", "CreatedAt"}),
     "AWS::IoT::ThingGroup": frozenset({"Arn", "Id"}),
     "AWS::IoT::Thing": frozenset({"Arn", "Id"}),
     "AWS::IAM::Role": frozenset({"Arn", "RoleId"}),

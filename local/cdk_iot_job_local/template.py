@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cdk_iot_job_provider import schema
+
 from .events import stringify
 
 __all__ = [
@@ -50,7 +52,7 @@ __all__ = [
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 PARTITION = "aws"
-IOT_JOB_TYPE = "Custom::IotJob"
+IOT_JOB_TYPE = schema.RESOURCE_TYPE
 _STACK_ARTIFACT = "aws:cloudformation:stack"
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 #: The pseudo parameters :class:`TemplateResolver` answers.

@@ -4,7 +4,7 @@ CloudFormation refuses a template whose ``Fn::GetAtt`` names an attribute the
 resource type does not have, or that uses an unknown function, before it
 changes anything. :func:`check_template` does the same for what the local
 engine models: every intrinsic in resource properties and in ``Outputs`` must
-be one :class:`~cdk_iot_job.local.template.TemplateResolver` resolves, every
+be one :class:`~cdk_iot_job_local.template.TemplateResolver` resolves, every
 ``Ref`` must name a resource, parameter or supported pseudo parameter, and
 every ``Fn::GetAtt`` an attribute of :func:`resources.supported_attributes`.
 The first problem is raised as one line naming where it is.
