@@ -14,7 +14,7 @@ from typing import TextIO
 from .assembly import SynthError, app_command, from_assembly, from_template, synthesize
 from .engine import IOT_JOB_TYPE, LocalCloudFormation, PlannedChange, Progress, StackResult
 from .job_ids import job_id_of
-from .runtime import REGION, LocalAws
+from .runtime import LocalAws
 from .state import DEFAULT_STATE_FILE, ResourceState, State
 from .template import Stack, UnsupportedTemplateError
 from .validate import check_template
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         with LocalAws() as aws:
-            _restore(aws, state)
+            aws.restore(state.moto)
             progress = None if args.json else (lambda event: _print_progress(event, out))
             engine = LocalCloudFormation(aws, state, progress)
             if args.command == "plan":
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
                 if args.command == "deploy"
                 else [engine.destroy(stack.name) for stack in reversed(stacks)]
             )
-            state.moto = _snapshot(aws)
+            state.moto = aws.snapshot()
             state.save()
             jobs = _describe_jobs(aws, results)
     _report_results(results, jobs, args.json, out)
@@ -98,42 +98,26 @@ def _job_id(resource: ResourceState) -> str | None:
 
 def _describe_jobs(aws: LocalAws, results: list[StackResult]) -> dict[str, dict[str, object]]:
     """The jobs as IoT holds them after the run, by JobId."""
-    iot = aws.client("iot")
     found: dict[str, dict[str, object]] = {}
     for result in results:
         for resource in result.resources.values():
             job_id = _job_id(resource) if resource.type == IOT_JOB_TYPE else None
-            if job_id is not None:
-                try:
-                    described = iot.describe_job(jobId=job_id)
-                except iot.exceptions.ResourceNotFoundException:
-                    continue
-                job = described["job"]
-                created = job.get("createdAt")
-                found[job_id] = {
-                    "jobId": job_id,
-                    "jobArn": job.get("jobArn"),
-                    "status": job.get("status"),
-                    "createdAt": created.isoformat() if created is not None else None,
-                    "targets": job.get("targets", []),
-                    "documentSource": described.get("documentSource"),
-                    "presignedUrlConfig": job.get("presignedUrlConfig"),
-                    "jobTemplateArn": job.get("jobTemplateArn"),
-                }
+            described = aws.describe_job(resource.physical_id) if job_id is not None else None
+            if job_id is None or described is None:
+                continue
+            job = described["job"]
+            created = job.get("createdAt")
+            found[job_id] = {
+                "jobId": job_id,
+                "jobArn": job.get("jobArn"),
+                "status": job.get("status"),
+                "createdAt": created.isoformat() if created is not None else None,
+                "targets": job.get("targets", []),
+                "documentSource": described.get("documentSource"),
+                "presignedUrlConfig": job.get("presignedUrlConfig"),
+                "jobTemplateArn": job.get("jobTemplateArn"),
+            }
     return found
-
-
-def _restore(aws: LocalAws, state: State) -> None:
-    if state.moto:
-        from .moto_state import restore
-
-        restore(state.moto, endpoint_url=aws.endpoint_url, region=REGION)
-
-
-def _snapshot(aws: LocalAws) -> dict[str, object]:
-    from .moto_state import snapshot
-
-    return snapshot(None, endpoint_url=aws.endpoint_url, region=REGION)
 
 
 def _print_progress(event: Progress, out: TextIO) -> None:

@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from .cfn_endpoint import CloudFormationEndpoint
 from .iot_fake import StrictIotFake
+from .job_ids import job_id_of
 from .lambda_process import LambdaProcess, lambda_runtime_path
 
 if TYPE_CHECKING:  # boto3-stubs: development only
@@ -55,10 +56,11 @@ class LocalAws:
     folder the way Lambda does and returns the response it PUT.
     """
 
-    def __init__(self, *, deletion_polls: int = 1) -> None:
+    def __init__(self, *, deletion_polls: int = 1, fake: StrictIotFake | None = None) -> None:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         # Targets must exist, as in IoT: a job for a thing the stack never made fails locally too.
-        self.fake = StrictIotFake(deletion_polls=deletion_polls, check_targets=True)
+        # A caller may bring its own fake (a subclass, for example); it is installed and removed here.
+        self.fake = fake or StrictIotFake(deletion_polls=deletion_polls, check_targets=True)
         self.endpoint = CloudFormationEndpoint()
         self._providers: dict[tuple[Path, float], LambdaProcess] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="cdk-iot-job-local-")
@@ -104,6 +106,30 @@ class LocalAws:
             aws_access_key_id=_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
+
+    def restore(self, snapshot: dict[str, Any] | None) -> None:
+        """Load a moto snapshot (:meth:`snapshot`) saved by an earlier run."""
+        if snapshot:
+            from .moto_state import restore
+
+            restore(snapshot, endpoint_url=self.endpoint_url, region=REGION)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything moto holds, as JSON-ready data for the state file."""
+        from .moto_state import snapshot
+
+        return snapshot(None, endpoint_url=self.endpoint_url, region=REGION)
+
+    def describe_job(self, job_arn: str) -> dict[str, Any] | None:
+        """IoT's DescribeJob answer (``job`` and ``documentSource``) for the job ARN, or ``None`` when gone."""
+        job_id = job_id_of(job_arn)
+        if job_id is None:
+            return None
+        iot = self.client("iot")
+        try:
+            return dict(iot.describe_job(jobId=job_id))
+        except iot.exceptions.ResourceNotFoundException:
+            return None
 
     def invoke(
         self, asset_dir: Path, handler: str, event: dict[str, Any], *, timeout: float
