@@ -13,8 +13,9 @@ attributes, so both make the same IoT calls: CreateJob then DescribeJob on
 Create; DescribeJob, ListTagsForResource and UpdateJob on Update. The times are
 the children's own handler durations (``duration_ms`` of the bootstrap,
 response PUT included); two warm-up cycles per side are not counted.
-Deletion polls are counted from the fake's call log (``DescribeJob`` after
-``DeleteJob``); their time is the floor's, on the same schedule.
+Deletion polls are counted from a call log kept by the fake (``DescribeJob``
+after ``DeleteJob``, :class:`CallLoggingIotFake`); their time is the floor's,
+on the same schedule.
 """
 
 from __future__ import annotations
@@ -22,14 +23,19 @@ from __future__ import annotations
 import json
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moto.iot.responses import IoTResponse
 from stats import Summary, summarize
 
+from cdk_iot_job_local.iot_fake import StrictIotFake
 from cdk_iot_job_local.lambda_process import LambdaProcess, lambda_runtime_path
-from cdk_iot_job_local.runtime import ACCOUNT, REGION, LocalAws
+from cdk_iot_job_local.runtime import DEFAULT_ACCOUNT as ACCOUNT
+from cdk_iot_job_local.runtime import DEFAULT_REGION as REGION
+from cdk_iot_job_local.runtime import LocalAws
 
 __all__ = ["EVENT_TYPES", "EventResults", "measure_events"]
 
@@ -140,9 +146,28 @@ def _check_response(step: str, physical_id: str, response: dict[str, Any]) -> No
         raise RuntimeError(f"{step} answered the attributes {data!r} for {physical_id}")
 
 
+class CallLoggingIotFake(StrictIotFake):
+    """The engine's strict IoT fake, logging ``(operation, jobId or resourceArn)`` of each call."""
+
+    def __init__(self) -> None:
+        super().__init__(deletion_polls=1, check_targets=True)
+        self.calls: list[tuple[str, str | None]] = []
+
+    def _answer(self, operation: str, response: IoTResponse, handler: Callable[[IoTResponse], Any]) -> Any:
+        key = "resourceArn" if operation in ("TagResource", "UntagResource", "ListTagsForResource") else "jobId"
+        self.calls.append((operation, response._get_param(key)))
+        return super()._answer(operation, response, handler)
+
+
+def _calls(aws: LocalAws) -> list[tuple[str, str | None]]:
+    """The call log of the fake :func:`measure_events` gives ``aws``."""
+    assert isinstance(aws.fake, CallLoggingIotFake)
+    return aws.fake.calls
+
+
 def _polls_after_delete(aws: LocalAws, job_id: str, calls_before: int) -> int:
     """DescribeJob calls on ``job_id`` after its DeleteJob, in the fake's log since ``calls_before``."""
-    calls = aws.fake.calls[calls_before:]
+    calls = _calls(aws)[calls_before:]
     operations = [operation for operation, target in calls if target == job_id]
     if "DeleteJob" not in operations:
         raise RuntimeError(f"no DeleteJob on {job_id}")
@@ -167,7 +192,7 @@ def _cycle(
         old_description = version
         if step == "UpdateJobOnly":
             event["BenchUpdateJobOnly"] = True
-        calls_before = len(aws.fake.calls)
+        calls_before = len(_calls(aws))
         reply, response = _send(aws, process, event)
         physical_id = str(response["PhysicalResourceId"])
         _check_response(request_type if step != "UpdateJobOnly" else step, physical_id, response)
@@ -177,7 +202,7 @@ def _cycle(
             side.update_job_only_ms.append(float(reply["duration_ms"]))
             continue
         side.total_ms[request_type].append(float(reply["duration_ms"]))
-        side.iot_calls[request_type].append(len(aws.fake.calls) - calls_before)
+        side.iot_calls[request_type].append(len(_calls(aws)) - calls_before)
         if request_type == "Delete":
             side.polls.append(_polls_after_delete(aws, _job_id(physical_id), calls_before))
         if floor_parts is not None:
@@ -198,7 +223,7 @@ def measure_events(provider_asset: Path, repetitions: int, *, warm_up_cycles: in
         floor_poll_ms=[],
         repetitions=repetitions,
     )
-    with tempfile.TemporaryDirectory(prefix="bench-events-") as scratch, LocalAws(deletion_polls=1) as aws:
+    with tempfile.TemporaryDirectory(prefix="bench-events-") as scratch, LocalAws(fake=CallLoggingIotFake()) as aws:
         # The jobs' target, as a stack would have made it (IoT requires it to exist).
         aws.client("iot").create_thing_group(thingGroupName=TARGET_GROUP)
         runtime = lambda_runtime_path(Path(scratch))
@@ -221,7 +246,7 @@ def measure_events(provider_asset: Path, repetitions: int, *, warm_up_cycles: in
             for cycle in range(warm_up_cycles):
                 _cycle(aws, provider, f"WarmUp{cycle}", None, None)
                 _cycle(aws, floor, f"WarmUp{cycle}", None, None)
-            aws.fake.reset()
+            _calls(aws).clear()
             for repetition in range(repetitions):
                 order = [(provider, results.provider, None), (floor, results.floor, results)]
                 if repetition % 2:

@@ -28,19 +28,18 @@ os.environ.pop("AWS_PROFILE", None)
 
 import boto3
 import botocore.endpoint
+from cfn_faults import FaultyCloudFormationEndpoint
+from iot_faults import FaultyIotFake
 from moto import mock_aws
-
-from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
-from cdk_iot_job_local.iot_fake import StrictIotFake
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
 @pytest.fixture(scope="session")
-def cfn_endpoint() -> Iterator[CloudFormationEndpoint]:
-    """CloudFormation's response URLs, served over HTTPS by a trustme CA."""
-    with CloudFormationEndpoint() as endpoint:
+def cfn_endpoint() -> Iterator[FaultyCloudFormationEndpoint]:
+    """CloudFormation's response URLs, served over HTTPS by a trustme CA, with faults on demand."""
+    with FaultyCloudFormationEndpoint() as endpoint:
         yield endpoint
 
 
@@ -56,16 +55,16 @@ class RetrySleeps:
 
 @dataclass
 class Aws:
-    """moto with the strict IoT fake, as the in-process handler sees it."""
+    """moto with the strict IoT fake (recording calls, faults on demand), as the in-process handler sees it."""
 
-    fake: StrictIotFake
+    fake: FaultyIotFake
     iot: Any
     retry_sleeps: RetrySleeps
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, cfn_endpoint: CloudFormationEndpoint) -> Iterator[Aws]:
-    """A fresh moto account with the strict IoT fake installed.
+def aws(monkeypatch: pytest.MonkeyPatch, cfn_endpoint: FaultyCloudFormationEndpoint) -> Iterator[Aws]:
+    """A fresh moto account with the strict IoT fake installed, as :class:`FaultyIotFake`.
 
     The handler's cached IoT client is rebuilt, its response PUTs trust the
     local endpoint's CA, and botocore's retry backoff and the handler's
@@ -80,7 +79,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, cfn_endpoint: CloudFormationEndpoint) -
     sleeps = RetrySleeps()
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=sleeps.sleep, time=time.time))
     iot_api._client_for.cache_clear()
-    with mock_aws(), StrictIotFake(deletion_polls=1) as fake:
+    with mock_aws(), FaultyIotFake(deletion_polls=1) as fake:
         yield Aws(fake=fake, iot=boto3.client("iot", region_name=REGION), retry_sleeps=sleeps)
     iot_api._client_for.cache_clear()
 

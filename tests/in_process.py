@@ -12,8 +12,8 @@ import time
 from typing import Any
 
 from cfn_events import event
+from cfn_faults import FaultyCloudFormationEndpoint
 
-from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler
 
 __all__ = ["Cfn", "LambdaContext"]
@@ -36,7 +36,7 @@ class LambdaContext:
 class Cfn:
     """Builds events and sends them through the handler, like CloudFormation."""
 
-    def __init__(self, endpoint: CloudFormationEndpoint) -> None:
+    def __init__(self, endpoint: FaultyCloudFormationEndpoint) -> None:
         self.endpoint = endpoint
         #: The Lambda context events get when none is given (default: a fresh 300 s one).
         self.context: LambdaContext | None = None

@@ -1,8 +1,9 @@
 """Fault injection: every fault ends in one answer, in time, and loses no job.
 
-Each test injects one fault into the strict IoT fake (``fail_next``), into the
-handler's boto3 client (a ``before-send`` hook, for connection errors and slow
-calls) or into the CloudFormation endpoint, then checks the response, the jobs
+Each test injects one fault into the strict IoT fake (``fail_next`` of
+:class:`iot_faults.FaultyIotFake`), into the handler's boto3 client (a
+``before-send`` hook, for connection errors and slow calls) or into the
+CloudFormation endpoint (:class:`cfn_faults.FaultyCloudFormationEndpoint`), then checks the response, the jobs
 in IoT and how long the handler took. botocore's retry backoff is recorded
 rather than slept (``aws.retry_sleeps``); the time reported is the wall time
 plus that backoff, i.e. what the invocation would take in Lambda.
@@ -25,10 +26,10 @@ import figures
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 from cfn_events import event, sample_properties
+from cfn_faults import FaultyCloudFormationEndpoint
 from in_process import Cfn, LambdaContext
 from job_arns import arn, job_id_of
 
-from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler, iot_api, lifecycle, response, schema
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
 
@@ -66,7 +67,7 @@ class Attempts:
 
 
 @pytest.fixture
-def cfn(aws: Any, cfn_endpoint: CloudFormationEndpoint) -> Cfn:
+def cfn(aws: Any, cfn_endpoint: FaultyCloudFormationEndpoint) -> Cfn:
     return Cfn(cfn_endpoint)
 
 
@@ -549,7 +550,10 @@ def test_a_refused_response_url_gives_up_after_bounded_attempts(
 
 
 def test_a_hanging_response_url_times_out_each_attempt(
-    aws: Any, cfn_endpoint: CloudFormationEndpoint, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    aws: Any,
+    cfn_endpoint: FaultyCloudFormationEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     cfn_endpoint.stall_next(count=4, seconds=3.0)
     url = cfn_endpoint.response_url("hang")
@@ -566,7 +570,10 @@ def test_a_hanging_response_url_times_out_each_attempt(
 
 
 def test_a_403_from_the_response_url_is_not_retried_and_is_logged(
-    aws: Any, cfn_endpoint: CloudFormationEndpoint, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    aws: Any,
+    cfn_endpoint: FaultyCloudFormationEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     cfn_endpoint.fail_next(count=1, status=403)
     url = cfn_endpoint.response_url("forbidden")
@@ -579,7 +586,10 @@ def test_a_403_from_the_response_url_is_not_retried_and_is_logged(
 
 
 def test_server_errors_from_the_response_url_are_retried_then_succeed(
-    aws: Any, cfn_endpoint: CloudFormationEndpoint, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    aws: Any,
+    cfn_endpoint: FaultyCloudFormationEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     cfn_endpoint.fail_next(count=2, status=500)
     url = cfn_endpoint.response_url("flaky")

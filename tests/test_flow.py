@@ -45,6 +45,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event as cfn_event
+from iot_faults import FaultyIotFake
 from job_arns import arn, job_id_in
 
 from cdk_iot_job_local import resources
@@ -218,7 +219,8 @@ class RecordingAws(LocalAws):
     """
 
     def __init__(self) -> None:
-        super().__init__(deletion_polls=1)
+        # The engine's fake, with a call log and faults on demand.
+        super().__init__(fake=FaultyIotFake(deletion_polls=1, check_targets=True))
         self.exchanges: list[Exchange] = []
 
     def invoke(

@@ -37,6 +37,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from iot_faults import FaultyIotFake
 
 from cdk_iot_job_local.assembly import from_assembly
 from cdk_iot_job_local.engine import IOT_JOB_TYPE, LocalCloudFormation, StackResult
@@ -198,7 +199,8 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     tmp = tmp_path_factory.mktemp("flow-capabilities")
-    with LocalAws() as aws:
+    # The engine's fake (LocalAws's defaults), with a call log.
+    with LocalAws(fake=FaultyIotFake(deletion_polls=1, check_targets=True)) as aws:
         # moto's backends live in this process: start from an empty account.
         request = urllib.request.Request(f"{aws.endpoint_url}/moto-api/reset", method="POST")
         urllib.request.urlopen(request, timeout=10).close()

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event, sample_properties
+from cfn_faults import FaultyCloudFormationEndpoint
 from in_process import Cfn, LambdaContext
 from job_arns import arn, job_id_of
 
-from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_provider import handler, lifecycle
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
 
@@ -28,7 +28,7 @@ OTHER_GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"
 
 
 @pytest.fixture
-def cfn(aws: Any, cfn_endpoint: CloudFormationEndpoint) -> Cfn:
+def cfn(aws: Any, cfn_endpoint: FaultyCloudFormationEndpoint) -> Cfn:
     return Cfn(cfn_endpoint)
 
 

@@ -30,7 +30,8 @@ import trustme
 # (pythonpath = ["tests"]); do it here too so this file runs on its own.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
+from cfn_faults import FaultyCloudFormationEndpoint
+
 from cdk_iot_job_local.lambda_process import LambdaProcess, lambda_runtime_path
 
 REGION = "us-east-1"
@@ -138,8 +139,8 @@ def moto_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def cfn() -> Iterator[CloudFormationEndpoint]:
-    with CloudFormationEndpoint() as endpoint:
+def cfn() -> Iterator[FaultyCloudFormationEndpoint]:
+    with FaultyCloudFormationEndpoint() as endpoint:
         yield endpoint
 
 
@@ -181,7 +182,9 @@ def _aws_env(moto_url: str, ca_file: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def lam(asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: CloudFormationEndpoint) -> Iterator[LambdaProcess]:
+def lam(
+    asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: FaultyCloudFormationEndpoint
+) -> Iterator[LambdaProcess]:
     with LambdaProcess(
         asset_dir,
         env=_aws_env(moto_url, cfn.ca_pem_path),
@@ -192,7 +195,9 @@ def lam(asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: CloudFormationEn
 
 
 @pytest.fixture(scope="module")
-def probe(asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: CloudFormationEndpoint) -> Iterator[LambdaProcess]:
+def probe(
+    asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: FaultyCloudFormationEndpoint
+) -> Iterator[LambdaProcess]:
     with LambdaProcess(
         asset_dir,
         handler="cdk_iot_job_provider.probe.handler",
@@ -203,7 +208,9 @@ def probe(asset_dir: Path, runtime_dir: Path, moto_url: str, cfn: CloudFormation
         yield proc
 
 
-def cfn_event(cfn: CloudFormationEndpoint, request_type: str, props: dict[str, str], **extra: Any) -> dict[str, Any]:
+def cfn_event(
+    cfn: FaultyCloudFormationEndpoint, request_type: str, props: dict[str, str], **extra: Any
+) -> dict[str, Any]:
     return {
         "RequestType": request_type,
         "ResponseURL": cfn.response_url(f"{request_type}-IotJob"),
@@ -239,7 +246,7 @@ def test_runtime_dir_exposes_only_boto3_and_its_dependencies(runtime_dir: Path) 
 # end-to-end through crhelper
 # --------------------------------------------------------------------------
 def test_create_sends_exactly_one_https_response(
-    lam: LambdaProcess, cfn: CloudFormationEndpoint, moto_url: str
+    lam: LambdaProcess, cfn: FaultyCloudFormationEndpoint, moto_url: str
 ) -> None:
     job_id = f"job-{uuid.uuid4().hex[:8]}"
     event = cfn_event(
@@ -311,7 +318,7 @@ def test_child_sees_only_asset_runtime_and_stdlib(lam: LambdaProcess, asset_dir:
 # --------------------------------------------------------------------------
 # TLS: the trustme CA is really what makes verification succeed
 # --------------------------------------------------------------------------
-def _put(cfn: CloudFormationEndpoint, url: str, ctx: ssl.SSLContext, body: bytes) -> int:
+def _put(cfn: FaultyCloudFormationEndpoint, url: str, ctx: ssl.SSLContext, body: bytes) -> int:
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPSConnection(parts.netloc, context=ctx, timeout=5)
     try:
@@ -321,7 +328,7 @@ def _put(cfn: CloudFormationEndpoint, url: str, ctx: ssl.SSLContext, body: bytes
         conn.close()
 
 
-def test_endpoint_rejected_without_its_ca_in_process(cfn: CloudFormationEndpoint) -> None:
+def test_endpoint_rejected_without_its_ca_in_process(cfn: FaultyCloudFormationEndpoint) -> None:
     url = cfn.response_url("in-process")
     with pytest.raises(ssl.SSLCertVerificationError):
         _put(cfn, url, ssl.create_default_context(), b"{}")  # system CAs only
@@ -333,7 +340,7 @@ def test_child_trust_comes_from_ssl_cert_file(
     asset_dir: Path,
     runtime_dir: Path,
     moto_url: str,
-    cfn: CloudFormationEndpoint,
+    cfn: FaultyCloudFormationEndpoint,
     tmp_path: Path,
     probe: LambdaProcess,
 ) -> None:
@@ -362,7 +369,7 @@ def test_child_trust_comes_from_ssl_cert_file(
 # --------------------------------------------------------------------------
 # endpoint knobs
 # --------------------------------------------------------------------------
-def test_endpoint_records_errors_stalls_and_large_bodies(cfn: CloudFormationEndpoint) -> None:
+def test_endpoint_records_errors_stalls_and_large_bodies(cfn: FaultyCloudFormationEndpoint) -> None:
     ctx = cfn.ssl_context()
     url = cfn.response_url("knobs")
 

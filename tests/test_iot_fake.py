@@ -1,4 +1,5 @@
-"""Tests for tests/iot_fake.py: each stricter behaviour, in-process and over HTTP."""
+"""Tests for the strict IoT fake (cdk_iot_job_local/iot_fake.py): each stricter behaviour, in-process and over
+HTTP; and for what tests/iot_faults.py adds to it: the call log, counters and faults on demand."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ import botocore.endpoint
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from iot_faults import FaultyIotFake  # tests/ is on sys.path (pyproject: pythonpath)
 from moto import mock_aws
 from moto.iot.models import FakeJob, IoTBackend
 from moto.iot.responses import IoTResponse
 from moto.server import ThreadedMotoServer
 
-from cdk_iot_job_local.iot_fake import StrictIotFake  # tests/ is on sys.path (pyproject: pythonpath)
+from cdk_iot_job_local.iot_fake import StrictIotFake
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -53,8 +55,9 @@ def server_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def fake() -> Iterator[StrictIotFake]:
-    with StrictIotFake() as installed:
+def fake() -> Iterator[FaultyIotFake]:
+    """The strict fake, installed, with the call log and faults of :class:`FaultyIotFake`."""
+    with FaultyIotFake() as installed:
         yield installed
 
 
@@ -71,7 +74,7 @@ def mode(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 
 @pytest.fixture
-def iot(mode: str | None, fake: StrictIotFake) -> Any:
+def iot(mode: str | None, fake: FaultyIotFake) -> Any:
     return boto3.client("iot", region_name=REGION, endpoint_url=mode, config=NO_RETRY)
 
 
@@ -299,7 +302,7 @@ def test_delete_is_asynchronous_and_blocks_the_id_until_done(iot: Any) -> None:
     assert iot.list_tags_for_resource(resourceArn=arn)["tags"] == []
 
 
-def test_zero_deletion_polls_deletes_immediately(iot: Any, fake: StrictIotFake) -> None:
+def test_zero_deletion_polls_deletes_immediately(iot: Any, fake: FaultyIotFake) -> None:
     fake.deletion_polls = 0
     create(iot, "now")
     iot.delete_job(jobId="now", force=True)
@@ -359,7 +362,7 @@ def test_at_most_fifty_tags(iot: Any) -> None:
         ("InternalFailureException", 500),
     ],
 )
-def test_fail_next_returns_real_error_responses(iot: Any, fake: StrictIotFake, code: str, status: int) -> None:
+def test_fail_next_returns_real_error_responses(iot: Any, fake: FaultyIotFake, code: str, status: int) -> None:
     fake.fail_next("CreateJob", code, times=2, message="injected")
     for _ in range(2):
         with pytest.raises(ClientError) as excinfo:
@@ -370,7 +373,7 @@ def test_fail_next_returns_real_error_responses(iot: Any, fake: StrictIotFake, c
     assert fake.count("CreateJob", "faulty") == 3
 
 
-def test_fail_next_with_explicit_status_on_each_operation(iot: Any, fake: StrictIotFake) -> None:
+def test_fail_next_with_explicit_status_on_each_operation(iot: Any, fake: FaultyIotFake) -> None:
     arn = create(iot, "ops")["jobArn"]
     calls = {
         "UpdateJob": lambda: iot.update_job(jobId="ops", description="d"),
@@ -391,7 +394,7 @@ def test_fail_next_with_explicit_status_on_each_operation(iot: Any, fake: Strict
 
 
 def test_standard_retry_mode_retries_injected_throttles(
-    mode: str | None, fake: StrictIotFake, monkeypatch: pytest.MonkeyPatch
+    mode: str | None, fake: FaultyIotFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sleeps: list[float] = []
     # botocore sleeps between attempts via botocore.endpoint.time.sleep; record instead.
@@ -409,7 +412,7 @@ def test_standard_retry_mode_retries_injected_throttles(
     assert fake.count("DescribeJob") == 3
 
 
-def test_fail_next_rejects_unknown_names(fake: StrictIotFake) -> None:
+def test_fail_next_rejects_unknown_names(fake: FaultyIotFake) -> None:
     with pytest.raises(ValueError):
         fake.fail_next("ListJobs", "ThrottlingException")
     with pytest.raises(ValueError):
@@ -419,7 +422,7 @@ def test_fail_next_rejects_unknown_names(fake: StrictIotFake) -> None:
 
 
 # ------------------------------------------------------ call log and reset
-def test_calls_are_recorded_in_order_and_reset_clears_them(iot: Any, fake: StrictIotFake) -> None:
+def test_calls_are_recorded_in_order_and_reset_clears_them(iot: Any, fake: FaultyIotFake) -> None:
     arn = create(iot, "logged")["jobArn"]
     iot.tag_resource(resourceArn=arn, tags=[{"Key": "k", "Value": "v"}])
     iot.describe_job(jobId="logged")
@@ -459,7 +462,7 @@ def test_concurrent_creates_of_one_id_only_one_wins(iot: Any) -> None:
 
 
 # ------------------------------------------------- accounts and regions
-def test_state_is_per_account_and_region(fake: StrictIotFake) -> None:
+def test_state_is_per_account_and_region(fake: FaultyIotFake) -> None:
     with mock_aws():
         home = boto3.client("iot", region_name=REGION, config=NO_RETRY)
         eu = boto3.client("iot", region_name="eu-west-1", config=NO_RETRY)
@@ -523,7 +526,7 @@ def test_describe_job_returns_created_at_which_later_changes_keep(iot: Any) -> N
 
 
 # --------------------------------------------------------------- targets
-def test_targets_must_exist_in_the_jobs_account_and_region_when_checked(iot: Any, fake: StrictIotFake) -> None:
+def test_targets_must_exist_in_the_jobs_account_and_region_when_checked(iot: Any, fake: FaultyIotFake) -> None:
     # GIVEN the target check (the local engine's setting), a thing and a thing group
     fake.check_targets = True
     thing = iot.create_thing(thingName="device-1")["thingArn"]
@@ -556,7 +559,7 @@ def test_targets_must_exist_in_the_jobs_account_and_region_when_checked(iot: Any
     assert iot.describe_job(jobId="ok")["job"]["targets"] == [thing, group]
 
 
-def test_targets_are_not_checked_by_default(iot: Any, fake: StrictIotFake) -> None:
+def test_targets_are_not_checked_by_default(iot: Any, fake: FaultyIotFake) -> None:
     assert fake.check_targets is False
     assert create(iot, "unchecked", targets=[TARGET])["jobArn"] == job_arn("unchecked")
 
@@ -586,7 +589,7 @@ print(json.dumps(out))
 """
 
 
-def test_separate_process_over_http_sees_the_strict_behaviour(server_url: str, fake: StrictIotFake) -> None:
+def test_separate_process_over_http_sees_the_strict_behaviour(server_url: str, fake: FaultyIotFake) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{server_url}/moto-api/reset", method="POST")).close()
     env = {**os.environ, "AWS_ENDPOINT_URL": server_url}
     done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=60)
@@ -633,7 +636,7 @@ def test_uninstall_restores_moto_and_reinstall_works() -> None:
     assert FakeJob.JOB_ID_REGEX is job_regex
 
 
-def test_only_one_fake_at_a_time(fake: StrictIotFake) -> None:
+def test_only_one_fake_at_a_time(fake: FaultyIotFake) -> None:
     with pytest.raises(RuntimeError):
         StrictIotFake().install()
     assert fake.install() is fake  # installing the active one again is a no-op
@@ -652,7 +655,7 @@ def _code_and_status(error: ClientError) -> tuple[str, int]:
     return error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-def test_fail_fraction_fails_the_calls_its_seeded_stream_picks(iot: Any, fake: StrictIotFake) -> None:
+def test_fail_fraction_fails_the_calls_its_seeded_stream_picks(iot: Any, fake: FaultyIotFake) -> None:
     arn = create(iot, "fraction")["jobArn"]
     fake.reset()
     # One rule over two operations: they draw from one stream, call by call.
@@ -682,7 +685,7 @@ def test_fail_fraction_fails_the_calls_its_seeded_stream_picks(iot: Any, fake: S
     iot.update_job(jobId="fraction", description="not covered by the rule")  # other operations run normally
 
 
-def test_fail_fraction_decides_per_call_however_many_threads_call(server_url: str, fake: StrictIotFake) -> None:
+def test_fail_fraction_decides_per_call_however_many_threads_call(server_url: str, fake: FaultyIotFake) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{server_url}/moto-api/reset", method="POST")).close()
     client = boto3.client("iot", region_name=REGION, endpoint_url=server_url, config=NO_RETRY)
     create(client, "threads")
@@ -718,7 +721,7 @@ def test_fail_fraction_decides_per_call_however_many_threads_call(server_url: st
 
 
 def test_fail_fraction_retried_by_botocore_counts_attempts_per_invocation(
-    mode: str | None, fake: StrictIotFake, monkeypatch: pytest.MonkeyPatch
+    mode: str | None, fake: FaultyIotFake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sleeps: list[float] = []
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=sleeps.append))
@@ -736,7 +739,7 @@ def test_fail_fraction_retried_by_botocore_counts_attempts_per_invocation(
     assert fake.count("CreateJob") == stats.attempts
 
 
-def test_stats_count_the_fakes_own_errors_apart_from_injected_ones(iot: Any, fake: StrictIotFake) -> None:
+def test_stats_count_the_fakes_own_errors_apart_from_injected_ones(iot: Any, fake: FaultyIotFake) -> None:
     for index in range(11):
         create(iot, f"deleting-{index}")
     for index in range(10):
@@ -756,7 +759,7 @@ def test_stats_count_the_fakes_own_errors_apart_from_injected_ones(iot: Any, fak
     assert fake.stats() == {}
 
 
-def test_fail_fraction_zero_removes_the_rule_and_fail_next_comes_first(iot: Any, fake: StrictIotFake) -> None:
+def test_fail_fraction_zero_removes_the_rule_and_fail_next_comes_first(iot: Any, fake: FaultyIotFake) -> None:
     create(iot, "ordered")
     fake.fail_fraction(["DescribeJob", "CancelJob"], "ThrottlingException", 1.0, seed=0)
     fake.fail_next("DescribeJob", "InternalFailureException")
@@ -775,7 +778,7 @@ def test_fail_fraction_zero_removes_the_rule_and_fail_next_comes_first(iot: Any,
     assert iot.cancel_job(jobId="ordered")["jobId"] == "ordered"  # reset drops every rule
 
 
-def test_fail_fraction_rejects_bad_arguments(fake: StrictIotFake) -> None:
+def test_fail_fraction_rejects_bad_arguments(fake: FaultyIotFake) -> None:
     with pytest.raises(ValueError):
         fake.fail_fraction("ListJobs", "ThrottlingException", 0.5, seed=1)
     with pytest.raises(ValueError):

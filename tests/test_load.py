@@ -5,7 +5,8 @@ provider's own local bundling (the handler package and crhelper, as synth
 ships them), and 100 :class:`~cdk_iot_job_local.lambda_process.LambdaProcess`
 children started at once, each with only that folder and boto3 on its
 ``sys.path`` and the provider's real 300 s function timeout; ONE
-``ThreadedMotoServer`` carrying the strict IoT fake, which the children reach
+``ThreadedMotoServer`` carrying the strict IoT fake (as
+:class:`iot_faults.FaultyIotFake`, which throttles), which the children reach
 through ``AWS_ENDPOINT_URL``; and the local HTTPS endpoint standing in for
 CloudFormation's response URLs, trusted through ``SSL_CERT_FILE``.
 
@@ -47,12 +48,13 @@ import figures
 import pytest
 from botocore.exceptions import ClientError
 from cfn_events import event as cfn_event
+from cfn_faults import FaultyCloudFormationEndpoint
+from iot_faults import OPERATIONS, FaultyIotFake, OperationStats
 from job_arns import arn
 from moto.server import ThreadedMotoServer
 from provider_asset import bundle_provider_asset
 
 from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
-from cdk_iot_job_local.iot_fake import OPERATIONS, OperationStats, StrictIotFake
 from cdk_iot_job_local.lambda_process import LambdaProcess, lambda_runtime_path
 
 ACCOUNT = "123456789012"
@@ -87,8 +89,8 @@ Item = TypeVar("Item")
 class Rig:
     """What both phases share."""
 
-    fake: StrictIotFake
-    endpoint: CloudFormationEndpoint
+    fake: FaultyIotFake
+    endpoint: FaultyCloudFormationEndpoint
     processes: list[LambdaProcess]
     iot: Any
     cold_start_wall_s: float
@@ -133,8 +135,8 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         endpoint_url = f"http://{host}:{port}"
         # moto's backends live in this process: start from an empty account.
         urllib.request.urlopen(urllib.request.Request(f"{endpoint_url}/moto-api/reset", method="POST")).close()
-        fake = cleanup.enter_context(StrictIotFake(deletion_polls=DELETION_POLLS))
-        endpoint = cleanup.enter_context(CloudFormationEndpoint())
+        fake = cleanup.enter_context(FaultyIotFake(deletion_polls=DELETION_POLLS))
+        endpoint = cleanup.enter_context(FaultyCloudFormationEndpoint())
         env = {
             "AWS_ENDPOINT_URL": endpoint_url,
             "AWS_REGION": REGION,

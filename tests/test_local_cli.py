@@ -36,6 +36,8 @@ from typing import Any
 import pytest
 from job_arns import JOB_ARN_PREFIX, job_id_in
 
+from cdk_iot_job_local.cli import main
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
@@ -80,7 +82,9 @@ class Run:
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    # Wide enough that no table row wraps, so each resource is one line to grep; rich honours
+    # COLUMNS as a terminal's width (tests/test_local_output.py checks the narrow widths).
+    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "COLUMNS": "300"}
     env.pop("AWS_ENDPOINT_URL", None)
     env.pop("AWS_PROFILE", None)
     return env
@@ -126,16 +130,43 @@ def load_state(path: Path) -> dict[str, Any]:
     return data
 
 
+def moto_iot(saved: dict[str, Any]) -> dict[str, Any]:
+    """The IoT data (things, groups, jobs) of a saved state's moto snapshot: the default account and region."""
+    iot: dict[str, Any] = saved["moto"]["accounts"]["123456789012"]["iot"]["us-east-1"]
+    return iot
+
+
 def moto_jobs(path: Path) -> dict[str, dict[str, Any]]:
     """The IoT jobs of the state file's moto snapshot, by id."""
-    return {job["jobId"]: job for job in load_state(path)["moto"]["iot"]["jobs"]}
+    return {job["jobId"]: job for job in moto_iot(load_state(path))["jobs"]}
 
 
 def row(stdout: str, name: str) -> str:
-    """The one table row of resource ``name`` (a logical id prefix)."""
+    """The one plan table row of resource ``name`` (a logical id prefix)."""
     rows = [line for line in stdout.splitlines() if line.startswith(name)]
     assert len(rows) == 1, f"{name}: {rows}\n{stdout}"
     return rows[0]
+
+
+def job_card(stdout: str, logical_id: str) -> dict[str, str]:
+    """A job of the deploy's result: its heading (``action  status``) and its labelled lines."""
+    lines = [line.rstrip() for line in stdout.splitlines()]
+    [start] = [i for i, line in enumerate(lines) if line.startswith(f"  {logical_id}  ")]
+    card = {"heading": lines[start].strip().removeprefix(logical_id).strip()}
+    for line in lines[start + 1 :]:
+        if not line.startswith("    "):
+            break
+        label, value = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+        card[label] = value
+    return card
+
+
+def event_line(stdout: str, status: str, resource_type: str, logical_id: str) -> int:
+    """Where the live event line of a resource is: ``HH:MM:SS  STATUS  TYPE  LOGICAL_ID``."""
+    pattern = rf"^\d\d:\d\d:\d\d\s+{re.escape(status)}\s+{re.escape(resource_type)}\s+{logical_id}\s*$"
+    found = re.search(pattern, stdout, re.MULTILINE)
+    assert found, f"no event line {status} {resource_type} {logical_id}\n{stdout}"
+    return found.start()
 
 
 def job_logical_id(state: dict[str, Any], stack: str, prefix: str) -> str:
@@ -213,14 +244,13 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
     for prefix in ("FirmwareRollout", "CanaryReboot"):
         logical_id = job_logical_id(saved, DEMO, prefix)
         job_id = job_id_in(saved["stacks"][DEMO]["resources"][logical_id]["physical_id"])
-        line = row(run.stdout, logical_id)
-        assert "CREATE_COMPLETE" in line and job_id in line and JOB_ARN_PREFIX + job_id in line, line
-        # progress lines came first, as each resource completed
-        assert re.search(
-            rf"^\s+{DEMO}\s+CREATE_COMPLETE\s+Custom::IotJob\s+{logical_id}\s+{JOB_ARN_PREFIX}{job_id}$",
-            run.stdout,
-            re.MULTILINE,
-        )
+        card = job_card(run.stdout, logical_id)
+        assert card["heading"] == "create  CREATE_COMPLETE", card
+        assert card["JobId"] == job_id and card["ARN"] == JOB_ARN_PREFIX + job_id, card
+        assert card["IoT status"] == "IN_PROGRESS", card
+        # progress lines came first, under the stack's heading, as each resource completed
+        event = event_line(run.stdout, "CREATE_COMPLETE", "Custom::IotJob", logical_id)
+        assert run.stdout.index(f"{DEMO}: deploying") < event < run.stdout.index(f"Stack {DEMO}: CREATE_COMPLETE")
     # ... and the jobs are in moto, saved in the state for the next run
     jobs = moto_jobs(state)
     rollout = job_id_in(
@@ -267,8 +297,8 @@ def test_2_description_edit_is_planned_and_deployed_in_place(tmp: Path, state: P
     # THEN the job is updated in place: same JobId, new description
     assert run.returncode == 0, run
     assert f"Stack {DEMO}: UPDATE_COMPLETE" in run.stdout, run
-    line = row(run.stdout, rollout)
-    assert "UPDATE_COMPLETE" in line and job_id in line, line
+    card = job_card(run.stdout, rollout)
+    assert card["heading"] == "update  UPDATE_COMPLETE" and card["JobId"] == job_id, card
     after = load_state(state)
     assert after["stacks"][DEMO]["resources"][rollout]["physical_id"] == JOB_ARN_PREFIX + job_id
     jobs = moto_jobs(state)
@@ -304,8 +334,8 @@ def test_4_plain_cloudformation_template_deploys_after_the_provider_stack(state:
     saved = load_state(state)
     resources = saved["stacks"][TEMPLATE_STACK]["resources"]
     job_id = job_id_in(resources["Job"]["physical_id"])
-    line = row(run.stdout, "Job ")
-    assert "CREATE_COMPLETE" in line and JOB_ARN_PREFIX + job_id in line, line
+    card = job_card(run.stdout, "Job")
+    assert card["heading"] == "create  CREATE_COMPLETE" and card["ARN"] == JOB_ARN_PREFIX + job_id, card
     assert saved["stacks"][TEMPLATE_STACK]["imports"] == [EXPORT]
     outputs = saved["stacks"][TEMPLATE_STACK]["outputs"]
     assert outputs == {
@@ -315,9 +345,11 @@ def test_4_plain_cloudformation_template_deploys_after_the_provider_stack(state:
         "CreatedAt": resources["Job"]["attributes"]["CreatedAt"],
     }
     assert re.fullmatch(ISO_MS, outputs["CreatedAt"]), outputs
-    # ... printed after the table
-    assert f"Outputs:\n  JobRef = {JOB_ARN_PREFIX}{job_id}\n" in run.stdout, run
-    assert f"  CreatedAt = {outputs['CreatedAt']}\n" in run.stdout
+    # ... printed after the table, as name = value
+    printed = run.stdout[run.stdout.index("Outputs:\n") :].splitlines()[1:5]
+    assert sorted(line.split() for line in printed) == sorted([name, "=", value] for name, value in outputs.items()), (
+        run
+    )
     job = moto_jobs(state)[job_id]
     assert job["status"] == "IN_PROGRESS"
     assert job["targets"] == ["arn:aws:iot:us-east-1:123456789012:thinggroup/cfn-example-sensors"]
@@ -339,7 +371,7 @@ def test_5_provider_stack_cannot_be_destroyed_while_its_export_is_imported(state
     assert EXPORT in run.output and TEMPLATE_STACK in run.output, run
     after = load_state(state)
     assert after["stacks"][PROVIDER]["resources"] == before["stacks"][PROVIDER]["resources"]
-    assert moto_jobs(state).keys() == {job["jobId"] for job in before["moto"]["iot"]["jobs"]}
+    assert moto_jobs(state).keys() == {job["jobId"] for job in moto_iot(before)["jobs"]}
 
 
 def test_6_destroy_leaves_no_job_behind(state: Path) -> None:
@@ -364,7 +396,7 @@ def test_6_destroy_leaves_no_job_behind(state: Path) -> None:
     assert f"Stack {PROVIDER}: DELETE_COMPLETE" in run.stdout, run
     saved = load_state(state)
     assert saved["stacks"] == {}
-    assert saved["moto"]["iot"] == {"things": [], "thing_groups": [], "jobs": []}
+    assert moto_iot(saved) == {"things": [], "thing_groups": [], "jobs": []}
 
 
 # --------------------------------------------------------------------------
@@ -412,13 +444,13 @@ def test_failing_deploy_rolls_back_and_exits_1(background: Background) -> None:
     # THEN the deploy fails, is rolled back, and says which property is wrong
     assert run.returncode == 1, run
     assert f"Stack {DEMO}: ROLLBACK_COMPLETE" in run.stdout, run
-    assert re.search(r"^\s+Throttled\w*: .*MaximumPerMinute", run.stdout, re.MULTILINE), run
+    assert re.search(r"^\s+Throttled\w*\s+CREATE_FAILED\s+.*MaximumPerMinute", run.stdout, re.MULTILINE), run
     assert "CREATE_FAILED" in run.stdout
     # ... and the rollback deleted what the failed attempt created
     saved = load_state(background.failing_state)
     assert saved["stacks"][DEMO]["status"] == "ROLLBACK_COMPLETE"
     assert saved["stacks"][DEMO]["resources"] == {}
-    assert saved["moto"]["iot"]["jobs"] == []
+    assert moto_iot(saved)["jobs"] == []
 
 
 def test_missing_template_is_a_usage_error(background: Background, tmp: Path) -> None:
@@ -471,3 +503,203 @@ def test_readme_steps_deploy_the_example_and_print_its_outputs(tmp: Path) -> Non
     [job] = [c for c in json.loads(run.stdout)["plan"][TEMPLATE_STACK] if c["logical_id"] == "Job"]
     assert (job["action"], job["job_id"], job["physical_id"]) == ("no change", job_id, physical_id)
     assert moto_jobs(state)[job_id]["createdAt"].startswith(outputs["CreatedAt"][:19])
+
+
+# --------------------------------------------------------------------------
+# help, exit codes, --stack-name and the missing extra (in process where they can be)
+# --------------------------------------------------------------------------
+EXAMPLE = (REPO / TEMPLATE).read_text()
+FAILING_EXAMPLE = EXAMPLE.replace("MaximumPerMinute: 20", "MaximumPerMinute: 0")
+
+
+def example(folder: Path, text: str = EXAMPLE, name: str = "fleet.yaml") -> str:
+    path = folder / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_help_describes_the_verbs_the_options_and_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: cdk-iot-job-local ")
+    verbs = text[text.index("verbs:") :]
+    assert re.search(r"^  plan\s+show what the next deploy does.*changes nothing$", verbs, re.MULTILINE | re.DOTALL)
+    assert re.search(r"^  deploy\s+create or update the stacks", verbs, re.MULTILINE)
+    assert re.search(r"^  destroy\s+delete the stacks", verbs, re.MULTILINE)
+    for option in ("--app CMD", "--assembly DIR", "--template FILE", "--stack NAME", "--stack-name NAME"):
+        assert re.search(rf"^  {option}\s+\S", text, re.MULTILINE), option
+    for option in ("--state FILE", "--skip-unsupported", "--json"):
+        assert re.search(rf"^  {option}\s+\S", text, re.MULTILINE), option
+    assert "record custom resources the local engine cannot run as skipped" in " ".join(text.split())
+    codes = text[text.index("exit codes:") :]
+    assert re.findall(r"^  (\d)  ", codes, re.MULTILINE) == ["0", "1", "2"]
+    assert "a change will fail" in codes and "bad arguments" in codes
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["apply"], ["plan", "--nope"], ["plan", "--stack-name", "x"], ["plan", "--app", "a", "--template", "t.yaml"]],
+    ids=["unknown-verb", "unknown-option", "stack-name-without-template", "two-sources"],
+)
+def test_bad_arguments_exit_2_with_the_usage(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.startswith("usage: cdk-iot-job-local")
+
+
+def test_plan_of_a_missing_template_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--template", str(tmp_path / "nope.yaml"), "--state", str(tmp_path / "s.json")]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and "nope.yaml" in captured.err and captured.out == ""
+
+
+def test_plan_exits_0_when_every_change_can_be_deployed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+
+    assert main(["plan", "--template", example(tmp_path), "--state", str(tmp_path / "s.json")]) == 0
+
+    out = capsys.readouterr().out
+    assert "Stack fleet: what the next deploy does" in out
+    assert re.search(r"^Job\s+Custom::IotJob\s+create\s", out, re.MULTILINE), out
+    assert "would fail" not in out
+    assert not (tmp_path / "s.json").exists(), "plan changes nothing"
+
+
+def test_plan_exits_1_when_a_change_will_fail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+
+    assert main(["plan", "--template", example(tmp_path, FAILING_EXAMPLE), "--state", str(tmp_path / "s.json")]) == 1
+
+    out = capsys.readouterr().out
+    assert "will fail: " in row(out, "Job ") and "MaximumPerMinute" in row(out, "Job "), out
+    assert out.rstrip().endswith("The deploy would fail at: Job")
+
+
+def test_plan_json_says_whether_the_deploy_would_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    template = example(tmp_path, FAILING_EXAMPLE)
+
+    assert main(["plan", "--json", "--template", template, "--state", str(tmp_path / "s.json")]) == 1
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    [job] = [change for change in report["plan"]["fleet"] if change["logical_id"] == "Job"]
+    assert job["fails"] is True and job["detail"].startswith("will fail: ")
+
+
+def test_stack_name_names_the_stack_of_a_template(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "plan",
+        "--json",
+        "--template",
+        example(tmp_path),
+        "--stack-name",
+        "fleet-eu",
+        "--state",
+        str(tmp_path / "s"),
+    ]
+
+    assert main(argv) == 0
+
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["plan"]) == ["fleet-eu"] and report["ok"] is True
+
+
+# Refuses the named module as if it were not installed, then runs `python -m cdk_iot_job_local plan`.
+WITHOUT = """
+import importlib.abc, runpy, sys
+
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == {module!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Missing())
+sys.argv = ["cdk-iot-job-local", "plan"]
+runpy.run_module("cdk_iot_job_local", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["moto", "rich", "yaml", "werkzeug"],
+    ids=["extra-moto", "extra-rich", "extra-pyyaml", "dependency-of-moto"],
+)
+def test_without_the_local_extra_one_line_says_how_to_install_it(module: str) -> None:
+    run = subprocess.run(
+        [PYTHON, "-c", WITHOUT.format(module=module)],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert run.returncode == 2, run
+    assert run.stdout == "" and "Traceback" not in run.stderr, run
+    [line] = run.stderr.splitlines()
+    assert f"missing: {module}" in line, line
+    assert "pip install 'cdk-iot-job[local]'" in line and "pip install '.[local]'" in line, line
+
+
+UNSUPPORTED = """\
+Resources:
+  Sensor:
+    Type: AWS::IoT::Thing
+    Properties:
+      ThingName: unsupported-sensor
+  Notify:
+    Type: Custom::Notify
+    Properties:
+      ServiceToken: !GetAtt Sensor.Arn
+"""
+
+
+def test_plan_flags_a_custom_resource_the_engine_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+
+    assert main(["plan", "--template", example(tmp_path, UNSUPPORTED), "--state", str(tmp_path / "s.json")]) == 1
+
+    assert re.search(r"^Notify\s+Custom::Notify\s+not supported locally\s", capsys.readouterr().out, re.MULTILINE)
+
+
+def test_deploy_refuses_a_custom_resource_the_engine_cannot_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "s.json"
+
+    assert main(["deploy", "--template", example(tmp_path, UNSUPPORTED), "--state", str(state)]) == 2
+
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()
+    assert line.startswith("error: ") and "Notify" in line and "--skip-unsupported" in line, line
+    assert "deploying" not in captured.out and not state.exists(), "nothing was deployed or saved"
+
+
+def test_skip_unsupported_deploys_the_rest_and_records_it_as_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    state = tmp_path / "s.json"
+    argv = ["deploy", "--skip-unsupported", "--template", example(tmp_path, UNSUPPORTED), "--state", str(state)]
+
+    assert main(argv) == 0
+
+    out = capsys.readouterr().out
+    event_line(out, "CREATE_COMPLETE", "AWS::IoT::Thing", "Sensor")
+    event_line(out, "CREATE_SKIPPED", "Custom::Notify", r"Notify\s.*")
+    assert "Stack fleet: CREATE_COMPLETE" in out
+    assert set(load_state(state)["stacks"]["fleet"]["resources"]) == {"Sensor", "Notify"}

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aws_cdk import App, Stack
 from cfn_events import event
+from cfn_faults import FaultyCloudFormationEndpoint
 from in_process import LambdaContext
 
 from cdk_iot_job import IotJob
@@ -288,14 +289,14 @@ def test_a_document_of_an_unsupported_type_is_refused_naming_the_property() -> N
 
 @pytest.fixture
 def trusted_endpoint(
-    cfn_endpoint: CloudFormationEndpoint, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[CloudFormationEndpoint]:
+    cfn_endpoint: FaultyCloudFormationEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultyCloudFormationEndpoint]:
     monkeypatch.setenv("SSL_CERT_FILE", str(cfn_endpoint.ca_pem_path))
     yield cfn_endpoint
     cfn_endpoint.reset()
 
 
-def test_a_refused_response_is_not_retried(trusted_endpoint: CloudFormationEndpoint) -> None:
+def test_a_refused_response_is_not_retried(trusted_endpoint: FaultyCloudFormationEndpoint) -> None:
     url = trusted_endpoint.response_url("refused")
     trusted_endpoint.fail_next(count=1, status=403)
     waits: list[float] = []

@@ -15,16 +15,15 @@ from typing import Any
 import log_secrets
 import pytest
 from cfn_events import sample_properties
+from cfn_faults import FaultyCloudFormationEndpoint
 from in_process import Cfn
 from job_arns import JOB_ARN_PREFIX
-
-from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
 
 pytestmark = pytest.mark.scan_after_all
 
 
 @pytest.fixture
-def cfn(aws: Any, cfn_endpoint: CloudFormationEndpoint) -> Cfn:
+def cfn(aws: Any, cfn_endpoint: FaultyCloudFormationEndpoint) -> Cfn:
     return Cfn(cfn_endpoint)
 
 

@@ -135,14 +135,35 @@ def test_wheel_contains_the_construct_and_the_handler(wheel: Path) -> None:
         "cdk_iot_job_provider/handler.py",
         "cdk_iot_job_provider/py.typed",
         "cdk_iot_job_provider/schema.py",
+        "cdk_iot_job_local/cli.py",
+        "cdk_iot_job_local/launcher.py",
     ):
         assert expected in names, expected
+    (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
+    assert "cdk-iot-job-local = cdk_iot_job_local.launcher:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def test_wheel_does_not_ship_the_constructs_source_root_as_a_package(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "constructs/__init__.py" not in names
-    assert not [name for name in names if name.startswith(("constructs/", "lambda/"))]
+    assert not [name for name in names if name.startswith(("constructs/", "lambda/", "local/"))]
+
+
+def test_wheel_without_the_local_extra_says_in_one_line_how_to_install_it(wheel_venv: Path) -> None:
+    # The wheel's venv has the runtime dependencies only: no moto, trustme, rich or PyYAML.
+    result = subprocess.run(
+        [str(wheel_venv / "bin" / "cdk-iot-job-local"), "plan"],
+        cwd=wheel_venv.parent,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "pip install 'cdk-iot-job[local]'" in line
 
 
 def test_wheel_venv_synthesizes_an_iot_job_from_an_unrelated_folder(

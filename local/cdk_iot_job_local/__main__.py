@@ -1,9 +1,9 @@
-"""``cdk-iot-job-local``."""
+"""``python -m cdk_iot_job_local``: the same as ``cdk-iot-job-local``."""
 
 from __future__ import annotations
 
 import sys
 
-from .cli import main
+from .launcher import main
 
 sys.exit(main())

@@ -1,5 +1,6 @@
 """Where stacks come from: a CDK app synthesized like the CDK CLI does, a cloud
-assembly folder, or a plain CloudFormation template."""
+assembly folder (each stack with its manifest ``environment``), or a plain
+CloudFormation template."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .environment import DEFAULT_ENVIRONMENT, Environment
 from .template import Stack, load_stacks
 
 __all__ = ["SynthError", "app_command", "from_assembly", "from_template", "synthesize"]
@@ -64,11 +66,20 @@ def from_assembly(outdir: Path) -> list[Stack]:
     return load_stacks(outdir)
 
 
-def from_template(path: Path, stack_name: str | None) -> Stack:
-    """A plain CloudFormation template (JSON or YAML) as one stack."""
+def from_template(path: Path, stack_name: str | None, environment: Environment | None = None) -> Stack:
+    """A plain CloudFormation template (JSON or YAML) as one stack.
+
+    A template names no account or region: it is deployed to ``environment``,
+    the defaults (123456789012, us-east-1) unless given.
+    """
     from .cfn_yaml import load_template
 
     name = stack_name or re.sub(r"[^A-Za-z0-9-]+", "-", path.stem).strip("-") or "stack"
     if not name[0].isalpha():
         name = f"stack-{name}"
-    return Stack(name=name, outdir=path.resolve().parent, template=load_template(path))
+    return Stack(
+        name=name,
+        outdir=path.resolve().parent,
+        template=load_template(path),
+        environment=environment or DEFAULT_ENVIRONMENT,
+    )

@@ -6,9 +6,9 @@ serves such URLs from ``https://127.0.0.1:<ephemeral port>`` with a certificate
 issued by a throw-away ``trustme`` CA, so a handler running in a child process
 verifies TLS normally once ``SSL_CERT_FILE`` points at :attr:`ca_pem_path`.
 
-Every request is recorded (path, query, headers, raw body, parsed JSON) so
-tests can assert e.g. *exactly one* response per event, the response status,
-or the 4096-byte CloudFormation body limit.
+Every request is recorded (path, query, headers, raw body, parsed JSON), so
+the engine reads what a provider PUT to the URL of each event
+(:meth:`CloudFormationEndpoint.responses_for`).
 """
 
 from __future__ import annotations
@@ -63,8 +63,6 @@ class RecordedRequest:
         (S3 would reject anything else as a signature mismatch).
     reply_status : int
         Status code the endpoint answered with.
-    stalled_s : float
-        Seconds the endpoint deliberately waited before replying.
     received_at : float
         ``time.monotonic()`` when the body had been read completely.
     """
@@ -79,41 +77,12 @@ class RecordedRequest:
     json: Any
     known_url: bool
     reply_status: int
-    stalled_s: float
     received_at: float = field(compare=False)
 
     @property
     def target(self) -> str:
         """Request target as sent: ``path`` plus ``?query`` if any."""
         return f"{self.path}?{self.query}" if self.query else self.path
-
-
-class _Behaviour:
-    """Queue of one-shot overrides for the next requests (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._fail: list[int] = []
-        self._stall: list[float] = []
-
-    def add_fail(self, count: int, status: int) -> None:
-        with self._lock:
-            self._fail.extend([status] * count)
-
-    def add_stall(self, count: int, seconds: float) -> None:
-        with self._lock:
-            self._stall.extend([seconds] * count)
-
-    def take(self) -> tuple[int | None, float]:
-        with self._lock:
-            status = self._fail.pop(0) if self._fail else None
-            stall = self._stall.pop(0) if self._stall else 0.0
-        return status, stall
-
-    def clear(self) -> None:
-        with self._lock:
-            self._fail.clear()
-            self._stall.clear()
 
 
 class _TLSServer(http.server.ThreadingHTTPServer):
@@ -137,9 +106,8 @@ class _TLSServer(http.server.ThreadingHTTPServer):
         try:
             tls = self.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as exc:
-            # A client that rejects our certificate ends up here; tests can
-            # look at handshake_errors to see it really was refused.
-            self.owner._record_handshake_error(exc)
+            # A client that rejects our certificate ends up here.
+            self.owner._handshake_failed(exc)
             return
         try:
             _Handler(tls, client_address, self)
@@ -148,8 +116,8 @@ class _TLSServer(http.server.ThreadingHTTPServer):
                 tls.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # Client disconnects (e.g. a handler that gave up during a stall)
-        # are expected; keep pytest output clean.
+        # Client disconnects (e.g. a handler that gave up waiting for the
+        # reply) are expected; keep the output clean.
         pass
 
 
@@ -197,18 +165,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         owner = self.server.owner
         known = owner._is_known(path, query)
-        override, stall = owner._behaviour.take()
-        if override is not None:
-            status = override
-        elif self.command != "PUT":
+        if self.command != "PUT":
             status = 405
+        elif known:
+            status = 200
         else:
-            status = 200 if known else 403  # S3: SignatureDoesNotMatch
+            status = 403  # S3: SignatureDoesNotMatch
         try:
             parsed = json.loads(body) if body else None
         except ValueError:
             parsed = None
-        owner._record(
+        request = owner._received(
             RecordedRequest(
                 method=self.command,
                 path=path,
@@ -220,15 +187,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 json=parsed,
                 known_url=known,
                 reply_status=status,
-                stalled_s=stall,
                 received_at=received_at,
             )
         )
-        if stall:
-            # Interruptible so stop() never waits for a long stall.
-            owner._stopping.wait(stall)
-        payload = b"" if status == 200 else b"<Error><Code>HarnessError</Code></Error>"
-        self.send_response(status)
+        payload = b"" if request.reply_status == 200 else b"<Error><Code>HarnessError</Code></Error>"
+        self.send_response(request.reply_status)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Connection", "close")
         self.end_headers()
@@ -245,8 +208,8 @@ class CloudFormationEndpoint:
 
     Use as a context manager (or call :meth:`start` / :meth:`stop`).  All PUTs
     are answered ``200`` unless the URL is unknown (``403``, as S3 would for a
-    bad signature) or an override was queued with :meth:`fail_next` /
-    :meth:`stall_next`.
+    bad signature); other methods ``405``.  Each request is recorded and
+    answered through :meth:`_received`, which a subclass may override.
 
     Examples
     --------
@@ -254,18 +217,15 @@ class CloudFormationEndpoint:
     ...     url = cfn.response_url("create")
     ...     env = {"SSL_CERT_FILE": str(cfn.ca_pem_path)}
     ...     # ... invoke the handler with {"ResponseURL": url, ...}
-    ...     [body] = cfn.wait_for(url, timeout=10)
+    ...     [body] = cfn.responses_for(url)
     """
 
     def __init__(self) -> None:
         self.ca = trustme.CA()
         self._cert = self.ca.issue_cert("127.0.0.1", "localhost")
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
-        self._handshake_errors: list[str] = []
         self._issued: dict[str, str] = {}  # path -> exact query
-        self._behaviour = _Behaviour()
-        self._stopping = threading.Event()
         self._server: _TLSServer | None = None
         self._thread: threading.Thread | None = None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
@@ -287,7 +247,6 @@ class CloudFormationEndpoint:
         self.ca.cert_pem.write_to_path(str(self._ca_pem))
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._cert.configure_cert(ctx)
-        self._stopping.clear()
         self._server = _TLSServer(self, ctx)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -299,8 +258,7 @@ class CloudFormationEndpoint:
         return self
 
     def stop(self) -> None:
-        """Stop serving, release stalled requests and delete the CA file."""
-        self._stopping.set()
+        """Stop serving and delete the CA file."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -337,16 +295,6 @@ class CloudFormationEndpoint:
         if self._ca_pem is None:
             raise RuntimeError("endpoint not started")
         return self._ca_pem
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """Client context trusting only this endpoint's CA (for in-process use).
-
-        Returns
-        -------
-        ssl.SSLContext
-            A verifying client context.
-        """
-        return ssl.create_default_context(cafile=str(self.ca_pem_path))
 
     def response_url(self, name: str) -> str:
         """Issue a unique pre-signed-looking response URL.
@@ -396,41 +344,6 @@ class CloudFormationEndpoint:
         """
         return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["X-Amz-Signature"][0]
 
-    # -- behaviour overrides ---------------------------------------------
-    def fail_next(self, count: int = 1, status: int = 500) -> None:
-        """Answer the next ``count`` requests with ``status`` (still recorded).
-
-        Parameters
-        ----------
-        count : int
-            Number of requests affected.
-        status : int
-            HTTP status to reply with, e.g. 500 or 403.
-        """
-        self._behaviour.add_fail(count, status)
-
-    def stall_next(self, count: int = 1, seconds: float = 30.0) -> None:
-        """Delay the reply to the next ``count`` requests by ``seconds``.
-
-        The body is read and recorded *before* stalling, so a handler that
-        times out while waiting for the reply still counts as having sent it.
-
-        Parameters
-        ----------
-        count : int
-            Number of requests affected.
-        seconds : float
-            Delay before replying (cut short by :meth:`stop`).
-        """
-        self._behaviour.add_stall(count, seconds)
-
-    def reset(self) -> None:
-        """Forget recorded requests, handshake errors and queued overrides."""
-        self._behaviour.clear()
-        with self._lock:
-            self._requests.clear()
-            self._handshake_errors.clear()
-
     # -- inspection --------------------------------------------------------
     def requests(self) -> list[RecordedRequest]:
         """All requests received so far, in arrival order.
@@ -476,56 +389,36 @@ class CloudFormationEndpoint:
         """
         return [r.json for r in self.requests_for(url)]
 
-    def wait_for(self, url: str, timeout: float = 10.0, count: int = 1) -> list[Any]:
-        """Block until at least ``count`` responses arrived at ``url``.
-
-        Parameters
-        ----------
-        url : str
-            A URL returned by :meth:`response_url`.
-        timeout : float
-            Seconds to wait.
-        count : int
-            Minimum number of responses.
-
-        Returns
-        -------
-        list[Any]
-            Same as :meth:`responses_for`.
-
-        Raises
-        ------
-        TimeoutError
-            If fewer than ``count`` responses arrived in time.
-        """
-        deadline = time.monotonic() + timeout
-        with self._lock:
-            while True:
-                got = self.responses_for(url)  # re-entrant: Condition wraps an RLock
-                if len(got) >= count:
-                    return got
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{len(got)} of {count} response(s) arrived within {timeout}s")
-                self._lock.wait(left)
-
-    @property
-    def handshake_errors(self) -> list[str]:
-        """Descriptions of TLS handshakes that failed (e.g. client rejected our cert)."""
-        with self._lock:
-            return list(self._handshake_errors)
-
     # -- server-side hooks -------------------------------------------------
     def _is_known(self, path: str, query: str) -> bool:
         with self._lock:
             return self._issued.get(path) == query
 
-    def _record(self, req: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(req)
-            self._lock.notify_all()
+    def _received(self, request: RecordedRequest) -> RecordedRequest:
+        """Record ``request``, read completely; the client is answered ``reply_status`` of the result.
 
-    def _record_handshake_error(self, exc: BaseException) -> None:
+        Runs on the request's own thread before the reply is sent. A subclass
+        may override it to answer with another status or later.
+
+        Parameters
+        ----------
+        request : RecordedRequest
+            The request, with the status the endpoint's rules give it.
+
+        Returns
+        -------
+        RecordedRequest
+            The request as recorded.
+        """
         with self._lock:
-            self._handshake_errors.append(f"{type(exc).__name__}: {exc}")
-            self._lock.notify_all()
+            self._requests.append(request)
+        return request
+
+    def _handshake_failed(self, exc: BaseException) -> None:
+        """Called with the error of each TLS handshake that failed; the connection is dropped.
+
+        Parameters
+        ----------
+        exc : BaseException
+            The ``ssl.SSLError`` or ``OSError`` of the handshake.
+        """

@@ -1,4 +1,9 @@
-"""``cdk-iot-job-local plan|deploy|destroy``: the command line."""
+"""``cdk-iot-job-local plan|deploy|destroy``: arguments and flow.
+
+What a person reads is rendered by :mod:`.output`; ``--json`` prints one JSON
+document on stdout and nothing else there. Run through
+:mod:`.launcher`, which first checks that the ``local`` extra is installed.
+"""
 
 from __future__ import annotations
 
@@ -6,94 +11,224 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from . import output
 from .assembly import SynthError, app_command, from_assembly, from_template, synthesize
-from .engine import IOT_JOB_TYPE, LocalCloudFormation, PlannedChange, Progress, StackResult
+from .engine import IOT_JOB_TYPE, LocalCloudFormation, PlannedChange, StackResult
 from .job_ids import job_id_of
 from .runtime import LocalAws
-from .state import DEFAULT_STATE_FILE, ResourceState, State
+from .state import DEFAULT_STATE_FILE, State
 from .template import Stack, UnsupportedTemplateError
 from .validate import check_template
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "main"]
+
+EXIT_OK = 0
+#: A plan row will fail, or a deploy or destroy failed.
+EXIT_FAILED = 1
+#: Refused before anything changed (argparse uses 2 for bad arguments too).
+EXIT_BAD_INPUT = 2
+
+_DESCRIPTION = """\
+Play CloudFormation's lifecycle for a CDK app (or a plain template) against
+embedded moto, with the real Custom::IotJob provider: no AWS account needed.
+
+verbs:
+  plan      show what the next deploy does to each resource, with the
+            provider's own update rules; changes nothing
+  deploy    create or update the stacks in dependency order; a failing
+            resource rolls its stack back, as CloudFormation does
+  destroy   delete the stacks in reverse dependency order (DeletionPolicy
+            Retain honoured); refused while another stack imports an export
+"""
+
+_EPILOG = f"""\
+exit codes:
+  {EXIT_OK}  success
+  {EXIT_FAILED}  plan: a change will fail; deploy, destroy: a stack failed (and was
+     rolled back)
+  {EXIT_BAD_INPUT}  bad input, refused before the stack changes: bad arguments, a
+     failing synth, an unknown stack, an unreadable or unsupported template,
+     or a custom resource the local engine cannot run (see --skip-unsupported)
+
+examples:
+  cdk-iot-job-local plan
+  cdk-iot-job-local deploy --stack IotJobProviderStack
+  cdk-iot-job-local deploy --template examples/cloudformation/iot-job.yaml \\
+      --stack-name cfn-example
+  cdk-iot-job-local destroy --json
+"""
+
+#: What makes the input unusable: reported in one line, exit 2, nothing changed.
+_BAD_INPUT = (SynthError, UnsupportedTemplateError, ValueError, OSError)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cdk-iot-job-local",
-        description="Plan, deploy and destroy a stack's IoT jobs against embedded moto: no AWS account needed.",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["plan", "deploy", "destroy"])
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--app", help="command that synthesizes the CDK app (default: cdk.json's 'app')")
-    source.add_argument("--assembly", type=Path, help="an already synthesized cloud assembly (cdk synth -o DIR)")
-    source.add_argument("--template", type=Path, help="a plain CloudFormation template (JSON or YAML)")
-    parser.add_argument("--stack", action="append", default=[], help="only this stack (repeatable)")
+    parser.add_argument("command", choices=["plan", "deploy", "destroy"], help="what to do (see verbs above)")
+    # Shown as its own section: where the stacks come from.
+    group = parser.add_argument_group("stacks from (one of; default: synthesize cdk.json's app)")
+    source = group.add_mutually_exclusive_group()
+    source.add_argument("--app", metavar="CMD", help="command that synthesizes the CDK app, run as cdk synth runs it")
+    source.add_argument(
+        "--assembly", metavar="DIR", type=Path, help="an already synthesized cloud assembly (cdk synth --output DIR)"
+    )
+    source.add_argument("--template", metavar="FILE", type=Path, help="a plain CloudFormation template, JSON or YAML")
     parser.add_argument(
-        "--state", type=Path, default=DEFAULT_STATE_FILE, help=f"state file (default {DEFAULT_STATE_FILE})"
+        "--stack",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="only this stack of the app, assembly or state (repeatable)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    parser.add_argument(
+        "--stack-name", metavar="NAME", help="the stack name of a --template (default: the file's name without suffix)"
+    )
+    parser.add_argument(
+        "--state",
+        metavar="FILE",
+        type=Path,
+        default=DEFAULT_STATE_FILE,
+        help=f"where deployed stacks and moto's data are kept between runs (default: {DEFAULT_STATE_FILE})",
+    )
+    parser.add_argument(
+        "--skip-unsupported",
+        action="store_true",
+        help="record custom resources the local engine cannot run as skipped instead of refusing the deploy",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document on stdout instead of tables and event lines"
+    )
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    """Run one command; returns the exit status (0 on success)."""
-    args = _parser().parse_args(argv)
-    state = State.load(args.state)
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run one command.
+
+    Parameters
+    ----------
+    argv
+        The arguments (default: ``sys.argv[1:]``).
+    out, err
+        Where results and diagnostics go (default: stdout and stderr).
+
+    Returns
+    -------
+    int
+        The exit status: :data:`EXIT_OK`, :data:`EXIT_FAILED` or :data:`EXIT_BAD_INPUT`.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.stack_name is not None and args.template is None:
+        parser.error("--stack-name names the stack of a --template; use --stack to pick stacks of an app")
+    out = out or sys.stdout
+    err = err or sys.stderr
     with tempfile.TemporaryDirectory(prefix="cdk-iot-job-synth-") as outdir:
         try:
-            stacks = _stacks(args, Path(outdir), state)
+            state = State.load(args.state)
+            stacks = _stacks(args, Path(outdir), state, output.console(err))
             if args.command != "destroy":
                 # As CloudFormation validates a template: before anything is planned or changed.
                 for stack in stacks:
                     check_template(stack)
-        except (SynthError, UnsupportedTemplateError, ValueError, FileNotFoundError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        with LocalAws() as aws:
-            aws.restore(state.moto)
-            progress = None if args.json else (lambda event: _print_progress(event, out))
-            engine = LocalCloudFormation(aws, state, progress)
-            if args.command == "plan":
-                plans = {stack.name: engine.plan(stack) for stack in stacks}
-                _report_plan(plans, args.json, out)
-                return 0
-            results = (
-                [engine.deploy(stack) for stack in stacks]
-                if args.command == "deploy"
-                else [engine.destroy(stack.name) for stack in reversed(stacks)]
-            )
-            state.moto = aws.snapshot()
-            state.save()
-            jobs = _describe_jobs(aws, results)
-    _report_results(results, jobs, args.json, out)
-    return 0 if all(result.ok for result in results) else 1
+        except _BAD_INPUT as error:
+            return _refuse(error, err)
+        return _run(args, state, stacks, out, err)
 
 
-def _stacks(args: argparse.Namespace, outdir: Path, state: State) -> list[Stack]:
+def _refuse(error: Exception, err: TextIO) -> int:
+    # A plain print, not the console: rich would wrap a long message at 80 columns.
+    print(f"error: {error}", file=err)
+    return EXIT_BAD_INPUT
+
+
+def _stacks(args: argparse.Namespace, outdir: Path, state: State, status: Console) -> list[Stack]:
     if args.template is not None:
-        stacks = [from_template(args.template, args.stack[0] if args.stack else None)]
+        stacks = [from_template(args.template, args.stack_name)]
     elif args.assembly is not None:
         stacks = from_assembly(args.assembly)
     elif args.command == "destroy" and args.app is None and not Path("cdk.json").exists():
         stacks = [Stack(name=name, outdir=outdir, template={}) for name in state.stacks]
     else:
-        stacks = synthesize(args.app or app_command(Path.cwd()), outdir, Path.cwd())
-    if args.stack and args.template is None:
-        unknown = sorted(set(args.stack) - {stack.name for stack in stacks})
-        if unknown:
-            raise SynthError(f"no stack named {', '.join(unknown)} (have: {', '.join(s.name for s in stacks)})")
-        stacks = [stack for stack in stacks if stack.name in args.stack]
-    return stacks
+        command = args.app or app_command(Path.cwd())
+        stacks = output.synthesizing(status, command, partial(synthesize, command, outdir, Path.cwd()))
+    return _selected(stacks, args.stack)
 
 
-def _job_id(resource: ResourceState) -> str | None:
-    """The JobId a job resource's physical id (its ARN) names; ``None`` for an id that names no job."""
-    return job_id_of(resource.physical_id)
+def _selected(stacks: list[Stack], names: list[str]) -> list[Stack]:
+    """The stacks ``--stack`` names (all without it); an unknown name is bad input."""
+    if not names:
+        return stacks
+    unknown = sorted(set(names) - {stack.name for stack in stacks})
+    if unknown:
+        raise SynthError(f"no stack named {', '.join(unknown)} (have: {', '.join(s.name for s in stacks)})")
+    return [stack for stack in stacks if stack.name in names]
+
+
+def _run(args: argparse.Namespace, state: State, stacks: list[Stack], out: TextIO, err: TextIO) -> int:
+    screen = None if args.json else output.console(out)
+    with LocalAws() as aws:
+        aws.restore(state.moto)
+        # --json: the events are in the document; nothing but it goes to stdout.
+        progress = None if screen is None else partial(output.print_event, screen)
+        engine = LocalCloudFormation(aws, state, progress, skip_unsupported=args.skip_unsupported)
+        if args.command == "plan":
+            try:
+                plans = {stack.name: engine.plan(stack) for stack in stacks}
+            except UnsupportedTemplateError as error:
+                return _refuse(error, err)
+            return _report_plan(plans, out, screen)
+        timed, refused = _apply(args.command, engine, stacks, screen)
+        if timed:
+            # Even when a later stack was refused: the earlier ones did change.
+            state.moto = aws.snapshot()
+            state.save()
+        jobs = _describe_jobs(aws, [result for result, _ in timed])
+    if timed:
+        _report_results(timed, jobs, refused, out, screen)
+    if refused is not None:
+        return _refuse(refused, err)
+    return EXIT_OK if all(result.ok for result, _ in timed) else EXIT_FAILED
+
+
+def _apply(
+    command: str, engine: LocalCloudFormation, stacks: list[Stack], screen: Console | None
+) -> tuple[list[tuple[StackResult, float]], UnsupportedTemplateError | None]:
+    """Deploy or destroy each stack in turn; the results with their seconds, and a refusal that stopped it."""
+    ordered = stacks if command == "deploy" else list(reversed(stacks))
+    timed: list[tuple[StackResult, float]] = []
+    if command == "deploy":
+        try:
+            # Every stack before any: a refused one leaves all of them unchanged.
+            for stack in stacks:
+                engine.check(stack)
+        except UnsupportedTemplateError as error:
+            return timed, error
+    for stack in ordered:
+        if screen is not None:
+            output.print_stack_start(screen, "deploying" if command == "deploy" else "destroying", stack.name)
+        started = time.monotonic()
+        try:
+            result = engine.deploy(stack) if command == "deploy" else engine.destroy(stack.name)
+        except UnsupportedTemplateError as error:
+            # Refused before changing this stack, e.g. by a provider an earlier stack just deployed.
+            return timed, error
+        timed.append((result, time.monotonic() - started))
+    return timed, None
 
 
 def _describe_jobs(aws: LocalAws, results: list[StackResult]) -> dict[str, dict[str, object]]:
@@ -101,7 +236,7 @@ def _describe_jobs(aws: LocalAws, results: list[StackResult]) -> dict[str, dict[
     found: dict[str, dict[str, object]] = {}
     for result in results:
         for resource in result.resources.values():
-            job_id = _job_id(resource) if resource.type == IOT_JOB_TYPE else None
+            job_id = job_id_of(resource.physical_id) if resource.type == IOT_JOB_TYPE else None
             described = aws.describe_job(resource.physical_id) if job_id is not None else None
             if job_id is None or described is None:
                 continue
@@ -120,136 +255,53 @@ def _describe_jobs(aws: LocalAws, results: list[StackResult]) -> dict[str, dict[
     return found
 
 
-def _print_progress(event: Progress, out: TextIO) -> None:
-    reason = f"  {event.reason}" if event.reason else ""
-    line = f"  {event.stack:<20} {event.status:<30} {event.resource_type:<24} {event.logical_id}  {event.physical_id}"
-    print(line + reason, file=out, flush=True)
+def _report_plan(plans: dict[str, list[PlannedChange]], out: TextIO, screen: Console | None) -> int:
+    fails = any(change.fails for changes in plans.values() for change in changes)
+    if screen is None:
+        document = {
+            "plan": {name: [asdict(change) for change in changes] for name, changes in plans.items()},
+            "ok": not fails,
+        }
+        _dump(document, out)
+    else:
+        for name, changes in plans.items():
+            output.print_plan(screen, name, changes)
+    return EXIT_FAILED if fails else EXIT_OK
 
 
-def _table(rows: list[list[str]], out: TextIO) -> None:
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for index, row in enumerate(rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(), file=out)
-        if index == 0:
-            print("  ".join("-" * width for width in widths), file=out)
-
-
-def _report_plan(plans: dict[str, list[PlannedChange]], as_json: bool, out: TextIO) -> None:
-    if as_json:
-        json.dump(
-            {"plan": {name: [asdict(change) for change in changes] for name, changes in plans.items()}}, out, indent=2
-        )
-        print(file=out)
-        return
-    for name, changes in plans.items():
-        print(f"\nStack {name}: what the next deploy does", file=out)
-        shown = [change for change in changes if change.resource_type == IOT_JOB_TYPE or change.action != "no change"]
-        rows = [["RESOURCE", "TYPE", "ACTION", "JOB ID", "PHYSICAL ID", "DETAIL"]]
-        rows += [
-            [c.logical_id, c.resource_type, c.action, c.job_id or "-", c.physical_id or "-", c.detail] for c in shown
-        ]
-        _table(rows, out)
-
-
-def _report_results(results: list[StackResult], jobs: dict[str, dict[str, object]], as_json: bool, out: TextIO) -> None:
-    if as_json:
-        json.dump(
-            {
-                "stacks": [
-                    {
-                        "stack": result.stack,
-                        "status": result.status,
-                        "ok": result.ok,
-                        "events": [asdict(event) for event in result.events],
-                        "resources": {name: asdict(resource) for name, resource in result.resources.items()},
-                        "outputs": result.outputs,
-                        "jobs": {
-                            name: jobs.get(_job_id(resource) or "")
-                            for name, resource in result.resources.items()
-                            if resource.type == IOT_JOB_TYPE
-                        },
-                    }
-                    for result in results
-                ]
-            },
-            out,
-            indent=2,
-        )
-        print(file=out)
-        return
-    for result in results:
-        print(f"\nStack {result.stack}: {result.status}", file=out)
-        first: dict[str, Progress] = {}
-        for event in result.events:
-            first.setdefault(event.logical_id, event)
-        job_resources = {name: res for name, res in result.resources.items() if res.type == IOT_JOB_TYPE}
-        names = list(dict.fromkeys([*job_resources, *(n for n, e in first.items() if e.resource_type == IOT_JOB_TYPE)]))
-        if names:
-            _job_table(names, first, job_resources, jobs, result, out)
-        for event in result.events:
-            if event.reason and event.status.endswith("FAILED"):
-                print(f"  {event.logical_id}: {event.reason}", file=out)
-        if result.outputs:
-            print("Outputs:", file=out)
-            for name, value in result.outputs.items():
-                print(f"  {name} = {value}", file=out)
-
-
-def _job_table(
-    names: list[str],
-    first: dict[str, Progress],
-    job_resources: dict[str, ResourceState],
+def _report_results(
+    timed: list[tuple[StackResult, float]],
     jobs: dict[str, dict[str, object]],
-    result: StackResult,
+    refused: UnsupportedTemplateError | None,
     out: TextIO,
+    screen: Console | None,
 ) -> None:
-    rows = [["RESOURCE", "ACTION", "STATUS", "JOB ID", "JOB ARN", "TARGETS", "IOT STATUS"]]
-    for name in names:
-        found = first.get(name)
-        resource = job_resources.get(name)
-        job_id = _job_id(resource) if resource else None
-        status = found.status if found else "UNCHANGED"
-        if resource and any(
-            e.logical_id == name and e.status == "DELETE_COMPLETE" and e.physical_id != resource.physical_id
-            for e in result.events
-        ):
-            status += ", old job deleted"
-        rows.append(
-            [
-                name,
-                _action(found),
-                status,
-                job_id or (found.physical_id if found else "-"),
-                resource.physical_id if job_id and resource else "-",
-                *_job_columns(jobs.get(job_id) if job_id else None),
-            ]
-        )
-    _table(rows, out)
-    for name in names:
-        resource = job_resources.get(name)
-        job_id = _job_id(resource) if resource else None
-        details = jobs.get(job_id) if job_id else None
-        for label in ("documentSource", "presignedUrlConfig", "jobTemplateArn"):
-            if details and details.get(label):
-                print(f"  {name} {label}: {_compact(details[label])}", file=out)
+    if screen is not None:
+        for result, seconds in timed:
+            output.print_result(screen, result, jobs, seconds)
+        return
+    document: dict[str, Any] = {"stacks": [_result_json(result, jobs) for result, _ in timed]}
+    if refused is not None:
+        document["error"] = str(refused)
+    _dump(document, out)
 
 
-def _compact(value: object) -> str:
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={item}" for key, item in sorted(value.items()))
-    return str(value)
+def _result_json(result: StackResult, jobs: dict[str, dict[str, object]]) -> dict[str, Any]:
+    return {
+        "stack": result.stack,
+        "status": result.status,
+        "ok": result.ok,
+        "events": [asdict(event) for event in result.events],
+        "resources": {name: asdict(resource) for name, resource in result.resources.items()},
+        "outputs": result.outputs,
+        "jobs": {
+            name: jobs.get(job_id_of(resource.physical_id) or "")
+            for name, resource in result.resources.items()
+            if resource.type == IOT_JOB_TYPE
+        },
+    }
 
 
-def _job_columns(job: dict[str, object] | None) -> list[str]:
-    if job is None:
-        return ["-", "-"]
-    targets = job.get("targets")
-    return [", ".join(str(t) for t in targets) if isinstance(targets, list) else "-", str(job.get("status", "-"))]
-
-
-def _action(event: Progress | None) -> str:
-    if event is None:
-        return "no change"
-    if "replacement" in event.status:
-        return "replace"
-    return event.status.split("_")[0].lower()
+def _dump(document: dict[str, Any], out: TextIO) -> None:
+    json.dump(document, out, indent=2)
+    print(file=out)

@@ -15,6 +15,11 @@ A replacement rolled back is played as CloudFormation plays it: the rollback
 Update, carrying the old properties, goes to the *new* physical id; an answer
 naming another id (the old job) is a replacement back, and the new one is
 deleted in the rollback cleanup, after every rollback Update.
+
+Each stack is deployed to its own account and region (:mod:`.environment`).
+How each custom resource runs is :mod:`.support`'s decision: a stack with one
+the engine cannot run is refused before anything changes, or, with
+``skip_unsupported``, the resource is recorded without being created.
 """
 
 from __future__ import annotations
@@ -29,24 +34,43 @@ from cdk_iot_job_provider import schema
 from cdk_iot_job_provider.update_decision import decide_update
 
 from . import resources
-from .events import stringify
+from .delivery import deliver
+from .environment import Environment
+from .events import custom_resource_event
 from .job_ids import job_id_of
-from .runtime import ACCOUNT, PARTITION, REGION, CustomResourceResponse, LocalAws
+from .runtime import CustomResourceResponse, LocalAws
 from .state import ResourceState, StackState, State
+from .support import (
+    NOT_SUPPORTED,
+    SKIP_FLAG,
+    SKIP_NOT_SUPPORTED,
+    Handling,
+    Support,
+    check_supported,
+    handling_of_deployed,
+    is_custom,
+    support_of,
+)
 from .template import IOT_JOB_TYPE, Stack, TemplateResolver, UnsupportedTemplateError
 from .validate import check_template
 
-__all__ = ["IOT_JOB_TYPE", "LocalCloudFormation", "PlannedChange", "Progress", "StackResult"]
+__all__ = [
+    "IOT_JOB_TYPE",
+    "NOT_SUPPORTED",
+    "SKIP_NOT_SUPPORTED",
+    "LocalCloudFormation",
+    "PlannedChange",
+    "Progress",
+    "StackResult",
+    "is_custom",
+]
 
 _UNKNOWN = "<known after deploy: {}>"
 _DELETING = "DELETION_IN_PROGRESS"
 #: The plan's action for a job deleted outside the stack that the deploy leaves deleted.
 SKIP_DELETED = "skip (deleted outside the stack)"
-
-
-def is_custom(resource_type: str) -> bool:
-    """Whether CloudFormation hands this type to a provider function."""
-    return resource_type.startswith("Custom::") or resource_type == "AWS::CloudFormation::CustomResource"
+#: The physical id of a resource recorded without being created.
+_SKIPPED_ID = "{stack}-{logical_id}-skipped-locally"
 
 
 @dataclass(frozen=True)
@@ -119,13 +143,26 @@ class LocalCloudFormation:
         What earlier runs deployed; updated in place (the caller saves it).
     progress
         Called as each resource event completes.
+    skip_unsupported
+        Record custom resources the engine cannot run (:mod:`.support`)
+        without creating them, instead of refusing the stack.
     """
 
-    def __init__(self, aws: LocalAws, state: State, progress: Callable[[Progress], None] | None = None) -> None:
+    def __init__(
+        self,
+        aws: LocalAws,
+        state: State,
+        progress: Callable[[Progress], None] | None = None,
+        *,
+        skip_unsupported: bool = False,
+    ) -> None:
         self.aws = aws
         self.state = state
+        self.skip_unsupported = skip_unsupported
         self._progress = progress or (lambda _event: None)
         self._events: list[Progress] = []
+        # How each custom resource of the stack being deployed or planned runs.
+        self._supports: dict[str, Support] = {}
         # Resources of the stack being deployed, for providers defined in it.
         self._current: dict[str, ResourceState] = {}
         # Rollback bookkeeping: deletes run after every rollback Update, and
@@ -134,21 +171,45 @@ class LocalCloudFormation:
         self._restored: dict[str, ResourceState] = {}
 
     # ----------------------------------------------------------------- deploy
-    def deploy(self, stack: Stack) -> StackResult:
-        """Create the stack, or update it to ``stack``'s template.
+    def check(self, stack: Stack) -> None:
+        """Refuse, before anything changes, a stack :meth:`deploy` cannot deploy.
+
+        Call it for every stack before deploying any, to change nothing when one is refused.
 
         Raises
         ------
         UnsupportedTemplateError
-            Before anything changes, when the template uses an intrinsic or an
-            ``Fn::GetAtt`` attribute the engine does not model.
+            The template uses an intrinsic or an ``Fn::GetAtt`` attribute the
+            engine does not model, or the stack is deployed to another account
+            or region.
+        UnsupportedCustomResourceError
+            A custom resource cannot run locally and ``skip_unsupported`` is off.
         """
         check_template(stack)
+        previous = self.state.stacks.get(stack.name)
+        if previous is not None and previous.resources and previous.environment != stack.environment:
+            raise UnsupportedTemplateError(
+                f"stack {stack.name} is deployed to {previous.environment}, this template to {stack.environment}: "
+                "destroy it first"
+            )
+        self._supports = self._support_of(stack)
+        if not self.skip_unsupported:
+            check_supported(stack, self._supports)
+
+    def deploy(self, stack: Stack) -> StackResult:
+        """Create the stack, or update it to ``stack``'s template, in the stack's account and region.
+
+        Raises
+        ------
+        UnsupportedTemplateError
+            Before anything changes: see :meth:`check`.
+        """
+        self.check(stack)
         self._events = []
         self._current = {}
         previous = self.state.stacks.get(stack.name)
         creating = previous is None or previous.status in {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
-        stack_id = previous.stack_id if previous is not None and not creating else self._new_stack_id(stack.name)
+        stack_id = previous.stack_id if previous is not None and not creating else self._new_stack_id(stack)
         old = {} if creating or previous is None else dict(previous.resources)
         resolver = TemplateResolver(stack, stack_id, imports=self.state.exports(excluding=stack.name))
         ctx = resources.ResourceContext(self.aws, stack, stack_id, self.state.assets_dir)
@@ -162,7 +223,7 @@ class LocalCloudFormation:
             for logical_id in stack.creation_order():
                 current, step, replaced = self._deploy_resource(ctx, resolver, stack, logical_id, old.get(logical_id))
                 deployed[logical_id] = current
-                resolver.record(logical_id, current.physical_id, current.attributes)
+                _record(resolver, logical_id, current)
                 if step is not None:
                     done.append(step)
                     changed = True
@@ -175,7 +236,8 @@ class LocalCloudFormation:
 
         removed = [name for name in reversed(self._order_of(old)) if name not in stack.resources]
         changed = changed or bool(removed)
-        for logical_id, replaced in cleanup:
+        # UPDATE_COMPLETE_CLEANUP_IN_PROGRESS: replaced resources, dependents first.
+        for logical_id, replaced in reversed(cleanup):
             self._remove(ctx, logical_id, replaced, policy=replaced.update_replace_policy)
         for logical_id in removed:
             self._remove(ctx, logical_id, old[logical_id], policy=old[logical_id].deletion_policy)
@@ -190,6 +252,8 @@ class LocalCloudFormation:
             outputs=outputs,
             exports=exports,
             imports=sorted(resolver.used_imports),
+            account=stack.environment.account,
+            region=stack.environment.region,
         )
         return StackResult(stack.name, status, list(self._events), deployed, outputs)
 
@@ -216,6 +280,11 @@ class LocalCloudFormation:
             )
             raise _StepFailed(str(error)) from error
 
+        support = self._supports.get(logical_id)
+        if support is not None and not support.supported:
+            return self._skip(ctx, stack, logical_id, resource_type, props, previous, support)
+        if previous is not None and previous.handling == Handling.SKIPPED:
+            previous = None  # never created: now it is
         if previous is None or previous.type != resource_type:
             created = self._create(ctx, logical_id, resource_type, props)
             current = self._with_template_settings(created, stack, logical_id)
@@ -229,18 +298,45 @@ class LocalCloudFormation:
             return current, _Step(logical_id, lambda: self._undo_replace(ctx, logical_id, current, previous)), previous
         return current, _Step(logical_id, lambda: self._undo_update(ctx, logical_id, current, previous)), None
 
+    def _skip(
+        self,
+        ctx: resources.ResourceContext,
+        stack: Stack,
+        logical_id: str,
+        resource_type: str,
+        props: dict[str, Any],
+        previous: ResourceState | None,
+        support: Support,
+    ) -> tuple[ResourceState, _Step | None, ResourceState | None]:
+        """Record a custom resource the engine cannot run, without creating it."""
+        reason = f"{NOT_SUPPORTED}: {support.detail}"
+        if previous is not None and previous.handling != Handling.SKIPPED:
+            # Created by an earlier deploy: kept as it is rather than deleted by surprise.
+            kept = self._with_template_settings(previous, stack, logical_id)
+            self._emit(ctx.stack.name, logical_id, resource_type, "UPDATE_SKIPPED", previous.physical_id, reason)
+            return kept, None, None
+        if previous is not None and props == previous.properties:
+            return self._with_template_settings(previous, stack, logical_id), None, None
+        physical_id = _SKIPPED_ID.format(stack=stack.name, logical_id=logical_id)
+        skipped = ResourceState(resource_type, physical_id, props, handling=Handling.SKIPPED.value)
+        current = self._with_template_settings(skipped, stack, logical_id)
+        status = "CREATE_SKIPPED" if previous is None else "UPDATE_SKIPPED"
+        self._emit(ctx.stack.name, logical_id, resource_type, status, physical_id, reason)
+        return current, _Step(logical_id, lambda: None), None
+
     def _create(
         self, ctx: resources.ResourceContext, logical_id: str, resource_type: str, props: dict[str, Any]
     ) -> ResourceState:
         if is_custom(resource_type):
-            response = self._send(ctx, "Create", logical_id, resource_type, props)
+            handling = self._supports[logical_id].handling.value
+            response = self._send(ctx, "Create", logical_id, resource_type, props, handling=handling)
             if not response.ok:
-                failed = ResourceState(resource_type, response.physical_id, props)
+                failed = ResourceState(resource_type, response.physical_id, props, handling=handling)
                 self._emit(
                     ctx.stack.name, logical_id, resource_type, "CREATE_FAILED", response.physical_id, response.reason
                 )
                 raise _StepFailed(response.reason, lambda: self._undo_create(ctx, logical_id, failed))
-            state = ResourceState(resource_type, response.physical_id, props, _attributes(response))
+            state = ResourceState(resource_type, response.physical_id, props, _attributes(response), handling=handling)
         else:
             try:
                 state = resources.create(ctx, logical_id, resource_type, props)
@@ -256,6 +352,7 @@ class LocalCloudFormation:
         """Update in place or replace; returns the new state and whether it is a replacement."""
         resource_type = previous.type
         if is_custom(resource_type):
+            handling = self._supports[logical_id].handling.value
             response = self._send(
                 ctx,
                 "Update",
@@ -264,6 +361,7 @@ class LocalCloudFormation:
                 props,
                 physical_id=previous.physical_id,
                 old=previous.properties,
+                handling=handling,
             )
             if not response.ok:
                 self._emit(
@@ -271,7 +369,9 @@ class LocalCloudFormation:
                 )
                 failed = ResourceState(**{**previous.__dict__, "properties": props})
                 raise _StepFailed(response.reason, lambda: self._undo_update(ctx, logical_id, failed, previous))
-            state = ResourceState(**{**previous.__dict__, "physical_id": response.physical_id, "properties": props})
+            state = ResourceState(
+                **{**previous.__dict__, "physical_id": response.physical_id, "properties": props, "handling": handling}
+            )
             state.attributes = _attributes(response)
             replaced = response.physical_id != previous.physical_id
         else:
@@ -320,7 +420,10 @@ class LocalCloudFormation:
         prefix = "ROLLBACK" if creating else "UPDATE_ROLLBACK"
         status = f"{prefix}_{'FAILED' if failed else 'COMPLETE'}"
         if creating:
-            self.state.stacks[stack.name] = StackState(name=stack.name, stack_id=stack_id, status=status)
+            where = stack.environment
+            self.state.stacks[stack.name] = StackState(
+                name=stack.name, stack_id=stack_id, status=status, account=where.account, region=where.region
+            )
             return StackResult(stack.name, status, list(self._events))
         assert previous is not None
         previous.status = status
@@ -377,6 +480,7 @@ class LocalCloudFormation:
             previous.properties,
             physical_id=addressed.physical_id,
             old=current.properties,
+            handling=handling_of_deployed(current),
         )
         status = "UPDATE_COMPLETE" if response.ok else "UPDATE_FAILED"
         self._emit(ctx.stack.name, logical_id, current.type, status, response.physical_id, response.reason)
@@ -410,7 +514,12 @@ class LocalCloudFormation:
                 stack_name, stack_name, "AWS::CloudFormation::Stack", "DELETE_FAILED", reason=f"exports in use: {users}"
             )
             return StackResult(stack_name, "DELETE_FAILED", list(self._events), dict(deployed.resources))
-        stack = Stack(name=stack_name, outdir=self.state.assets_dir, template={"Resources": {}})
+        stack = Stack(
+            name=stack_name,
+            outdir=self.state.assets_dir,
+            template={"Resources": {}},
+            environment=deployed.environment,
+        )
         ctx = resources.ResourceContext(self.aws, stack, deployed.stack_id, self.state.assets_dir)
         failed = False
         for logical_id in reversed(self._order_of(deployed.resources)):
@@ -448,9 +557,20 @@ class LocalCloudFormation:
                 raise
 
     def _delete(self, ctx: resources.ResourceContext, logical_id: str, resource: ResourceState) -> None:
-        if is_custom(resource.type):
+        handling = handling_of_deployed(resource) if is_custom(resource.type) else None
+        if handling is Handling.SKIPPED:
+            reason = "never created: it was skipped (not supported locally)"
+            self._emit(ctx.stack.name, logical_id, resource.type, "DELETE_SKIPPED", resource.physical_id, reason)
+            return
+        if handling is not None:
             response = self._send(
-                ctx, "Delete", logical_id, resource.type, resource.properties, physical_id=resource.physical_id
+                ctx,
+                "Delete",
+                logical_id,
+                resource.type,
+                resource.properties,
+                physical_id=resource.physical_id,
+                handling=handling,
             )
             if not response.ok:
                 self._emit(
@@ -467,19 +587,25 @@ class LocalCloudFormation:
 
     # ------------------------------------------------------------------- plan
     def plan(self, stack: Stack) -> list[PlannedChange]:
-        """What :meth:`deploy` would do to each resource; changes nothing."""
+        """What :meth:`deploy` would do to each resource; changes nothing.
+
+        A custom resource the engine cannot run is ``not supported locally``
+        (it fails the deploy), or ``skip (not supported locally)`` when the
+        engine skips those.
+        """
         previous = self.state.stacks.get(stack.name)
         old = {} if previous is None or previous.status.startswith("ROLLBACK") else previous.resources
         resolver = TemplateResolver(
             stack,
-            previous.stack_id if previous else self._new_stack_id(stack.name),
+            previous.stack_id if previous else self._new_stack_id(stack),
             imports=self.state.exports(excluding=stack.name),
             unknown=_UNKNOWN.format,
         )
         for logical_id, resource in old.items():
-            resolver.record(logical_id, resource.physical_id, resource.attributes)
+            _record(resolver, logical_id, resource)
         check_template(stack)
-        live = _LiveJobs(self.aws)
+        supports = self._support_of(stack)
+        live = _LiveJobs(self.aws, stack.environment)
         changes = []
         for logical_id in stack.creation_order():
             template = stack.resources[logical_id]
@@ -489,7 +615,19 @@ class LocalCloudFormation:
             except UnsupportedTemplateError as error:
                 changes.append(PlannedChange(logical_id, resource_type, "fail", str(error), fails=True))
                 continue
-            change = _plan_resource(logical_id, resource_type, props, old.get(logical_id), live)
+            support = supports.get(logical_id)
+            if support is not None and not support.supported:
+                change = self._plan_unsupported(stack, logical_id, resource_type, old.get(logical_id), support)
+                if change.action == SKIP_NOT_SUPPORTED:
+                    resolver.record_skipped(logical_id, change.physical_id, NOT_SUPPORTED)
+                else:
+                    resolver.forget(logical_id)
+                changes.append(change)
+                continue
+            deployed = old.get(logical_id)
+            if deployed is not None and deployed.handling == Handling.SKIPPED:
+                deployed = None  # recorded, never created: the deploy creates it
+            change = _plan_resource(logical_id, resource_type, props, deployed, live, support)
             if change.action in {"create", "replace"}:
                 resolver.forget(logical_id)  # its Ref and attributes are only known after the deploy
             changes.append(change)
@@ -510,7 +648,41 @@ class LocalCloudFormation:
                 )
         return changes
 
+    def _plan_unsupported(
+        self,
+        stack: Stack,
+        logical_id: str,
+        resource_type: str,
+        previous: ResourceState | None,
+        support: Support,
+    ) -> PlannedChange:
+        physical_id = previous.physical_id if previous is not None else ""
+        if self.skip_unsupported:
+            if previous is None or previous.handling == Handling.SKIPPED:
+                physical_id = _SKIPPED_ID.format(stack=stack.name, logical_id=logical_id)
+                return PlannedChange(logical_id, resource_type, SKIP_NOT_SUPPORTED, support.detail, physical_id)
+            detail = f"{support.detail}; the deployed resource is kept as it is"
+            return PlannedChange(logical_id, resource_type, SKIP_NOT_SUPPORTED, detail, physical_id)
+        detail = f"{support.detail}; deploy refuses the stack ({SKIP_FLAG} records it as skipped)"
+        return PlannedChange(logical_id, resource_type, NOT_SUPPORTED, detail, physical_id, fails=True)
+
     # ---------------------------------------------------------------- helpers
+    def _support_of(self, stack: Stack) -> dict[str, Support]:
+        """How each custom resource of ``stack`` runs locally."""
+        resolver = TemplateResolver(stack, imports=self.state.exports(excluding=stack.name), unknown=_UNKNOWN.format)
+        supports: dict[str, Support] = {}
+        for logical_id, resource in stack.resources.items():
+            if not is_custom(str(resource.get("Type"))):
+                continue
+            # An imported ServiceToken names a function another stack deployed.
+            try:
+                token = resolver.resolve((resource.get("Properties") or {}).get("ServiceToken"))
+            except UnsupportedTemplateError:
+                token = None
+            provider = self._function(str(token)) if isinstance(token, str) else None
+            supports[logical_id] = support_of(stack, logical_id, provider=provider)
+        return supports
+
     def _send(
         self,
         ctx: resources.ResourceContext,
@@ -521,35 +693,29 @@ class LocalCloudFormation:
         *,
         physical_id: str | None = None,
         old: dict[str, Any] | None = None,
+        handling: str,
     ) -> CustomResourceResponse:
-        token = props.get("ServiceToken")
-        function = self._function(str(token), ctx)
-        if function is None or function.asset is None:
-            return CustomResourceResponse(
-                "FAILED", physical_id or "", f"ServiceToken {token!r} names no deployed provider function", {}
-            )
-        event: dict[str, Any] = {
-            "RequestType": request_type,
-            "ServiceToken": token,
-            "StackId": ctx.stack_id,
-            "RequestId": str(uuid.uuid4()),
-            "LogicalResourceId": logical_id,
-            "ResourceType": resource_type,
-            "ResourceProperties": stringify(props),
-        }
-        if physical_id is not None:
-            event["PhysicalResourceId"] = physical_id
-        if old is not None:
-            event["OldResourceProperties"] = stringify(old)
-        response, _logs = self.aws.invoke(
-            self.state.assets_dir / function.asset,
-            function.handler or "index.handler",
-            event,
-            timeout=function.timeout or 3.0,
+        event = custom_resource_event(
+            request_type,
+            stack_id=ctx.stack_id,
+            logical_id=logical_id,
+            resource_type=resource_type,
+            properties=props,
+            physical_id=physical_id,
+            old_properties=old,
         )
-        return response
+        kind = Handling(handling)
+        provider = self._function(str(props.get("ServiceToken"))) if kind is Handling.PROVIDER else None
+        return deliver(
+            self.aws,
+            event,
+            kind,
+            environment=ctx.environment,
+            provider=provider,
+            assets_dir=self.state.assets_dir,
+        )
 
-    def _function(self, arn: str, ctx: resources.ResourceContext) -> ResourceState | None:
+    def _function(self, arn: str) -> ResourceState | None:
         # The provider may live in this stack (being deployed) or another one.
         candidates = list(self._current.values())
         for stack in self.state.stacks.values():
@@ -613,8 +779,16 @@ class LocalCloudFormation:
         self._progress(event)
 
     @staticmethod
-    def _new_stack_id(name: str) -> str:
-        return f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/{uuid.uuid4()}"
+    def _new_stack_id(stack: Stack) -> str:
+        return stack.environment.arn("cloudformation", f"stack/{stack.name}/{uuid.uuid4()}")
+
+
+def _record(resolver: TemplateResolver, logical_id: str, resource: ResourceState) -> None:
+    """Tell the resolver a resource's Ref and attributes; a skipped one has none."""
+    if resource.handling == Handling.SKIPPED:
+        resolver.record_skipped(logical_id, resource.physical_id, NOT_SUPPORTED)
+    else:
+        resolver.record(logical_id, resource.physical_id, resource.attributes)
 
 
 def _attributes(response: CustomResourceResponse) -> dict[str, str]:
@@ -633,14 +807,15 @@ class _LiveJobs:
     to finish a deletion, and a plan must change nothing.
     """
 
-    def __init__(self, aws: LocalAws) -> None:
+    def __init__(self, aws: LocalAws, environment: Environment) -> None:
         self._aws = aws
+        self._environment = environment
         self._statuses: dict[str, str] | None = None
 
     def status(self, job_id: str) -> str | None:
-        """The job's status, or ``None`` when moto has no such job."""
+        """The job's status, or ``None`` when moto has no such job in the stack's account and region."""
         if self._statuses is None:
-            iot = self._aws.client("iot")
+            iot = self._aws.client("iot", account=self._environment.account, region=self._environment.region)
             statuses: dict[str, str] = {}
             for page in iot.get_paginator("list_jobs").paginate():
                 statuses.update({job["jobId"]: str(job.get("status")) for job in page.get("jobs", [])})
@@ -653,12 +828,18 @@ def _is_unknown(value: Any) -> bool:
 
 
 def _plan_resource(
-    logical_id: str, resource_type: str, props: dict[str, Any], previous: ResourceState | None, live: _LiveJobs
+    logical_id: str,
+    resource_type: str,
+    props: dict[str, Any],
+    previous: ResourceState | None,
+    live: _LiveJobs,
+    support: Support | None = None,
 ) -> PlannedChange:
     physical_id = previous.physical_id if previous else ""
     if resource_type != IOT_JOB_TYPE:
         if previous is None or previous.type != resource_type:
-            return PlannedChange(logical_id, resource_type, "create")
+            # How a custom resource runs locally: the provider process, CDK's emulated handler, an SDK call.
+            return PlannedChange(logical_id, resource_type, "create", support.detail if support else "")
         if props == previous.properties:
             return PlannedChange(logical_id, resource_type, "no change", physical_id=physical_id)
         reason = None if is_custom(resource_type) else resources.replacement_reason(previous, props)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-__all__ = ["stringify"]
+__all__ = ["custom_resource_event", "stringify"]
 
 
 def stringify(value: Any) -> Any:
@@ -21,3 +22,34 @@ def stringify(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     return value
+
+
+def custom_resource_event(
+    request_type: str,
+    *,
+    stack_id: str,
+    logical_id: str,
+    resource_type: str,
+    properties: dict[str, Any],
+    physical_id: str | None = None,
+    old_properties: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One Create, Update or Delete event, without its ``ResponseURL`` (the deliverer adds one).
+
+    ``PhysicalResourceId`` is only in Update and Delete events, and
+    ``OldResourceProperties`` only in Updates, when given.
+    """
+    event: dict[str, Any] = {
+        "RequestType": request_type,
+        "ServiceToken": properties.get("ServiceToken"),
+        "StackId": stack_id,
+        "RequestId": str(uuid.uuid4()),
+        "LogicalResourceId": logical_id,
+        "ResourceType": resource_type,
+        "ResourceProperties": stringify(properties),
+    }
+    if physical_id is not None:
+        event["PhysicalResourceId"] = physical_id
+    if old_properties is not None:
+        event["OldResourceProperties"] = stringify(old_properties)
+    return event

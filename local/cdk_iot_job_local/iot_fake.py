@@ -68,22 +68,6 @@ createdAt
 namespaceId, jobTemplateArn, destinationPackageVersions
     moto drops them. Fake: stored and returned by DescribeJob (which already
     returned the six config fields). The job ARN stays ``...:job/<jobId>``.
-Throttling (429), ServiceUnavailable (503), LimitExceeded (410), ...
-    Real: happen. moto: never. Fake: on demand with
-    :meth:`StrictIotFake.fail_next`, as real HTTP error responses that
-    botocore parses and (in standard retry mode) retries.
-Throttling under load (a fraction of all calls)
-    Real: a share of calls fails while a caller exceeds the API's rate.
-    moto: never. Fake: :meth:`StrictIotFake.fail_fraction` fails a given
-    fraction of the calls of some operations with an error code, the same
-    way as ``fail_next``; which calls fail is decided by a seeded random
-    stream, drawn once per call in the order the fake handles them.
-
-Every patched operation is also recorded in :attr:`StrictIotFake.calls`, and
-counted per operation in :meth:`StrictIotFake.stats`: attempts (HTTP
-requests), SDK invocations (distinct ``amz-sdk-invocation-id`` headers, which
-botocore keeps across the retries of one API call), injected faults and
-error responses by code, injected or not.
 
 The patches sit on moto's classes, so they apply to both ways of reaching moto
 from a test:
@@ -100,17 +84,15 @@ Examples
 --------
 In-process (install the fake around ``mock_aws``; order does not matter)::
 
-    with mock_aws(), StrictIotFake(deletion_polls=1) as fake:
-        fake.fail_next("CreateJob", "ThrottlingException", times=2)
+    with mock_aws(), StrictIotFake(deletion_polls=1):
         run_handler(...)                  # boto3 inside sees the fake
-        assert fake.count("DeleteJob") == 0
 
 Over HTTP (the server thread lives in the test process, so it is patched)::
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    with StrictIotFake() as fake:
+    with StrictIotFake():
         subprocess.run([...], env={**os.environ,
                                    "AWS_ENDPOINT_URL": f"http://{host}:{port}"})
     server.stop()
@@ -127,23 +109,17 @@ Approximations (where the real service's exact choice is not documented):
   TagResource list it); tags are stored as given, in insertion order.
 * Tag operations on non-job ARNs answer InvalidRequestException, because
   neither moto nor this fake keeps tags for other IoT resources.
-* The injected ThrottlingException defaults to HTTP 429 although botocore's
-  model declares 400; botocore's retry logic keys on the code, so both retry.
 * ``lastUpdatedAt`` moves forward by at least 1 ms on every change, so a bump
   stays visible at the millisecond resolution of the wire format.
-* :meth:`StrictIotFake.fail_fraction` throttles a share of the calls, not the
-  calls beyond a rate: how fast callers call does not change the share.
 """
 
 from __future__ import annotations
 
 import datetime
-import random
 import re
 import threading
 import types
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, cast
@@ -160,45 +136,11 @@ from moto.iot.exceptions import (
 from moto.iot.models import FakeJob, IoTBackend
 from moto.iot.responses import IoTResponse
 
-__all__ = [
-    "DEFAULT_STATUS",
-    "OPERATIONS",
-    "InjectedError",
-    "JobExtras",
-    "LimitExceededException",
-    "OperationStats",
-    "StrictIotFake",
-    "job_extras",
-]
+__all__ = ["JobExtras", "LimitExceededException", "StrictIotFake", "job_extras"]
 
 JOB_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}\Z")
 DELETING = "DELETION_IN_PROGRESS"
 MAX_TAGS = 50
-#: Botocore operation names that the fake handles (and can fail on demand).
-OPERATIONS = (
-    "CreateJob",
-    "UpdateJob",
-    "DeleteJob",
-    "DescribeJob",
-    "CancelJob",
-    "TagResource",
-    "UntagResource",
-    "ListTagsForResource",
-)
-_TAG_OPERATIONS = {"TagResource", "UntagResource", "ListTagsForResource"}
-#: HTTP status used by :meth:`StrictIotFake.fail_next` when none is given.
-DEFAULT_STATUS = {
-    "ThrottlingException": 429,
-    "ServiceUnavailableException": 503,
-    "LimitExceededException": 410,
-    "InternalFailureException": 500,
-    "InvalidRequestException": 400,
-    "UnauthorizedException": 401,
-    "ResourceNotFoundException": 404,
-    "ResourceAlreadyExistsException": 409,
-    "InvalidStateTransitionException": 409,
-    "ConflictException": 409,
-}
 _MISSING = object()
 
 
@@ -208,14 +150,6 @@ class LimitExceededException(IoTClientError):
     def __init__(self, msg: str) -> None:
         self.code = 410
         super().__init__("LimitExceededException", msg)
-
-
-class InjectedError(IoTClientError):
-    """An error that :meth:`StrictIotFake.fail_next` asked for."""
-
-    def __init__(self, error_code: str, status: int, msg: str) -> None:
-        self.code = status
-        super().__init__(error_code, msg)
 
 
 @dataclass
@@ -302,77 +236,6 @@ def _backend(response: IoTResponse) -> _StrictBackend:
     return cast(_StrictBackend, response.iot_backend)
 
 
-@dataclass
-class _Fault:
-    code: str
-    status: int
-    message: str
-    remaining: int
-
-
-# ---------------------------------------------- fail_fraction and stats
-@dataclass
-class _FractionRule:
-    """A :meth:`StrictIotFake.fail_fraction` rule, shared by the operations it names."""
-
-    code: str
-    status: int
-    message: str
-    fraction: float
-    draws: random.Random
-
-
-@dataclass(frozen=True)
-class OperationStats:
-    """What the fake counted for one operation since install or :meth:`StrictIotFake.reset`.
-
-    Attributes
-    ----------
-    attempts : int
-        HTTP requests handled, failed ones included.
-    invocations : int
-        SDK invocations: distinct ``amz-sdk-invocation-id`` request headers,
-        which botocore keeps across the retries of one API call; a request
-        without the header counts as an invocation of its own.
-    injected : int
-        Attempts failed by :meth:`StrictIotFake.fail_next` or
-        :meth:`StrictIotFake.fail_fraction`.
-    errors : dict[str, int]
-        Attempts answered with each error code, injected or raised by the
-        fake's or moto's rules (e.g. ``LimitExceededException``).
-    """
-
-    attempts: int = 0
-    invocations: int = 0
-    injected: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def attempts_per_invocation(self) -> float:
-        """Requests per SDK invocation (1.0 when nothing was retried; 0.0 without calls)."""
-        return self.attempts / self.invocations if self.invocations else 0.0
-
-
-@dataclass
-class _OperationCounters:
-    attempts: int = 0
-    invocation_ids: set[str] = field(default_factory=set)
-    anonymous_invocations: int = 0
-    injected: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
-
-    def snapshot(self) -> OperationStats:
-        return OperationStats(
-            attempts=self.attempts,
-            invocations=len(self.invocation_ids) + self.anonymous_invocations,
-            injected=self.injected,
-            errors=dict(self.errors),
-        )
-
-
-# ------------------------------------------- end of fail_fraction and stats
-
-
 class StrictIotFake:
     """Patch moto so IoT job operations behave like the real service.
 
@@ -391,7 +254,9 @@ class StrictIotFake:
     Notes
     -----
     Only one instance may be installed at a time. ``install``/``uninstall``
-    can be repeated; ``uninstall`` restores moto's attributes exactly.
+    can be repeated; ``uninstall`` restores moto's attributes exactly. Every
+    request of a patched operation goes through :meth:`_answer`, which a
+    subclass may override.
     """
 
     _installed: ClassVar[StrictIotFake | None] = None
@@ -405,10 +270,6 @@ class StrictIotFake:
         self.check_targets = check_targets
         # RLock: backend methods take it and are called from handlers holding it.
         self._lock = threading.RLock()
-        self._faults: dict[str, deque[_Fault]] = {}
-        self._fraction_rules: dict[str, _FractionRule] = {}
-        self._counters: dict[str, _OperationCounters] = {}
-        self._calls: list[tuple[str, str | None]] = []
         self._saved: dict[tuple[type, str], Any] = {}
 
     # ------------------------------------------------------------------ public
@@ -465,124 +326,6 @@ class StrictIotFake:
     ) -> None:
         self.uninstall()
 
-    def fail_next(
-        self,
-        operation: str,
-        error_code: str,
-        *,
-        times: int = 1,
-        status: int | None = None,
-        message: str = "Injected by StrictIotFake",
-    ) -> None:
-        """Make the next ``times`` calls of ``operation`` fail.
-
-        Parameters
-        ----------
-        operation : str
-            Botocore operation name, one of :data:`OPERATIONS`.
-        error_code : str
-            Error code botocore reports, e.g. ``"ThrottlingException"``.
-        times : int, default 1
-            Number of consecutive calls to fail. Queued after earlier faults.
-        status : int, optional
-            HTTP status; defaults to :data:`DEFAULT_STATUS` for ``error_code``.
-        message : str
-            Error message in the response.
-        """
-        if operation not in OPERATIONS:
-            raise ValueError(f"unknown operation {operation!r}; expected one of {OPERATIONS}")
-        if status is None:
-            if error_code not in DEFAULT_STATUS:
-                raise ValueError(f"no default status for {error_code!r}; pass status=")
-            status = DEFAULT_STATUS[error_code]
-        if times < 1:
-            raise ValueError("times must be >= 1")
-        with self._lock:
-            self._faults.setdefault(operation, deque()).append(_Fault(error_code, status, message, times))
-
-    def fail_fraction(
-        self,
-        operations: str | Iterable[str],
-        error_code: str,
-        fraction: float,
-        *,
-        seed: int,
-        status: int | None = None,
-        message: str = "Injected by StrictIotFake",
-    ) -> None:
-        """Make about ``fraction`` of the calls of ``operations`` fail, until changed.
-
-        Each call of one of the operations that no :meth:`fail_next` fault
-        claims draws the next number from ``random.Random(seed)`` and fails
-        when it is below ``fraction``. The fake handles one call at a time,
-        so the n-th call (counted over all the operations of this rule, in
-        the order the fake handles them) fails exactly when the n-th draw is
-        below ``fraction``, however many threads or processes call.
-
-        Parameters
-        ----------
-        operations : str or Iterable[str]
-            Botocore operation names, each one of :data:`OPERATIONS`. A later
-            call naming an operation replaces its rule.
-        error_code : str
-            Error code botocore reports, e.g. ``"ThrottlingException"``.
-        fraction : float
-            Share of calls to fail, from 0 to 1; ``0`` removes the rule of
-            these operations.
-        seed : int
-            Seed of the rule's random stream.
-        status : int, optional
-            HTTP status; defaults to :data:`DEFAULT_STATUS` for ``error_code``.
-        message : str
-            Error message in the response.
-        """
-        names = [operations] if isinstance(operations, str) else list(operations)
-        unknown = [name for name in names if name not in OPERATIONS]
-        if unknown or not names:
-            raise ValueError(f"unknown operations {unknown or names!r}; expected some of {OPERATIONS}")
-        if not 0.0 <= fraction <= 1.0:
-            raise ValueError(f"fraction must be between 0 and 1: {fraction!r}")
-        if status is None:
-            if error_code not in DEFAULT_STATUS:
-                raise ValueError(f"no default status for {error_code!r}; pass status=")
-            status = DEFAULT_STATUS[error_code]
-        rule = _FractionRule(error_code, status, message, fraction, random.Random(seed))
-        with self._lock:
-            for name in names:
-                if fraction == 0.0:
-                    self._fraction_rules.pop(name, None)
-                else:
-                    self._fraction_rules[name] = rule
-
-    def stats(self) -> dict[str, OperationStats]:
-        """Counters of every operation called since install or :meth:`reset`, by operation name."""
-        with self._lock:
-            return {operation: counters.snapshot() for operation, counters in self._counters.items()}
-
-    @property
-    def calls(self) -> list[tuple[str, str | None]]:
-        """``(operation, jobId or resourceArn)`` of every handled call, in order.
-
-        Calls that an injected fault failed are included.
-        """
-        with self._lock:
-            return list(self._calls)
-
-    def count(self, operation: str, target: str | None = None) -> int:
-        """Number of recorded calls of ``operation`` (on ``target`` if given)."""
-        return sum(1 for op, t in self.calls if op == operation and (target is None or t == target))
-
-    def reset(self) -> None:
-        """Forget injected faults, ``fail_fraction`` rules, the call log and :meth:`stats`.
-
-        moto's job state is kept.
-        """
-        with self._lock:
-            self._faults.clear()
-            self._fraction_rules.clear()
-            self._counters.clear()
-            self._calls.clear()
-
     # -------------------------------------------------------------- patching
     def _patches(self) -> dict[tuple[type, str], Any]:
         fake = self
@@ -627,58 +370,38 @@ class StrictIotFake:
             patches[(IoTResponse, name)] = self._entry(operation, name, handler)
         return patches
 
+    def _answer(self, operation: str, response: IoTResponse, handler: Callable[[IoTResponse], Any]) -> Any:
+        """Answer one request of ``operation`` with ``handler``; the caller holds the fake's lock.
+
+        Every request of a patched operation passes here, one at a time, so an
+        override sees them in the order the fake answers them.
+
+        Parameters
+        ----------
+        operation : str
+            Botocore operation name, e.g. ``"CreateJob"``.
+        response : IoTResponse
+            moto's response object for the request (its parameters and headers).
+        handler : Callable[[IoTResponse], Any]
+            The fake's response handler of ``operation``.
+
+        Returns
+        -------
+        Any
+            What ``handler`` returns; an error it raises becomes the error response.
+        """
+        return handler(response)
+
     def _entry(self, operation: str, name: str, handler: Callable[[IoTResponse], Any]) -> Callable[[IoTResponse], Any]:
-        """Wrap a response handler with the call log and fault injection."""
+        """Wrap a response handler so it runs through :meth:`_answer` under the fake's lock."""
         fake = self
 
         def entry(response: IoTResponse) -> Any:
-            key = "resourceArn" if operation in _TAG_OPERATIONS else "jobId"
             with fake._lock:
-                fake._calls.append((operation, response._get_param(key)))
-                counters = fake._count_attempt(operation, response.headers.get("amz-sdk-invocation-id"))
-                injected = fake._take_fault(operation)
-                if injected is not None:
-                    counters.injected += 1
-                    counters.errors[injected.error_type] = counters.errors.get(injected.error_type, 0) + 1
-                    # An HTTPException: moto renders it as a real error response.
-                    raise injected
-                try:
-                    return handler(response)
-                except Exception as error:
-                    code = getattr(error, "error_type", None) or type(error).__name__
-                    counters.errors[code] = counters.errors.get(code, 0) + 1
-                    raise
+                return fake._answer(operation, response, handler)
 
         entry.__name__ = name
         return entry
-
-    def _count_attempt(self, operation: str, invocation_id: str | None) -> _OperationCounters:
-        """Count one request of ``operation``; the caller holds the lock."""
-        counters = self._counters.setdefault(operation, _OperationCounters())
-        counters.attempts += 1
-        if invocation_id:
-            counters.invocation_ids.add(invocation_id)
-        else:
-            counters.anonymous_invocations += 1
-        return counters
-
-    def _take_fault(self, operation: str) -> InjectedError | None:
-        """The error this call of ``operation`` must fail with, if any; the caller holds the lock.
-
-        A queued :meth:`fail_next` fault comes first; otherwise the
-        operation's :meth:`fail_fraction` rule draws.
-        """
-        queue = self._faults.get(operation)
-        if queue:
-            fault = queue[0]
-            fault.remaining -= 1
-            if fault.remaining == 0:
-                queue.popleft()
-            return InjectedError(fault.code, fault.status, fault.message)
-        rule = self._fraction_rules.get(operation)
-        if rule is not None and rule.draws.random() < rule.fraction:
-            return InjectedError(rule.code, rule.status, rule.message)
-        return None
 
     # --------------------------------------------------------- backend logic
     def _create_job(

@@ -6,6 +6,12 @@ when the process ends. :func:`snapshot` dumps what a later ``deploy``,
 ``plan`` or ``destroy`` must find again into a JSON-serializable dictionary;
 :func:`restore` recreates it in a fresh moto.
 
+:func:`snapshot` and :func:`restore` handle one account and region;
+:func:`snapshot_accounts` and :func:`restore_accounts` handle several accounts
+(each with its IAM roles and S3 buckets) and, in each, several regions (each
+with its IoT state), as the local engine deploys stacks to their own
+environments.
+
 What is kept, in one account and region:
 
 IoT things
@@ -25,8 +31,8 @@ IAM roles (global)
     name, path, assume role policy, description, maximum session duration,
     tags and inline policies.
 S3 buckets (all of the account's)
-    name, region, and each object's key, body (base64), content type and
-    user metadata.
+    name, region, tags (CDK's handlers read them), and each object's key,
+    body (base64), content type and user metadata.
 
 Everything is read through the AWS API, so a snapshot shows what a client
 would see. A job's ``createdAt`` is kept (it is the ``CreatedAt`` attribute
@@ -49,16 +55,18 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from moto.core.utils import utcnow
 from moto.iot.models import iot_backends
 
 from .iot_fake import StrictIotFake
 
-__all__ = ["DEFAULT_ACCOUNT", "FORMAT_VERSION", "restore", "snapshot"]
+__all__ = ["DEFAULT_ACCOUNT", "FORMAT_VERSION", "restore", "restore_accounts", "snapshot", "snapshot_accounts"]
 
 #: Version of the snapshot layout; :func:`restore` refuses any other.
 FORMAT_VERSION = 1
@@ -109,18 +117,50 @@ def snapshot(session: boto3.Session | None, *, endpoint_url: str, region: str) -
         sorted by name or id so equal states give equal snapshots.
     """
     clients = _Clients(session, endpoint_url, region)
-    iot = clients.client("iot")
     return {
         "format_version": FORMAT_VERSION,
         "region": region,
-        "iot": {
-            "things": _snapshot_things(iot),
-            "thing_groups": _snapshot_thing_groups(iot),
-            "jobs": _snapshot_jobs(iot),
-        },
+        "iot": _snapshot_iot(clients.client("iot")),
         "iam": {"roles": _snapshot_roles(clients.client("iam"))},
         "s3": {"buckets": _snapshot_buckets(clients)},
     }
+
+
+def snapshot_accounts(
+    regions: Mapping[str, Iterable[str]], *, session_for: Callable[[str], boto3.Session], endpoint_url: str
+) -> dict[str, Any]:
+    """Dump several accounts: each one's IAM roles and S3 buckets once, its IoT state per region.
+
+    Parameters
+    ----------
+    regions : Mapping[str, Iterable[str]]
+        The regions to dump the IoT state of, by account.
+    session_for : Callable[[str], boto3.Session]
+        Credentials that moto maps to the given account.
+    endpoint_url : str
+        The moto server.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``{"format_version": ..., "accounts": {account: {"iam": ..., "s3": ...,
+        "iot": {region: {"things": ..., "thing_groups": ..., "jobs": ...}}}}}``,
+        sorted, JSON-serializable.
+    """
+    accounts: dict[str, Any] = {}
+    for account in sorted(regions):
+        names = sorted(set(regions[account]))
+        clients = _Clients(session_for(account), endpoint_url, names[0] if names else "us-east-1")
+        accounts[account] = {
+            "iam": {"roles": _snapshot_roles(clients.client("iam"))},
+            "s3": {"buckets": _snapshot_buckets(clients)},
+            "iot": {region: _snapshot_iot(clients.client("iot", region)) for region in names},
+        }
+    return {"format_version": FORMAT_VERSION, "accounts": accounts}
+
+
+def _snapshot_iot(iot: Any) -> dict[str, Any]:
+    return {"things": _snapshot_things(iot), "thing_groups": _snapshot_thing_groups(iot), "jobs": _snapshot_jobs(iot)}
 
 
 def _snapshot_things(iot: Any) -> list[dict[str, Any]]:
@@ -220,8 +260,21 @@ def _snapshot_buckets(clients: _Clients) -> list[dict[str, Any]]:
             if got.get("Metadata"):
                 record["Metadata"] = got["Metadata"]
             objects.append(record)
-        buckets.append({"Name": name, "Region": bucket_region, "Objects": objects})
+        record = {"Name": name, "Region": bucket_region, "Objects": objects}
+        tags = _bucket_tags(regional, name)
+        if tags:
+            record["Tags"] = tags
+        buckets.append(record)
     return buckets
+
+
+def _bucket_tags(s3: Any, bucket: str) -> list[dict[str, str]]:
+    try:
+        return [{"Key": tag["Key"], "Value": tag["Value"]} for tag in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NoSuchTagSet":
+            return []
+        raise
 
 
 # ------------------------------------------------------------------- restore
@@ -286,15 +339,55 @@ def restore(
 
     _restore_roles(clients.client("iam"), snapshot["iam"]["roles"])
     _restore_buckets(clients, snapshot["s3"]["buckets"])
-    backend = iot_backends[account][region]
-    iot = clients.client("iot")
-    _restore_things(iot, backend, snapshot["iot"]["things"])
-    _restore_thing_groups(iot, backend, snapshot["iot"]["thing_groups"])
+    _restore_iot(clients.client("iot"), iot_backends[account][region], snapshot["iot"])
+
+
+def restore_accounts(
+    snapshot: Mapping[str, Any], *, session_for: Callable[[str], boto3.Session], endpoint_url: str
+) -> None:
+    """Recreate a :func:`snapshot_accounts` in a fresh moto, each account through its own credentials.
+
+    Every account's roles and buckets come first, so the objects a job's
+    ``documentSource`` names exist when the job is created again. The
+    conditions of :func:`restore` apply.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``format_version``, or when ``session_for`` reaches
+        another moto account than the one asked for.
+    RuntimeError
+        If no :class:`StrictIotFake` is installed.
+    """
+    version = snapshot.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(f"unknown moto state format_version {version!r}; this version reads {FORMAT_VERSION}")
+    if StrictIotFake._installed is None:
+        raise RuntimeError("restore needs a StrictIotFake installed in this process")
+    accounts: Mapping[str, Any] = snapshot.get("accounts", {})
+    clients: dict[str, _Clients] = {}
+    for account, saved in sorted(accounts.items()):
+        clients[account] = _Clients(session_for(account), endpoint_url, "us-east-1")
+        reached = clients[account].client("sts").get_caller_identity()["Account"]
+        if reached != account:
+            raise ValueError(f"the credentials for account {account} reach moto account {reached}")
+        _restore_roles(clients[account].client("iam"), saved["iam"]["roles"])
+        _restore_buckets(clients[account], saved["s3"]["buckets"])
+    for account, saved in sorted(accounts.items()):
+        for region, iot in sorted(saved["iot"].items()):
+            _restore_iot(clients[account].client("iot", region), iot_backends[account][region], iot)
+
+
+def _restore_iot(iot: Any, backend: Any, saved: dict[str, Any]) -> None:
+    _restore_things(iot, backend, saved["things"])
+    _restore_thing_groups(iot, backend, saved["thing_groups"])
     # A job may outlive the thing or group it targets (IoT keeps it): restore it without the target check.
-    fake, checking = StrictIotFake._installed, StrictIotFake._installed.check_targets
+    fake = StrictIotFake._installed
+    assert fake is not None
+    checking = fake.check_targets
     fake.check_targets = False
     try:
-        _restore_jobs(iot, backend, snapshot["iot"]["jobs"])
+        _restore_jobs(iot, backend, saved["jobs"])
     finally:
         fake.check_targets = checking
 
@@ -320,6 +413,8 @@ def _restore_buckets(clients: _Clients, buckets: list[dict[str, Any]]) -> None:
             s3.create_bucket(Bucket=bucket["Name"])
         else:
             s3.create_bucket(Bucket=bucket["Name"], CreateBucketConfiguration={"LocationConstraint": bucket["Region"]})
+        if bucket.get("Tags"):
+            s3.put_bucket_tagging(Bucket=bucket["Name"], Tagging={"TagSet": bucket["Tags"]})
         for obj in bucket["Objects"]:
             s3.put_object(
                 Bucket=bucket["Name"],

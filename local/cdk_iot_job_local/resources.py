@@ -1,26 +1,40 @@
 """The stack's other resources, as far as IoT jobs need them, made real in moto.
 
-Thing groups, things, IAM roles and policies, and S3 buckets are created in
-moto, so job targets and presigned-URL roles exist. A Lambda function keeps
-its code folder, which is how custom resources reach their provider. Every
-other type only gets a physical id and an ARN, as CloudFormation would show.
+Thing groups, things, IAM roles and policies, and S3 buckets (with their
+tags, in the stack's region) are created in moto, in the stack's account and
+region, so job targets and presigned-URL roles exist. A Lambda function with
+a Python runtime keeps its code folder, which is how custom resources reach
+their provider. Every other type only gets a physical id and an ARN, as
+CloudFormation would show.
+
+As in CloudFormation, deleting a bucket that still holds objects fails: a
+stack empties its buckets through ``Custom::S3AutoDeleteObjects``
+(:mod:`.cdk_handlers`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import shutil
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from botocore.exceptions import ClientError
 
-from .runtime import ACCOUNT, PARTITION, REGION, LocalAws
+from .environment import Environment
+from .runtime import LocalAws
 from .state import ResourceState
 from .template import IOT_JOB_TYPE, Stack
+
+if TYPE_CHECKING:  # boto3-stubs: development only
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_iot import IoTClient
+    from mypy_boto3_s3 import S3Client
 
 __all__ = [
     "ATTRIBUTES",
@@ -44,6 +58,9 @@ ATTRIBUTES: dict[str, frozenset[str]] = {
     "AWS::IAM::Policy": frozenset(),
     "AWS::S3::Bucket": frozenset({"Arn", "DomainName", "RegionalDomainName"}),
     "AWS::Lambda::Function": frozenset({"Arn"}),
+    # What CDK's handlers answer (cdk_handlers emulates them).
+    "Custom::CDKBucketDeployment": frozenset({"DestinationBucketArn", "SourceObjectKeys", "SourceObjectVersionIds"}),
+    "Custom::S3AutoDeleteObjects": frozenset(),
 }
 # Every other AWS type is a placeholder with an ARN only.
 _PLACEHOLDER_ATTRIBUTES = frozenset({"Arn"})
@@ -74,6 +91,23 @@ class ResourceContext:
     stack: Stack
     stack_id: str
     assets_dir: Path
+
+    @property
+    def environment(self) -> Environment:
+        """The account and region the stack is deployed to."""
+        return self.stack.environment
+
+    @overload
+    def client(self, service: Literal["iot"]) -> IoTClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["iam"]) -> IAMClient: ...
+
+    def client(self, service: Literal["iot", "s3", "iam"]) -> IoTClient | S3Client | IAMClient:
+        """A moto client in the stack's account and region."""
+        where = self.environment
+        return self.aws.client(service, account=where.account, region=where.region)
 
     def generated_name(self, logical_id: str, *, max_length: int = 64, lower: bool = False) -> str:
         """A name like CloudFormation's ``<stack>-<logical id>-<suffix>``, stable per stack."""
@@ -135,66 +169,110 @@ def delete(ctx: ResourceContext, resource: ResourceState) -> None:
 
 
 def upload_file_assets(ctx: ResourceContext) -> list[str]:
-    """Put the stack's file assets (job documents, firmware) where the template expects them.
+    """Put the stack's assets where the template expects them, as ``cdk deploy`` publishes them.
 
-    Reads ``<stack>.assets.json`` as ``cdk deploy`` does; returns the S3 URLs
-    uploaded. Directory assets (Lambda code) are kept by the functions instead.
+    Reads ``<stack>.assets.json``; placeholders in bucket names and keys are
+    the stack's account, region and partition, and each staging bucket is
+    made in its destination's region. A directory asset is zipped, as CDK
+    packages it. Assets that only a Lambda function's ``Code`` or a layer's
+    ``Content`` use are not uploaded: no function runs from S3 locally (a
+    Python provider runs from its folder), and the AWS CLI layer alone is
+    20 MB the state file would carry. Returns the S3 URLs uploaded.
     """
     manifest = ctx.stack.outdir / f"{ctx.stack.name}.assets.json"
     if not manifest.exists():
         return []
-    s3 = ctx.aws.client("s3")
+    s3 = ctx.client("s3")
+    used = _used_outside_lambda_code(ctx.stack)
     uploaded = []
     for entry in json.loads(manifest.read_text()).get("files", {}).values():
         source = entry.get("source", {})
-        if source.get("packaging", "file") != "file" or "path" not in source:
+        packaging = source.get("packaging", "file")
+        if packaging not in ("file", "zip") or "path" not in source:
             continue
-        body = (ctx.stack.outdir / source["path"]).read_bytes()
+        path = ctx.stack.outdir / source["path"]
+        body: bytes | None = None
         for destination in entry.get("destinations", {}).values():
-            bucket = _placeholders(destination["bucketName"])
-            key = _placeholders(destination["objectKey"])
-            try:
-                s3.head_bucket(Bucket=bucket)
-            except ClientError:
-                s3.create_bucket(Bucket=bucket)
+            bucket = _placeholders(destination["bucketName"], ctx.environment)
+            key = _placeholders(destination["objectKey"], ctx.environment)
+            if key not in used:
+                continue
+            if body is None:
+                body = _zipped(path) if packaging == "zip" else path.read_bytes()
+            region = _placeholders(destination.get("region") or ctx.environment.region, ctx.environment)
+            _ensure_bucket(s3, bucket, region)
             s3.put_object(Bucket=bucket, Key=key, Body=body)
             uploaded.append(f"s3://{bucket}/{key}")
     return uploaded
 
 
-def _placeholders(text: str) -> str:
+def _used_outside_lambda_code(stack: Stack) -> str:
+    """The template's text without Lambda code and layer content: an asset key found in it is needed."""
+    resources = {}
+    for logical_id, resource in stack.resources.items():
+        properties = dict(resource.get("Properties") or {})
+        if resource.get("Type") in ("AWS::Lambda::Function", "AWS::Serverless::Function"):
+            properties.pop("Code", None)
+        elif resource.get("Type") == "AWS::Lambda::LayerVersion":
+            properties.pop("Content", None)
+        resources[logical_id] = {**resource, "Properties": properties}
+    return json.dumps({**stack.template, "Resources": resources})
+
+
+def _zipped(folder: Path) -> bytes:
+    """A directory asset as CDK zips it: its files, relative to the folder, in a stable order."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def _ensure_bucket(s3: S3Client, bucket: str, region: str) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError:
+        _make_bucket(s3, bucket, region)
+
+
+def _make_bucket(s3: S3Client, bucket: str, region: str) -> None:
+    # us-east-1 takes no LocationConstraint; every other region needs one.
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})  # type: ignore[typeddict-item]
+
+
+def _placeholders(text: str, environment: Environment) -> str:
     return (
-        text.replace("${AWS::AccountId}", ACCOUNT)
-        .replace("${AWS::Region}", REGION)
-        .replace("${AWS::Partition}", PARTITION)
+        text.replace("${AWS::AccountId}", environment.account)
+        .replace("${AWS::Region}", environment.region)
+        .replace("${AWS::Partition}", environment.partition)
     )
-
-
-def _arn(service: str, resource: str, *, region: str = REGION, account: str = ACCOUNT) -> str:
-    return f"arn:{PARTITION}:{service}:{region}:{account}:{resource}"
 
 
 def _create_placeholder(ctx: ResourceContext, logical_id: str, resource_type: str, props: dict[str, Any]) -> Created:
     name = ctx.generated_name(logical_id)
     service = resource_type.split("::")[1].lower() if resource_type.count("::") == 2 else "cloudformation"
-    return name, {"Arn": _arn(service, name)}
+    return name, {"Arn": ctx.environment.arn(service, name)}
 
 
 def _create_thing_group(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
     name = props.get("ThingGroupName") or ctx.generated_name(logical_id, max_length=128)
-    created = ctx.aws.client("iot").create_thing_group(thingGroupName=name)
+    created = ctx.client("iot").create_thing_group(thingGroupName=name)
     return name, {"Arn": created["thingGroupArn"], "Id": created["thingGroupId"]}
 
 
 def _create_thing(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
     name = props.get("ThingName") or ctx.generated_name(logical_id, max_length=128)
-    created = ctx.aws.client("iot").create_thing(thingName=name)
+    created = ctx.client("iot").create_thing(thingName=name)
     return name, {"Arn": created["thingArn"], "Id": created["thingId"]}
 
 
 def _create_role(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
     name = props.get("RoleName") or ctx.generated_name(logical_id)
-    iam = ctx.aws.client("iam")
+    iam = ctx.client("iam")
     role = iam.create_role(
         RoleName=name,
         Path=props.get("Path", "/"),
@@ -206,7 +284,7 @@ def _create_role(ctx: ResourceContext, logical_id: str, _type: str, props: dict[
 
 
 def _update_role(ctx: ResourceContext, old: ResourceState, props: dict[str, Any]) -> None:
-    iam = ctx.aws.client("iam")
+    iam = ctx.client("iam")
     iam.update_assume_role_policy(
         RoleName=old.physical_id, PolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {}))
     )
@@ -223,7 +301,7 @@ def _put_inline_policies(iam: Any, role_name: str, props: dict[str, Any]) -> Non
 
 
 def _delete_role(ctx: ResourceContext, resource: ResourceState) -> None:
-    iam = ctx.aws.client("iam")
+    iam = ctx.client("iam")
     for name in iam.list_role_policies(RoleName=resource.physical_id)["PolicyNames"]:
         iam.delete_role_policy(RoleName=resource.physical_id, PolicyName=name)
     iam.delete_role(RoleName=resource.physical_id)
@@ -235,7 +313,7 @@ def _create_policy(ctx: ResourceContext, logical_id: str, _type: str, props: dic
 
 
 def _put_policy(ctx: ResourceContext, props: dict[str, Any]) -> None:
-    iam = ctx.aws.client("iam")
+    iam = ctx.client("iam")
     for role in props.get("Roles", []):
         iam.put_role_policy(
             RoleName=role, PolicyName=props["PolicyName"], PolicyDocument=json.dumps(props["PolicyDocument"])
@@ -248,7 +326,7 @@ def _update_policy(ctx: ResourceContext, old: ResourceState, props: dict[str, An
 
 
 def _delete_policy(ctx: ResourceContext, resource: ResourceState) -> None:
-    iam = ctx.aws.client("iam")
+    iam = ctx.client("iam")
     for role in resource.properties.get("Roles", []):
         try:
             iam.delete_role_policy(RoleName=role, PolicyName=resource.properties["PolicyName"])
@@ -258,29 +336,50 @@ def _delete_policy(ctx: ResourceContext, resource: ResourceState) -> None:
 
 def _create_bucket(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
     name = props.get("BucketName") or ctx.generated_name(logical_id, max_length=63, lower=True)
-    ctx.aws.client("s3").create_bucket(Bucket=name)
+    s3 = ctx.client("s3")
+    _make_bucket(s3, name, ctx.environment.region)
+    _put_bucket_tags(s3, name, props)
+    suffix = ctx.environment.url_suffix
     return name, {
-        "Arn": f"arn:{PARTITION}:s3:::{name}",
-        "DomainName": f"{name}.s3.amazonaws.com",
-        "RegionalDomainName": f"{name}.s3.{REGION}.amazonaws.com",
+        "Arn": f"arn:{ctx.environment.partition}:s3:::{name}",
+        "DomainName": f"{name}.s3.{suffix}",
+        "RegionalDomainName": f"{name}.s3.{ctx.environment.region}.{suffix}",
     }
 
 
+def _update_bucket(ctx: ResourceContext, old: ResourceState, props: dict[str, Any]) -> None:
+    s3 = ctx.client("s3")
+    if not _put_bucket_tags(s3, old.physical_id, props):
+        s3.delete_bucket_tagging(Bucket=old.physical_id)
+
+
+def _put_bucket_tags(s3: S3Client, bucket: str, props: dict[str, Any]) -> bool:
+    """Tag the bucket as the template says; ``False`` when it has no tags."""
+    # CDK's handlers read them: aws-cdk:auto-delete-objects, aws-cdk:cr-owned:<prefix>:<id>.
+    tags = [{"Key": str(tag["Key"]), "Value": str(tag["Value"])} for tag in props.get("Tags") or []]
+    if tags:
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})  # type: ignore[typeddict-item]
+    return bool(tags)
+
+
 def _delete_bucket(ctx: ResourceContext, resource: ResourceState) -> None:
-    s3 = ctx.aws.client("s3")
-    for item in s3.list_objects_v2(Bucket=resource.physical_id).get("Contents", []):
-        s3.delete_object(Bucket=resource.physical_id, Key=item["Key"])
-    s3.delete_bucket(Bucket=resource.physical_id)
+    # Like CloudFormation: a bucket that still holds objects fails with BucketNotEmpty.
+    ctx.client("s3").delete_bucket(Bucket=resource.physical_id)
 
 
 def _create_function(ctx: ResourceContext, logical_id: str, _type: str, props: dict[str, Any]) -> Created:
     name = props.get("FunctionName") or ctx.generated_name(logical_id)
-    return name, {"Arn": _arn("lambda", f"function:{name}")}
+    return name, {"Arn": ctx.environment.arn("lambda", f"function:{name}")}
 
 
 def _keep_code(ctx: ResourceContext, logical_id: str, props: dict[str, Any]) -> tuple[str | None, str | None, float]:
-    """Copy the function's asset folder next to the state, so later runs can invoke it."""
+    """Copy a Python function's asset folder next to the state, so later runs can invoke it.
+
+    Functions of other runtimes are never run locally (:mod:`.support`): their code is not kept.
+    """
     timeout = float(props.get("Timeout", 3))
+    if not str(props.get("Runtime", "")).startswith("python"):
+        return None, props.get("Handler"), timeout
     try:
         source = ctx.stack.asset_dir(logical_id)
     except (FileNotFoundError, KeyError, ValueError):
@@ -292,11 +391,11 @@ def _keep_code(ctx: ResourceContext, logical_id: str, props: dict[str, Any]) -> 
 
 
 def _delete_thing_group(ctx: ResourceContext, resource: ResourceState) -> None:
-    ctx.aws.client("iot").delete_thing_group(thingGroupName=resource.physical_id)
+    ctx.client("iot").delete_thing_group(thingGroupName=resource.physical_id)
 
 
 def _delete_thing(ctx: ResourceContext, resource: ResourceState) -> None:
-    ctx.aws.client("iot").delete_thing(thingName=resource.physical_id)
+    ctx.client("iot").delete_thing(thingName=resource.physical_id)
 
 
 _CREATORS: dict[str, Callable[[ResourceContext, str, str, dict[str, Any]], Created]] = {
@@ -310,6 +409,7 @@ _CREATORS: dict[str, Callable[[ResourceContext, str, str, dict[str, Any]], Creat
 _UPDATERS: dict[str, Callable[[ResourceContext, ResourceState, dict[str, Any]], None]] = {
     "AWS::IAM::Role": _update_role,
     "AWS::IAM::Policy": _update_policy,
+    "AWS::S3::Bucket": _update_bucket,
 }
 _DELETERS: dict[str, Callable[[ResourceContext, ResourceState], None]] = {
     "AWS::IoT::ThingGroup": _delete_thing_group,

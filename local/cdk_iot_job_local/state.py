@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .environment import DEFAULT_ACCOUNT, DEFAULT_REGION, Environment
+
 __all__ = ["DEFAULT_STATE_FILE", "ResourceState", "StackState", "State"]
 
 DEFAULT_STATE_FILE = Path(".cdk-iot-job-local") / "state.json"
@@ -22,6 +24,9 @@ class ResourceState:
     ``properties`` are the resolved template properties (scalars as the
     template gave them); ``attributes`` answer ``Fn::GetAtt``; ``asset`` is
     the provider code folder of a Lambda function, relative to the state file.
+    ``handling`` says how a custom resource is run locally (a
+    :class:`~cdk_iot_job_local.support.Handling` value; ``""`` for other
+    resources and for state files written before it existed).
     """
 
     type: str
@@ -34,11 +39,12 @@ class ResourceState:
     asset: str | None = None
     handler: str | None = None
     timeout: float | None = None
+    handling: str = ""
 
 
 @dataclass
 class StackState:
-    """One deployed stack."""
+    """One deployed stack, and the account and region it was deployed to."""
 
     name: str
     stack_id: str
@@ -47,6 +53,14 @@ class StackState:
     outputs: dict[str, str] = field(default_factory=dict)
     exports: dict[str, str] = field(default_factory=dict)
     imports: list[str] = field(default_factory=list)
+    # State files written before stacks had an environment deployed to the defaults.
+    account: str = DEFAULT_ACCOUNT
+    region: str = DEFAULT_REGION
+
+    @property
+    def environment(self) -> Environment:
+        """Where the stack was deployed."""
+        return Environment(self.account, self.region)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StackState:

@@ -7,12 +7,14 @@ holding the provider's code.
 
 What it covers is what our stacks use, no more:
 
-* the cloud assembly: ``manifest.json`` -> stacks -> template, and the
+* the cloud assembly: ``manifest.json`` -> stacks -> template and
+  environment (account and region, :mod:`.environment`), and the
   ``asset.<hash>`` folder a Lambda function's ``Code.S3Key`` (``<hash>.zip``)
   names;
 * the values of the resources created so far (``resources.py`` creates them
   in moto), recorded with :meth:`TemplateResolver.record`;
-* the intrinsics CDK emits for them: ``Ref`` (pseudo parameters, resources),
+* the intrinsics CDK emits for them: ``Ref`` (pseudo parameters of the
+  stack's environment, resources),
   ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``; anything else
   raises :class:`UnsupportedTemplateError` rather than being guessed;
 * CloudFormation's stringification of scalars (:func:`cfn_events.stringify`);
@@ -32,26 +34,25 @@ from typing import Any
 
 from cdk_iot_job_provider import schema
 
+from .environment import DEFAULT_ACCOUNT, DEFAULT_ENVIRONMENT, DEFAULT_PARTITION, DEFAULT_REGION, Environment
 from .events import stringify
 
 __all__ = [
-    "ACCOUNT",
+    "DEFAULT_ACCOUNT",
+    "DEFAULT_PARTITION",
+    "DEFAULT_REGION",
     "INTRINSICS",
     "IOT_JOB_TYPE",
-    "PARTITION",
     "PSEUDO_PARAMETERS",
-    "REGION",
     "Stack",
     "TemplateResolver",
+    "UnsupportedCustomResourceError",
     "UnsupportedTemplateError",
     "get_att_parts",
     "load_stacks",
     "sub_variables",
 ]
 
-ACCOUNT = "123456789012"
-REGION = "us-east-1"
-PARTITION = "aws"
 IOT_JOB_TYPE = schema.RESOURCE_TYPE
 _STACK_ARTIFACT = "aws:cloudformation:stack"
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
@@ -67,6 +68,20 @@ class UnsupportedTemplateError(ValueError):
     """The template uses something this small resolver does not model."""
 
 
+class UnsupportedCustomResourceError(UnsupportedTemplateError):
+    """The stack has custom resources the local engine cannot run (see :mod:`.support`).
+
+    Attributes
+    ----------
+    logical_ids
+        The resources, in template order.
+    """
+
+    def __init__(self, message: str, logical_ids: list[str]) -> None:
+        super().__init__(message)
+        self.logical_ids = logical_ids
+
+
 @dataclass(frozen=True)
 class Stack:
     """One stack of a cloud assembly.
@@ -79,11 +94,15 @@ class Stack:
         The cloud assembly folder (``cdk.out``).
     template
         The parsed template.
+    environment
+        The account and region it is deployed to (the manifest's
+        ``environment``); the defaults for an environment-agnostic stack.
     """
 
     name: str
     outdir: Path
     template: dict[str, Any]
+    environment: Environment = DEFAULT_ENVIRONMENT
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -186,7 +205,9 @@ def load_stacks(outdir: Path | str) -> list[Stack]:
             continue
         template_file = outdir / artifact["properties"]["templateFile"]
         name = artifact.get("displayName", artifact_id)
-        stacks.append(Stack(name=name, outdir=outdir, template=json.loads(template_file.read_text())))
+        environment = Environment.from_cdk(artifact.get("environment"))
+        template = json.loads(template_file.read_text())
+        stacks.append(Stack(name=name, outdir=outdir, template=template, environment=environment))
     return stacks
 
 
@@ -233,7 +254,7 @@ def _references(value: Any) -> list[str]:
 
 @dataclass
 class TemplateResolver:
-    """Resolves one stack's intrinsics as CloudFormation would in one account and region.
+    """Resolves one stack's intrinsics as CloudFormation would in the stack's account and region.
 
     Record each resource's physical id and attributes with :meth:`record` as
     it is created, so later resources can refer to it.
@@ -241,39 +262,63 @@ class TemplateResolver:
     Parameters
     ----------
     stack
-        The stack to deploy.
+        The stack to deploy; its ``environment`` answers the pseudo parameters.
     stack_id
         Its CloudFormation stack ARN; a fresh one by default.
     """
 
     stack: Stack
     stack_id: str = ""
-    account: str = ACCOUNT
-    region: str = REGION
-    partition: str = PARTITION
     imports: Mapping[str, str] = field(default_factory=dict)
     # Plan mode: stands in for values only a deploy will know.
     unknown: Callable[[str], str] | None = None
     used_imports: set[str] = field(default_factory=set)
     _refs: dict[str, str] = field(default_factory=dict)
     _attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Resources recorded without being created (not supported locally), with why.
+    _skipped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.stack_id:
-            self.stack_id = (
-                f"arn:{self.partition}:cloudformation:{self.region}:{self.account}:"
-                f"stack/{self.stack.name}/{uuid.uuid4()}"
-            )
+            self.stack_id = self.environment.arn("cloudformation", f"stack/{self.stack.name}/{uuid.uuid4()}")
+
+    @property
+    def environment(self) -> Environment:
+        """The account and region the stack is deployed to."""
+        return self.stack.environment
+
+    @property
+    def account(self) -> str:
+        """``AWS::AccountId``."""
+        return self.environment.account
+
+    @property
+    def region(self) -> str:
+        """``AWS::Region``."""
+        return self.environment.region
+
+    @property
+    def partition(self) -> str:
+        """``AWS::Partition``."""
+        return self.environment.partition
 
     def record(self, logical_id: str, physical_id: str, attributes: Mapping[str, str] | None = None) -> None:
         """Remember a resource's ``Ref`` value and ``Fn::GetAtt`` attributes."""
         self._refs[logical_id] = physical_id
         self._attributes[logical_id] = dict(attributes or {})
+        self._skipped.pop(logical_id, None)
+
+    def record_skipped(self, logical_id: str, physical_id: str, reason: str) -> None:
+        """Remember a resource that was not created: ``Ref`` is ``physical_id``; ``Fn::GetAtt`` fails naming why."""
+        self._refs[logical_id] = physical_id
+        self._attributes.pop(logical_id, None)
+        self._skipped[logical_id] = reason
 
     def forget(self, logical_id: str) -> None:
         """Drop what is known of a resource (plan: it is about to be replaced)."""
         self._refs.pop(logical_id, None)
         self._attributes.pop(logical_id, None)
+        self._skipped.pop(logical_id, None)
 
     # ---------------------------------------------------------------- resolve
     def properties(self, logical_id: str) -> dict[str, Any]:
@@ -335,7 +380,7 @@ class TemplateResolver:
             "AWS::AccountId": self.account,
             "AWS::StackName": self.stack.name,
             "AWS::StackId": self.stack_id,
-            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::URLSuffix": self.environment.url_suffix,
         }
         if name not in values:
             raise UnsupportedTemplateError(f"pseudo parameter {name} is not supported")
@@ -358,6 +403,12 @@ class TemplateResolver:
         resource = self.stack.resources.get(name)
         if resource is None:
             raise UnsupportedTemplateError(f"Fn::GetAtt of unknown resource {name}")
+        if name in self._skipped:
+            # Even in a plan: the attribute will not exist after the deploy either.
+            raise UnsupportedTemplateError(
+                f"Fn::GetAtt {name}.{attribute}: {name} is skipped locally ({self._skipped[name]}), "
+                "so it has no attributes"
+            )
         attributes = self._attributes.get(name)
         if attributes is not None and attribute in attributes:
             return attributes[attribute]
