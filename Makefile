@@ -1,10 +1,13 @@
 # make demo: synthesize app.py with the CDK CLI, then deploy it on a fresh local state (embedded moto).
 # make plan / deploy / destroy: the local engine on app.py, keeping .cdk-iot-job-local/state.json.
-# make test: run the test suite. All set up .venv (and node_modules) on first use.
+# make test: run the test suite. All set up .venv (and node_modules) on first use: make demo, synth,
+#   plan, deploy and destroy install requirements.txt only (the runtime and the [local] extra); make
+#   test, check and bench add requirements-dev.txt (pytest, hypothesis, ruff, mypy, cfn-lint, ...).
 # make check: the quality gates CI runs (.ci/run), in order, stopping at the first failure and
 #   naming it: lint (ruff check, ruff format --check), types (mypy --strict), tests-cov (the suite,
 #   with its cdk-nag and cfn-lint tests, under branch coverage with a 90% floor), wheel-check
 #   (build the wheel, install it in a fresh venv, synthesize from it). Each gate is a target too.
+# make wheel: build the wheel and sdist into dist/.
 # make bench: benchmark IotJob against AwsCustomResource, CfnJob and a bare boto3 floor (bench/run.py);
 #   writes BENCHMARKS.md and fails when a goal is missed (about 3-6 minutes).
 
@@ -15,15 +18,22 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # The CDK CLI runs `python3 app.py`: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install venv demo test synth plan deploy destroy clean check lint types tests-cov wheel-check bench
+.PHONY: install venv dev-venv wheel demo test synth plan deploy destroy clean check lint types tests-cov wheel-check bench
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.dev-installed node_modules/.installed
 
+# The runtime and the [local] extra: all `make demo` needs.
 venv: $(VENV)/.installed
+# Plus the development and quality-gate tools: `make test`, `make check`, `make bench`.
+dev-venv: $(VENV)/.dev-installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -40,15 +50,15 @@ demo: synth
 plan deploy destroy: $(VENV)/.installed
 	$(VENV)/bin/cdk-iot-job-local $@
 
-test: $(VENV)/.installed
+test: $(VENV)/.dev-installed
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.dev-installed
 	$(PY) bench/run.py
 
 GATES := lint types tests-cov wheel-check
 
-check: $(VENV)/.installed
+check: $(VENV)/.dev-installed
 	@for gate in $(GATES); do \
 		echo "==> gate $$gate"; start=$$(date +%s); \
 		if ! $(MAKE) --no-print-directory $$gate; then \
@@ -57,19 +67,23 @@ check: $(VENV)/.installed
 		echo "==> passed: gate $$gate ($$(( $$(date +%s) - start ))s)"; \
 	done; echo "==> all gates passed: $(GATES)"
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-types: $(VENV)/.installed
+types: $(VENV)/.dev-installed
 	$(VENV)/bin/mypy
 
 # Coverage settings (branch, sources, the 90% floor) live in pyproject.toml.
-tests-cov: $(VENV)/.installed
+tests-cov: $(VENV)/.dev-installed
 	$(PY) -m pytest --cov --cov-report=term-missing --ignore=tests/test_wheel.py
 
-wheel-check: $(VENV)/.installed
+wheel-check: $(VENV)/.dev-installed
 	$(PY) -m pytest tests/test_wheel.py
+
+# The wheel (and sdist) into dist/, built from this checkout: pip install dist/cdk_iot_job-*.whl.
+wheel: $(VENV)/.dev-installed
+	$(PY) -m build --wheel --sdist --no-isolation --outdir dist .
 
 clean:
 	rm -rf cdk.out .cdk-iot-job-local .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov build dist

@@ -26,3 +26,13 @@ def test_importing_the_construct_loads_no_local_engine_and_no_aws_sdk() -> None:
     import cdk_iot_job
 
     assert all(getattr(cdk_iot_job, name) is not None for name in cdk_iot_job.__all__)
+
+
+def test_the_version_is_the_installed_distributions() -> None:
+    import tomllib
+    from pathlib import Path
+
+    import cdk_iot_job
+
+    declared = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    assert cdk_iot_job.__version__ == declared

@@ -139,6 +139,9 @@ def test_wheel_contains_the_construct_and_the_handler(wheel: Path) -> None:
         "cdk_iot_job_local/launcher.py",
     ):
         assert expected in names, expected
+    (metadata,) = [name for name in names if name.endswith(".dist-info/METADATA")]
+    assert "License-Expression: Apache-2.0" in zipfile.ZipFile(wheel).read(metadata).decode()
+    assert [name for name in names if name.endswith(".dist-info/licenses/LICENSE")]
     (entry_points,) = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
     assert "cdk-iot-job-local = cdk_iot_job_local.launcher:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

@@ -4,6 +4,8 @@
 ...              job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=50))
 """
 
+from importlib.metadata import version as _distribution_version
+
 from cdk_iot_job_provider.schema import InvalidPropertyError
 
 from .config import (
@@ -29,6 +31,9 @@ from .document import JobDocument
 from .iot_job import RESOURCE_TYPE, IotJob
 from .provider import IotJobProvider, IotJobProviderStack
 from .targets import JobTarget, JobTemplate
+
+#: The installed distribution's version (``cdk-iot-job``), from its metadata.
+__version__ = _distribution_version("cdk-iot-job")
 
 __all__ = [
     "RESOURCE_TYPE",

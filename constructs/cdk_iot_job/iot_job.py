@@ -158,11 +158,11 @@ class IotJob(Construct):
         # Fn::GetAtt in the properties orders the job after them (cfn-lint W3005).
         # Most jobs sit right in their stack: no jsii round trip to find it.
         stack = scope if isinstance(scope, Stack) else Stack.of(self)
-        target_arns, _ = self._bind_targets(targets, stack)
-        package_arns, _ = (
+        target_arns = _target_arns(targets, stack)
+        package_arns = (
             package_version_arns(destination_package_versions)
             if destination_package_versions is not None and not isinstance(destination_package_versions, str)
-            else (destination_package_versions, [])
+            else destination_package_versions
         )
         job_document = _as_document(document)
         bound_document = job_document.bind(self) if job_document is not None else None
@@ -237,22 +237,6 @@ class IotJob(Construct):
         self.node.default_child = self.resource
         provider.check_tags_at_synth(self, self._tag_manager)
 
-    def _bind_targets(self, targets: Sequence[TargetLike], stack: Stack) -> tuple[Any, list[Construct]]:
-        # A lone string or a token list is kept whole: the schema reports it.
-        # (Only strings go to jsii: it cannot serialize a JobTarget.)
-        if isinstance(targets, str) or (
-            all(isinstance(target, str) for target in targets) and is_unresolved(list(targets))
-        ):
-            return targets, []
-        arns: list[str] = []
-        dependencies: list[Construct] = []
-        for target in targets:
-            arn, dependency = JobTarget.of(target).bind_in_stack(stack)
-            arns.append(arn)
-            if dependency is not None:
-                dependencies.append(dependency)
-        return arns, dependencies
-
     @property
     def tags(self) -> TagManager:
         """The job's tags (``ITaggable``)."""
@@ -278,3 +262,13 @@ class IotJob(Construct):
     def handler_role(self) -> Any:
         """The provider's execution role, shared by the stack's jobs."""
         return self.provider.role
+
+
+def _target_arns(targets: Sequence[TargetLike], stack: Stack) -> Any:
+    """The targets' ARNs; a lone string or a token list is kept whole, for the schema to report."""
+    # (Only strings go to jsii: it cannot serialize a JobTarget.)
+    if isinstance(targets, str) or (
+        all(isinstance(target, str) for target in targets) and is_unresolved(list(targets))
+    ):
+        return targets
+    return [JobTarget.of(target).arn_in(stack) for target in targets]

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Union
 
-from aws_cdk import Aws, CfnResource, Stack
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
@@ -26,7 +26,6 @@ class JobTarget:
     """
 
     _arn: Callable[[Stack], str]
-    _dependency: Construct | None = None
 
     @staticmethod
     def thing(name: str) -> JobTarget:
@@ -53,17 +52,14 @@ class JobTarget:
         if isinstance(target, JobTarget):
             return target
         if isinstance(target, iot.CfnThing | iot.CfnThingGroup):
+            # Its Fn::GetAtt Arn also orders the job after it: no DependsOn needed.
             construct = target
-            return JobTarget(lambda _stack: construct.attr_arn, construct)
+            return JobTarget(lambda _stack: construct.attr_arn)
         return JobTarget.from_arn(target)
 
-    def bind(self, scope: Construct) -> tuple[str, Construct | None]:
-        """The ARN, and the construct the job must be created after (if any)."""
-        return self.bind_in_stack(Stack.of(scope))
-
-    def bind_in_stack(self, stack: Stack) -> tuple[str, Construct | None]:
-        """:meth:`bind` for a scope in ``stack``, without looking the stack up again."""
-        return self._arn(stack), self._dependency
+    def arn_in(self, stack: Stack) -> str:
+        """The target's ARN, for a job in ``stack``."""
+        return self._arn(stack)
 
 
 TargetLike = Union[str, iot.CfnThing, iot.CfnThingGroup, JobTarget]  # noqa: UP007 (a runtime alias)
@@ -131,8 +127,8 @@ TemplateLike = Union[str, iot.CfnJobTemplate, JobTemplate]  # noqa: UP007 (a run
 PackageVersionLike = Union[str, iot.CfnSoftwarePackageVersion]  # noqa: UP007 (a runtime alias)
 
 
-def package_version_arns(versions: Sequence[PackageVersionLike]) -> tuple[list[str], list[CfnResource]]:
-    """Package version ARNs, and the constructs they come from.
+def package_version_arns(versions: Sequence[PackageVersionLike]) -> list[str]:
+    """Package version ARNs (a construct's ``Fn::GetAtt`` orders the job after it).
 
     Raises
     ------
@@ -141,16 +137,14 @@ def package_version_arns(versions: Sequence[PackageVersionLike]) -> tuple[list[s
         provider may ``CreateJob`` with exactly these versions.
     """
     arns: list[str] = []
-    constructs: list[CfnResource] = []
     for index, version in enumerate(versions):
         if isinstance(version, iot.CfnSoftwarePackageVersion):
             arns.append(version.attr_package_version_arn)
-            constructs.append(version)
         else:
             if isinstance(version, str) and not is_unresolved(version):
                 _check_no_wildcard(f"DestinationPackageVersions[{index}]", version)
             arns.append(version)
-    return arns, constructs
+    return arns
 
 
 def _check_no_wildcard(where: str, value: str) -> None:
