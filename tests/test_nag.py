@@ -37,7 +37,7 @@ from gate_stacks import ACCOUNT, GROUP_ARN, REGION, JobsStack, build_jobs_stack,
 from cdk_iot_job import IotJob
 from cdk_iot_job.provider import IotJobProvider
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+OPERATIONS_DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
 # The provider's ARNs as cdk-nag spells them in an env-agnostic stack.
 STACK_ARN = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"
@@ -137,7 +137,7 @@ def env_agnostic(rule_id: str) -> str:
 
 
 def readme_section(title: str) -> str:
-    text = README.read_text()
+    text = OPERATIONS_DOC.read_text()
     start = text.index(f"## {title}\n")
     end = text.index("\n## ", start + 1)
     return text[start:end]

@@ -1,6 +1,6 @@
 """The ``cdk-iot-job-local`` entry point: one line of advice when the ``local`` extra is missing.
 
-``pip install cdk-iot-job`` is enough to synthesize; the local engine needs
+The package alone is enough to synthesize; the local engine needs
 the ``local`` extra as well. This module imports only the standard library
 until it knows the extra is there, so without it the user reads how to
 install it instead of a traceback.
