@@ -6,8 +6,9 @@ standard library only. It times, with ``time.perf_counter()``:
 
 ``handler``
     importing ``cdk_iot_job_provider.handler`` (what Lambda does at init)
-    plus the first event's initialisation: the IoT client
-    (``cdk_iot_job_provider.iot_api._client()``).
+    plus the first event's initialisation: the process's IoT client for the
+    environment's region (``iot_api.client_for(iot_api.environment_region())``,
+    as the handler's first IoT call builds it).
 ``floor``
     ``import boto3`` plus ``boto3.client("iot", region_name=...)``.
 
@@ -29,7 +30,8 @@ def main(side: str) -> None:
         import importlib
 
         importlib.import_module("cdk_iot_job_provider.handler")
-        importlib.import_module("cdk_iot_job_provider.iot_api")._client()
+        iot_api = importlib.import_module("cdk_iot_job_provider.iot_api")
+        iot_api.client_for(iot_api.environment_region())
     elif side == "floor":
         import boto3
 

@@ -360,7 +360,7 @@ class Report:
             "",
             f"{len(result.handler_s)} fresh `python -S -P -B` processes per side, alternating, with only the "
             "provider's asset folder and a boto3-only runtime folder on `sys.path`. Timed inside the process: "
-            "ours = `import cdk_iot_job_provider.handler` + the IoT client (`iot_api._client()`); "
+            "ours = `import cdk_iot_job_provider.handler` + the IoT client (`iot_api.client_for(region)`); "
             'floor = `import boto3` + `boto3.client("iot")`. Milliseconds.',
             "",
             *_header("figure", "IotJob (ours)", "floor", "ratio", "goal", "met?"),

@@ -3,12 +3,13 @@ local HTTPS endpoint standing in for CloudFormation's response bucket."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +32,9 @@ import botocore.endpoint
 from cfn_faults import FaultyCloudFormationEndpoint
 from iot_faults import FaultyIotFake
 from moto import mock_aws
+
+if TYPE_CHECKING:
+    from cdk_iot_job_provider.handler import Dependencies
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -55,33 +59,47 @@ class RetrySleeps:
 
 @dataclass
 class Aws:
-    """moto with the strict IoT fake (recording calls, faults on demand), as the in-process handler sees it."""
+    """moto with the strict IoT fake (recording calls, faults on demand), as the in-process handler sees it.
+
+    ``iot`` is the test's own client; ``dependencies`` are what the test's
+    handlers use (:class:`in_process.Cfn` passes them to ``make_handler``).
+    """
 
     fake: FaultyIotFake
     iot: Any
     retry_sleeps: RetrySleeps
+    dependencies: Dependencies
+
+    @property
+    def handler_iot(self) -> Any:
+        """The boto3 IoT client the test's handlers call, to hook their requests (``meta.events``)."""
+        return self.dependencies.iot_client(REGION).client
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, cfn_endpoint: FaultyCloudFormationEndpoint) -> Iterator[Aws]:
     """A fresh moto account with the strict IoT fake installed, as :class:`FaultyIotFake`.
 
-    The handler's cached IoT client is rebuilt, its response PUTs trust the
-    local endpoint's CA, and botocore's retry backoff and the handler's
-    deletion polls do not really sleep.
+    The test's handlers get IoT clients of their own (one per region, built in
+    the test, never the process's cached ones), their response PUTs trust the
+    local endpoint's CA, and neither botocore's retry backoff nor the
+    handler's deletion polls really sleep.
     """
-    from cdk_iot_job_provider import iot_api, lifecycle
+    from cdk_iot_job_provider import iot_api
+    from cdk_iot_job_provider.handler import Dependencies
+    from cdk_iot_job_provider.lifecycle import Timing
 
     monkeypatch.setenv("SSL_CERT_FILE", str(cfn_endpoint.ca_pem_path))
-    monkeypatch.setattr(lifecycle, "_FIRST_POLL_SECONDS", 0.001)
-    monkeypatch.setattr(lifecycle, "_MAX_POLL_SECONDS", 0.001)
-    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 0.01)
     sleeps = RetrySleeps()
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=sleeps.sleep, time=time.time))
-    iot_api._client_for.cache_clear()
+    dependencies = Dependencies(
+        iot_client=functools.cache(iot_api.new_client),
+        timing=Timing(first_poll_seconds=0.001, max_poll_seconds=0.001, in_flight_grace_seconds=0.01),
+    )
     with mock_aws(), FaultyIotFake(deletion_polls=1) as fake:
-        yield Aws(fake=fake, iot=boto3.client("iot", region_name=REGION), retry_sleeps=sleeps)
-    iot_api._client_for.cache_clear()
+        yield Aws(
+            fake=fake, iot=boto3.client("iot", region_name=REGION), retry_sleeps=sleeps, dependencies=dependencies
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:

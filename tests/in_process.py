@@ -1,12 +1,14 @@
 """The provider handler run in process, the way Lambda calls it.
 
-:class:`Cfn` builds CloudFormation events, passes them to ``handler.handler``
-with a Lambda-like context, and returns the one response CloudFormation
-received at the event's ResponseURL (a local HTTPS endpoint).
+:class:`Cfn` builds CloudFormation events, passes them to a provider handler
+(``handler.make_handler`` with the test's ``Dependencies``) with a Lambda-like
+context, and returns the one response CloudFormation received at the event's
+ResponseURL (a local HTTPS endpoint).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 from cfn_events import event
 from cfn_faults import FaultyCloudFormationEndpoint
 
-from cdk_iot_job_provider import handler
+from cdk_iot_job_provider.handler import Dependencies, make_handler
 
 __all__ = ["Cfn", "LambdaContext"]
 
@@ -34,12 +36,20 @@ class LambdaContext:
 
 
 class Cfn:
-    """Builds events and sends them through the handler, like CloudFormation."""
+    """Builds events and sends them through a handler made with ``dependencies``, like CloudFormation."""
 
-    def __init__(self, endpoint: FaultyCloudFormationEndpoint) -> None:
+    def __init__(self, endpoint: FaultyCloudFormationEndpoint, dependencies: Dependencies) -> None:
         self.endpoint = endpoint
+        self.dependencies = dependencies
+        self.handler = make_handler(dependencies)
         #: The Lambda context events get when none is given (default: a fresh 300 s one).
         self.context: LambdaContext | None = None
+
+    def with_dependencies(self, **changes: Any) -> Cfn:
+        """A ``Cfn`` on the same endpoint and context whose handler uses these dependencies changed."""
+        changed = Cfn(self.endpoint, dataclasses.replace(self.dependencies, **changes))
+        changed.context = self.context
+        return changed
 
     def send(self, request_type: str, properties: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         url = self.endpoint.response_url(request_type.lower())
@@ -47,7 +57,7 @@ class Cfn:
         return self.deliver(built)
 
     def deliver(self, built: dict[str, Any], context: LambdaContext | None = None) -> dict[str, Any]:
-        handler.handler(built, context or self.context or LambdaContext())
+        self.handler(built, context or self.context or LambdaContext())
         responses = self.endpoint.responses_for(built["ResponseURL"])
         assert len(responses) == 1, f"expected exactly one response, got {len(responses)}"
         body = responses[0]

@@ -30,14 +30,16 @@ from cfn_faults import FaultyCloudFormationEndpoint
 from in_process import Cfn, LambdaContext
 from job_arns import arn, job_id_of
 
-from cdk_iot_job_provider import handler, iot_api, lifecycle, response, schema
+from cdk_iot_job_provider import handler, iot_api, schema
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
+from cdk_iot_job_provider.response import ResponseSender
 
 LAMBDA_TIMEOUT = 300.0
 # What the handler keeps to answer CloudFormation after its last IoT call.
-RESERVE = handler._RESPONSE_RESERVE_SECONDS
+RESERVE = handler.Reserve().response_seconds
 # botocore's max_attempts counts retries: one attempt more than that in all.
-MAX_ATTEMPTS = iot_api._CLIENT_CONFIG.retries["max_attempts"] + 1
+MAX_ATTEMPTS = iot_api.CLIENT_CONFIG.retries["max_attempts"] + 1
+REGION = "us-east-1"
 
 
 @dataclass
@@ -68,15 +70,15 @@ class Attempts:
 
 @pytest.fixture
 def cfn(aws: Any, cfn_endpoint: FaultyCloudFormationEndpoint) -> Cfn:
-    return Cfn(cfn_endpoint)
+    return Cfn(cfn_endpoint, aws.dependencies)
 
 
 @pytest.fixture
 def attempts(aws: Any) -> Iterator[Attempts]:
     counter = Attempts()
-    iot_api._client().meta.events.register("before-send.iot", counter)
+    aws.handler_iot.meta.events.register("before-send.iot", counter)
     yield counter
-    iot_api._client().meta.events.unregister("before-send.iot", counter)
+    aws.handler_iot.meta.events.unregister("before-send.iot", counter)
 
 
 def run(cfn: Cfn, aws: Any, attempts: Attempts, request_type: str, properties: dict[str, Any], **kwargs: Any) -> Run:
@@ -251,7 +253,7 @@ def test_a_storm_that_outlasts_the_lambda_deadline_fails_before_the_timeout(
     # 1.5 s before the last moment an IoT request may start
     real_backoff(monkeypatch, 0.2)
     aws.fake.fail_next("CreateJob", "ThrottlingException", times=1000)
-    context = LambdaContext(RESERVE - handler._LAST_REQUEST_MARGIN_SECONDS + 1.5)
+    context = LambdaContext(RESERVE - handler.Reserve().last_request_margin_seconds + 1.5)
 
     result = run(cfn, aws, attempts, "Create", props(JobId="storm"), context=context)
 
@@ -290,18 +292,15 @@ def test_no_backoff_wait_that_would_end_past_the_deadline_is_begun(aws: Any, mon
     # GIVEN throttling that never ends, botocore's own randomized backoff (a wait
     # grows to 20 s) played on a virtual clock, and 5 s before the deadline
     clock = VirtualClock()
-    monkeypatch.setattr(iot_api, "time", types.SimpleNamespace(monotonic=clock.now))
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=clock.sleep))
     aws.fake.fail_next("CreateJob", "ThrottlingException", times=1000)
-    iot_api.set_deadline(5.0)
-    try:
-        # WHEN CreateJob is called
-        with pytest.raises(iot_api.DeadlineReachedError, match="no time left for IoT CreateJob"):
-            iot_api.create_job(
-                {"jobId": "storm", "targets": ["arn:aws:iot:us-east-1:123456789012:thing/sensor-1"], "document": "{}"}
-            )
-    finally:
-        iot_api.set_deadline(float("inf"))
+    iot = iot_api.IotApi(lambda: aws.dependencies.iot_client(REGION), deadline=5.0, monotonic=clock.now)
+
+    # WHEN CreateJob is called
+    with pytest.raises(iot_api.DeadlineReachedError, match="no time left for IoT CreateJob"):
+        iot.create_job(
+            {"jobId": "storm", "targets": ["arn:aws:iot:us-east-1:123456789012:thing/sensor-1"], "document": "{}"}
+        )
 
     # THEN it gives up at the deadline, not a backoff wait after it
     assert clock.sleeps, "botocore retried at least once"
@@ -356,7 +355,7 @@ def test_connection_errors_are_transient(cfn: Cfn, aws: Any, attempts: Attempts,
             attempts.counts["CreateJob"] += 1
             raise CONNECTION_ERRORS[kind]()
 
-    client_events = iot_api._client().meta.events
+    client_events = aws.handler_iot.meta.events
     client_events.register_first("before-send.iot.CreateJob", broken_connection)
     try:
         result = run(cfn, aws, attempts, "Create", props(JobId="storm"), keep_counts=True)
@@ -398,9 +397,8 @@ def test_ten_real_deletions_in_progress_delay_the_delete_until_one_finishes(
             while job_status(aws, f"busy-{number}") is not None:
                 pass
 
-    with pytest.MonkeyPatch.context() as patch:
-        handler_sleeps_with(patch, a_deletion_finishes)
-        result = run(cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=arn(job_id))
+    waiting = cfn.with_dependencies(sleep=a_deletion_finishes)
+    result = run(waiting, aws, attempts, "Delete", props(JobId=job_id), physical_id=arn(job_id))
 
     # THEN it succeeds once a slot frees, and the job is gone
     assert result.response["Status"] == "SUCCESS", result.response
@@ -432,8 +430,7 @@ def test_delete_job_limit_that_never_clears_fails_before_the_timeout(
     cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = created(cfn, "storm")
-    monkeypatch.setattr(lifecycle, "_FIRST_POLL_SECONDS", 0.2)
-    monkeypatch.setattr(lifecycle, "_MAX_POLL_SECONDS", 0.2)
+    cfn = polls_every(cfn, 0.2)
     real_backoff(monkeypatch, 0.05)
     aws.fake.fail_next("DeleteJob", "LimitExceededException", times=1000)
 
@@ -449,17 +446,22 @@ def test_delete_job_limit_that_never_clears_fails_before_the_timeout(
     record("DeleteJob limit never clears", "LimitExceededException x1000, 1 s left", result, "DeleteJob")
 
 
+def polls_every(cfn: Cfn, seconds: float) -> Cfn:
+    """``cfn`` with the handler's deletion polls (and waits for a slot) ``seconds`` apart."""
+    timing = replace(cfn.dependencies.timing, first_poll_seconds=seconds, max_poll_seconds=seconds)
+    return cfn.with_dependencies(timing=timing)
+
+
 # --- Deletion outliving the invocation --------------------------------------
 
 
 def test_a_deletion_that_outlives_the_wait_succeeds_with_a_reason_and_finishes_on_its_own(
-    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+    cfn: Cfn, aws: Any, attempts: Attempts
 ) -> None:
     # GIVEN a job whose deletion takes longer than the invocation can wait
     job_id = created(cfn, "slow-delete")
     aws.fake.deletion_polls = 12  # about 2.4 s of polls, twice what the invocation has
-    monkeypatch.setattr(lifecycle, "_FIRST_POLL_SECONDS", 0.2)
-    monkeypatch.setattr(lifecycle, "_MAX_POLL_SECONDS", 0.2)
+    cfn = polls_every(cfn, 0.2)
 
     result = run(
         cfn, aws, attempts, "Delete", props(JobId=job_id), physical_id=arn(job_id), context=LambdaContext(RESERVE + 1)
@@ -487,8 +489,11 @@ class Sent:
     attempts: int
 
 
-def send_to(url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Sent:
-    """Deliver an event whose response goes to ``url``, with crhelper's own sender booby-trapped."""
+def send_to(aws: Any, url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Sent:
+    """Deliver an event whose response goes to ``url``, with crhelper's own sender booby-trapped.
+
+    The handler's sender waits 0.5 s on the socket (10 s in Lambda) and records its backoff instead of sleeping.
+    """
     import crhelper.utils
 
     def never(*_: Any, **__: Any) -> None:
@@ -496,11 +501,11 @@ def send_to(url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCapture
 
     backoff: list[float] = []
     monkeypatch.setattr(crhelper.utils, "HTTPSConnection", never)
-    monkeypatch.setattr(response, "time", types.SimpleNamespace(sleep=backoff.append))
-    monkeypatch.setattr(response, "_SOCKET_TIMEOUT_SECONDS", 0.5)
+    sender = ResponseSender(socket_timeout_seconds=0.5, sleep=backoff.append)
+    deliver = handler.make_handler(replace(aws.dependencies, send_response=sender))
     built = event("Delete", props(), response_url=url, physical_id="not-a-job-id!")
     start = time.monotonic()
-    handler.handler(built, LambdaContext(LAMBDA_TIMEOUT))
+    deliver(built, LambdaContext(LAMBDA_TIMEOUT))
     seconds = time.monotonic() - start
     tries = sum(
         "sending the response failed" in r.getMessage() or "answered HTTP" in r.getMessage() for r in caplog.records
@@ -530,7 +535,7 @@ def closed_port() -> int:
 def test_an_unreachable_response_url_gives_up_after_bounded_attempts(
     aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sent = send_to("https://cloudformation-response.invalid/response?X-Amz-Signature=abc", monkeypatch, caplog)
+    sent = send_to(aws, "https://cloudformation-response.invalid/response?X-Amz-Signature=abc", monkeypatch, caplog)
 
     assert sent.attempts == 4
     assert "gave up sending the response after 4 attempts" in caplog.text
@@ -541,7 +546,7 @@ def test_an_unreachable_response_url_gives_up_after_bounded_attempts(
 def test_a_refused_response_url_gives_up_after_bounded_attempts(
     aws: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sent = send_to(f"https://127.0.0.1:{closed_port()}/response", monkeypatch, caplog)
+    sent = send_to(aws, f"https://127.0.0.1:{closed_port()}/response", monkeypatch, caplog)
 
     assert sent.attempts == 4
     assert "gave up sending the response after 4 attempts" in caplog.text
@@ -557,7 +562,7 @@ def test_a_hanging_response_url_times_out_each_attempt(
 ) -> None:
     cfn_endpoint.stall_next(count=4, seconds=3.0)
     url = cfn_endpoint.response_url("hang")
-    sent = send_to(url, monkeypatch, caplog)
+    sent = send_to(aws, url, monkeypatch, caplog)
 
     assert sent.attempts == 4
     assert "TimeoutError" in caplog.text
@@ -577,7 +582,7 @@ def test_a_403_from_the_response_url_is_not_retried_and_is_logged(
 ) -> None:
     cfn_endpoint.fail_next(count=1, status=403)
     url = cfn_endpoint.response_url("forbidden")
-    sent = send_to(url, monkeypatch, caplog)
+    sent = send_to(aws, url, monkeypatch, caplog)
 
     assert len(cfn_endpoint.requests_for(url)) == 1
     assert "CloudFormation refused the response with HTTP 403" in caplog.text
@@ -593,46 +598,41 @@ def test_server_errors_from_the_response_url_are_retried_then_succeed(
 ) -> None:
     cfn_endpoint.fail_next(count=2, status=500)
     url = cfn_endpoint.response_url("flaky")
-    sent = send_to(url, monkeypatch, caplog)
+    sent = send_to(aws, url, monkeypatch, caplog)
 
     assert len(cfn_endpoint.requests_for(url)) == 3
     assert cfn_endpoint.responses_for(url)[-1]["Status"] == "SUCCESS"
     record_sending("Response URL answers 500 twice", "HTTP 500 x2", "delivered", replace(sent, attempts=3))
 
 
-def handler_sleeps_with(patch: pytest.MonkeyPatch, sleep: Callable[[float], None]) -> None:
-    """Make the lifecycle's waits (deletion slots, polls, grace) call ``sleep``."""
-    original = lifecycle.JobRequest.__init__
-
-    def init(self: lifecycle.JobRequest, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **{**kwargs, "sleep": sleep})
-
-    patch.setattr(lifecycle.JobRequest, "__init__", init)
-
-
 # --- The Lambda deadline mid-call -------------------------------------------
 
 
-def slow_calls(operation: str, seconds: float) -> Callable[..., None]:
-    """A before-send hook that makes ``operation`` take ``seconds`` before it reaches IoT."""
+def slow_calls(aws: Any, operation: str, seconds: float) -> Callable[..., None]:
+    """A before-send hook that makes the handler's ``operation`` take ``seconds`` before it reaches IoT."""
 
     def slow(**_: Any) -> None:
         time.sleep(seconds)
 
-    iot_api._client().meta.events.register_first(f"before-send.iot.{operation}", slow)
+    aws.handler_iot.meta.events.register_first(f"before-send.iot.{operation}", slow)
     return slow
 
 
+def without_response_reserve(cfn: Cfn) -> Cfn:
+    """``cfn`` whose handler keeps no time back to answer: IoT calls may run until crhelper's timer fires."""
+    return cfn.with_dependencies(reserve=handler.Reserve(response_seconds=0.0))
+
+
 def test_a_create_cut_off_mid_call_answers_once_and_its_job_is_rolled_back(
-    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+    cfn: Cfn, aws: Any, attempts: Attempts
 ) -> None:
     # GIVEN a CreateJob call still in flight when crhelper's timer fires
-    monkeypatch.setattr(handler, "_RESPONSE_RESERVE_SECONDS", 0.0)
-    slow = slow_calls("CreateJob", 1.5)
+    cfn = without_response_reserve(cfn)
+    slow = slow_calls(aws, "CreateJob", 1.5)
     try:
         result = run(cfn, aws, attempts, "Create", props(JobId="cut-off"), context=LambdaContext(1.0))
     finally:
-        iot_api._client().meta.events.unregister("before-send.iot.CreateJob", slow)
+        aws.handler_iot.meta.events.unregister("before-send.iot.CreateJob", slow)
     time.sleep(0.3)
 
     # THEN exactly one FAILED answer went out, naming the job that may exist as this request's
@@ -662,16 +662,15 @@ class CutOffReplacement:
     replacement: str
 
 
-def cut_off_replacement(cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch) -> CutOffReplacement:
+def cut_off_replacement(cfn: Cfn, aws: Any, attempts: Attempts) -> CutOffReplacement:
     """An Update whose replacement CreateJob is still in flight when crhelper's timer fires."""
     old = props(JobId=None)
     first = cfn.create(old)
     new = {**old, "Targets": ["arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"]}
-    monkeypatch.setattr(handler, "_RESPONSE_RESERVE_SECONDS", 0.0)
-    slow = slow_calls("CreateJob", 1.5)
+    slow = slow_calls(aws, "CreateJob", 1.5)
     try:
         result = run(
-            cfn,
+            without_response_reserve(cfn),
             aws,
             attempts,
             "Update",
@@ -682,16 +681,14 @@ def cut_off_replacement(cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pyt
             request_id="replacement-request",
         )
     finally:
-        iot_api._client().meta.events.unregister("before-send.iot.CreateJob", slow)
+        aws.handler_iot.meta.events.unregister("before-send.iot.CreateJob", slow)
     time.sleep(0.6)  # the CreateJob lands after the answer
     owner = Owner(event("Create", old, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "replacement-request")
     return CutOffReplacement(first, result, generated_job_id(owner))
 
 
-def test_a_replacement_cut_off_mid_call_says_a_replacement_may_exist(
-    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cut = cut_off_replacement(cfn, aws, attempts, monkeypatch)
+def test_a_replacement_cut_off_mid_call_says_a_replacement_may_exist(cfn: Cfn, aws: Any, attempts: Attempts) -> None:
+    cut = cut_off_replacement(cfn, aws, attempts)
     result = cut.result
 
     assert result.response["Status"] == "FAILED"
@@ -711,10 +708,8 @@ def test_a_replacement_cut_off_mid_call_says_a_replacement_may_exist(
     record("Replacement cut off by the Lambda timeout mid-call", "CreateJob takes 1.5 s, 1 s left", result, "CreateJob")
 
 
-def test_a_replacement_cut_off_mid_call_names_the_replacement_job(
-    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cut = cut_off_replacement(cfn, aws, attempts, monkeypatch)
+def test_a_replacement_cut_off_mid_call_names_the_replacement_job(cfn: Cfn, aws: Any, attempts: Attempts) -> None:
+    cut = cut_off_replacement(cfn, aws, attempts)
 
     # The replacement is invisible to CloudFormation: only the reason can name it.
     assert job_status(aws, cut.replacement) == "IN_PROGRESS"
@@ -730,7 +725,7 @@ def test_a_replacement_that_fails_after_iot_created_it_deletes_it_again(cfn: Cfn
     def lost_answer(http_response: Any = None, **_: Any) -> None:
         raise ReadTimeoutError(endpoint_url="https://iot.us-east-1.amazonaws.com")
 
-    client_events = iot_api._client().meta.events
+    client_events = aws.handler_iot.meta.events
     client_events.register("after-call.iot.CreateJob", lost_answer)
     try:
         result = run(cfn, aws, attempts, "Update", new, physical_id=first["PhysicalResourceId"], old_properties=old)
@@ -769,23 +764,28 @@ class LateCreate:
         self.aws.iot.create_job(**{**api_request, "jobId": self.job_id, "tags": tags})
 
 
-def late_job_of_request_late(monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], str]:
-    """Generated-id properties, the job a Create of request ``late`` makes, and a 1 s grace."""
+def late_job_of_request_late() -> tuple[dict[str, Any], str]:
+    """Generated-id properties, and the job a Create of request ``late`` makes."""
     properties = props(JobId=None)
     owner = Owner(event("Create", properties, response_url="x")["StackId"], "FirmwareRollout76BDADD9", "late")
-    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 1.0)
     return properties, generated_job_id(owner)
 
 
+def with_grace_of_one_second(cfn: Cfn, sleep: Callable[[float], None]) -> Cfn:
+    """``cfn`` whose handler looks for a late job for 1 s, and whose waits (slots, polls, grace) call ``sleep``."""
+    timing = replace(cfn.dependencies.timing, in_flight_grace_seconds=1.0)
+    return cfn.with_dependencies(timing=timing, sleep=sleep)
+
+
 def test_a_delete_while_its_create_is_still_running_finds_and_deletes_the_late_job(
-    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+    cfn: Cfn, aws: Any, attempts: Attempts
 ) -> None:
     # GIVEN a rollback Delete of the id a timed-out Create answered (the job's
     # ARN qualified by its request), and that Create's job appears only while
     # the Delete looks (its CreateJob was slow)
-    properties, late_job = late_job_of_request_late(monkeypatch)
+    properties, late_job = late_job_of_request_late()
     sleep = LateCreate(aws, properties, late_job, "late")
-    handler_sleeps_with(monkeypatch, sleep)
+    cfn = with_grace_of_one_second(cfn, sleep)
 
     result = run(cfn, aws, attempts, "Delete", properties, physical_id=f"{arn(late_job)}?request-id=late")
 
@@ -798,11 +798,11 @@ def test_a_delete_while_its_create_is_still_running_finds_and_deletes_the_late_j
 
 
 def test_a_late_job_of_another_request_is_not_deleted_through_a_failed_creates_id(
-    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
+    cfn: Cfn, aws: Any, attempts: Attempts
 ) -> None:
     # GIVEN the job that appears during the grace was made by another request of the resource
-    properties, late_job = late_job_of_request_late(monkeypatch)
-    handler_sleeps_with(monkeypatch, LateCreate(aws, properties, late_job, "another-request"))
+    properties, late_job = late_job_of_request_late()
+    cfn = with_grace_of_one_second(cfn, LateCreate(aws, properties, late_job, "another-request"))
 
     result = run(cfn, aws, attempts, "Delete", properties, physical_id=f"{arn(late_job)}?request-id=late")
 
@@ -812,13 +812,11 @@ def test_a_late_job_of_another_request_is_not_deleted_through_a_failed_creates_i
     assert job_status(aws, late_job) == "IN_PROGRESS"
 
 
-def test_a_delete_of_a_plain_job_arn_does_not_look_again_for_a_late_job(
-    cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_delete_of_a_plain_job_arn_does_not_look_again_for_a_late_job(cfn: Cfn, aws: Any, attempts: Attempts) -> None:
     # GIVEN the ARN of a job that does not exist, without a failed Create's qualifier
-    properties, late_job = late_job_of_request_late(monkeypatch)
+    properties, late_job = late_job_of_request_late()
     sleep = LateCreate(aws, properties, late_job, "late")
-    handler_sleeps_with(monkeypatch, sleep)
+    cfn = with_grace_of_one_second(cfn, sleep)
 
     result = run(cfn, aws, attempts, "Delete", properties, physical_id=arn(late_job))
 

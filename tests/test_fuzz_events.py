@@ -46,7 +46,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -64,7 +64,7 @@ from moto.iot.models import iot_backends
 
 from cdk_iot_job_local.cfn_endpoint import CloudFormationEndpoint
 from cdk_iot_job_local.events import stringify
-from cdk_iot_job_provider import handler, lifecycle, schema, update_decision
+from cdk_iot_job_provider import handler, schema, update_decision
 from cdk_iot_job_provider.ownership import OWNERSHIP_TAG_PREFIX
 from cdk_iot_job_provider.schema import Field
 
@@ -681,11 +681,15 @@ _SERIALS = itertools.count()
 
 @dataclass
 class Fuzz:
-    """Sends events through the handler and checks the response contract on each."""
+    """Sends events through a handler made with the test's dependencies and checks the response contract on each."""
 
     aws: Any
     endpoint: CloudFormationEndpoint
     strategy: str
+    deliver: handler.ProviderHandler = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deliver = handler.make_handler(self.aws.dependencies)
 
     def fresh(self) -> int:
         return next(_SERIALS)
@@ -733,7 +737,7 @@ class Fuzz:
         """Deliver ``built`` and return the one response, after checking the contract."""
         url = self.endpoint.response_url(self.strategy)
         built["ResponseURL"] = url
-        handler.handler(built, LambdaContext())
+        self.deliver(built, LambdaContext())
         requests = self.endpoint.requests_for(url)
         assert len(requests) == 1, f"expected exactly one response, got {len(requests)}"
         body = requests[0].body
@@ -758,7 +762,7 @@ class Fuzz:
 
 
 @pytest.fixture
-def fuzz_aws(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+def fuzz_aws(aws: Any) -> Any:
     """The ``aws`` fixture, set up for many examples in one account.
 
     Deletions complete at once, the S3 objects ``DocumentSource`` names exist,
@@ -766,7 +770,7 @@ def fuzz_aws(aws: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     grace period only matters for a Create that timed out, never here).
     """
     aws.fake.deletion_polls = 0
-    monkeypatch.setattr(lifecycle, "_IN_FLIGHT_GRACE_SECONDS", 0.0)
+    aws.dependencies = replace(aws.dependencies, timing=replace(aws.dependencies.timing, in_flight_grace_seconds=0.0))
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=DOCUMENT_BUCKET)
     for key, body in DOCUMENT_OBJECTS.items():

@@ -7,6 +7,7 @@ ResponseURL (a local HTTPS endpoint) and the job as IoT holds it.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import time
 import uuid
@@ -22,6 +23,7 @@ from job_arns import arn, job_id_of
 
 from cdk_iot_job_provider import handler, lifecycle
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
+from cdk_iot_job_provider.response import ResponseSender
 
 GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/sensors"
 OTHER_GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"
@@ -29,7 +31,7 @@ OTHER_GROUP = "arn:aws:iot:us-east-1:123456789012:thinggroup/gateways"
 
 @pytest.fixture
 def cfn(aws: Any, cfn_endpoint: FaultyCloudFormationEndpoint) -> Cfn:
-    return Cfn(cfn_endpoint)
+    return Cfn(cfn_endpoint, aws.dependencies)
 
 
 def props(**changes: Any) -> dict[str, Any]:
@@ -550,21 +552,17 @@ def test_a_timeout_sends_one_failed_response_with_a_usable_physical_id(
     assert response["PhysicalResourceId"] == f"create-failed:{built['RequestId']}"
 
 
-def test_a_timeout_during_create_job_names_the_job_and_the_request(
-    cfn: Cfn, aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_timeout_during_create_job_names_the_job_and_the_request(cfn: Cfn, aws: Any) -> None:
     # GIVEN a CreateJob that is still in flight when the invocation times out
-    from cdk_iot_job_provider import iot_api
-
-    real_create_job = iot_api.create_job
-
-    def stalled_create_job(request: Any) -> dict[str, str]:
+    def stalled_create_job(**_: Any) -> None:
         time.sleep(1.0)
-        return real_create_job(request)
 
-    monkeypatch.setattr(iot_api, "create_job", stalled_create_job)
+    aws.handler_iot.meta.events.register_first("before-send.iot.CreateJob", stalled_create_job)
     built = event("Create", props(JobId="slow-job"), response_url=cfn.endpoint.response_url("slow"))
-    response = cfn.deliver(built, LambdaContext(seconds=0.7))
+    try:
+        response = cfn.deliver(built, LambdaContext(seconds=0.7))
+    finally:
+        aws.handler_iot.meta.events.unregister("before-send.iot.CreateJob", stalled_create_job)
     time.sleep(0.5)
     # THEN the physical id names the job only as made by this request
     assert response["Status"] == "FAILED"
@@ -613,15 +611,15 @@ def test_logs_never_contain_the_response_url_or_the_document(
     assert "created job" in logged  # the handler does log, at INFO
 
 
-def test_response_sending_gives_up_after_bounded_attempts(cfn: Cfn, aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cdk_iot_job_provider import response as response_module
-
+def test_response_sending_gives_up_after_bounded_attempts(cfn: Cfn, aws: Any) -> None:
     waits: list[float] = []
-    monkeypatch.setattr(response_module, "time", type("T", (), {"sleep": staticmethod(waits.append)}))
     cfn.endpoint.fail_next(count=100, status=500)
     built = event("Create", props(), response_url=cfn.endpoint.response_url("unreachable"))
+    deliver = handler.make_handler(
+        dataclasses.replace(aws.dependencies, send_response=ResponseSender(sleep=waits.append))
+    )
 
-    handler.handler(built, LambdaContext())
+    deliver(built, LambdaContext())
 
     attempts = cfn.endpoint.requests_for(built["ResponseURL"])
     assert len(attempts) == 4
@@ -664,15 +662,11 @@ def test_create_with_a_schedule_that_has_passed_fails_naming_it_and_makes_no_job
     assert aws.fake.count("CreateJob") == 0
 
 
-def test_update_of_a_scheduled_job_whose_start_has_passed_still_deploys(
-    cfn: Cfn, aws: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_update_of_a_scheduled_job_whose_start_has_passed_still_deploys(cfn: Cfn, aws: Any) -> None:
     # GIVEN a scheduled job created two days ago, when its start (yesterday) was ahead
     now = datetime.now(UTC)
     original = props(SchedulingConfig=_schedule(now - timedelta(days=1)))
-    with monkeypatch.context() as patched:
-        patched.setattr(lifecycle, "_now", lambda: now - timedelta(days=2))
-        job_id = created(cfn, original)
+    job_id = created(cfn.with_dependencies(clock=lambda: now - timedelta(days=2)), original)
     # WHEN an updatable property changes after the start has passed (same literal schedule)
     response = cfn.send(
         "Update", {**original, "Description": "later"}, physical_id=arn(job_id), old_properties=original

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.scan_after_all
 
 @pytest.fixture
 def cfn(aws: Any, cfn_endpoint: FaultyCloudFormationEndpoint) -> Cfn:
-    return Cfn(cfn_endpoint)
+    return Cfn(cfn_endpoint, aws.dependencies)
 
 
 def test_responses_carry_only_the_job_id_arn_and_creation_time_so_no_echo_is_not_needed(cfn: Cfn) -> None:

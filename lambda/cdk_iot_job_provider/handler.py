@@ -3,34 +3,95 @@
 Each event is parsed, validated against the shared schema, then dispatched to
 the job lifecycle. Anything raised becomes a FAILED response whose reason
 names the property or the conflict.
+
+What an event needs from outside itself (the IoT client, the clocks, how long
+to wait and how to answer) is a :class:`Dependencies`, given to
+:func:`make_handler`. ``handler = make_handler()`` is the Lambda entry point,
+with production's; tests build their own handler with theirs. Per event, the
+handler builds an :class:`~cdk_iot_job_provider.iot_api.IotApi` bound to the
+event's deadline and passes it to the lifecycle in the
+:class:`~cdk_iot_job_provider.lifecycle.JobRequest`: no module state carries
+a deadline or a region from one event to the next.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from . import iot_api, lifecycle, physical_id, redaction, schema
 from .ownership import Owner
-from .response import MAX_PHYSICAL_ID_BYTES, OneResponseCfnResource
+from .response import DEFAULT_SENDER, MAX_PHYSICAL_ID_BYTES, OneResponseCfnResource
 
-__all__ = ["handler", "helper"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+__all__ = ["Dependencies", "ProviderHandler", "Reserve", "handler", "helper", "make_handler"]
 
 logger = logging.getLogger(__name__)
 
-# Stop waiting for deletions early enough to still answer CloudFormation.
-_RESPONSE_RESERVE_SECONDS = 30.0
-# IoT requests may still start a little later than waits: a wait that ends at
-# its deadline is followed by one more request.
-_LAST_REQUEST_MARGIN_SECONDS = 5.0
-# An IoT attempt lasts at most 20 s (iot_api), and the answer needs a moment:
-# no request starts later than this before CloudFormation stops waiting.
-_SERVICE_TIMEOUT_MARGIN_SECONDS = 25.0
 _SERVICE_TIMEOUT_RANGE = range(1, 3601)
 
-# What this event's CreateJob may have made: read by the failure and timeout paths.
-_attempt = lifecycle.CreateAttempt()
+
+@dataclass(frozen=True)
+class Reserve:
+    """How much of the invocation's time is kept back for answering CloudFormation.
+
+    Parameters
+    ----------
+    response_seconds
+        Waits (deletion polls, slots, grace) stop this long before the Lambda
+        timeout, to still answer CloudFormation. Default 30 s.
+    last_request_margin_seconds
+        IoT requests may still start this much later than waits: a wait that
+        ends at its deadline is followed by one more request. Default 5 s.
+    service_timeout_margin_seconds
+        No IoT request starts later than this before CloudFormation stops
+        waiting (``ServiceTimeout``): an IoT attempt lasts at most 20 s
+        (``iot_api.CLIENT_CONFIG``), and the answer needs a moment. Default 25 s.
+    """
+
+    response_seconds: float = 30.0
+    last_request_margin_seconds: float = 5.0
+    service_timeout_margin_seconds: float = 25.0
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What the handler takes from outside the event; every default is production's.
+
+    Parameters
+    ----------
+    iot_client
+        Gives the IoT client for a region (``None``: botocore's default). By
+        default one cached client per region for the life of the process
+        (:func:`~cdk_iot_job_provider.iot_api.client_for`): building one costs
+        100 ms or more.
+    timing
+        How the lifecycle polls deletions and waits for a Create in flight.
+    reserve
+        The time kept back to answer CloudFormation.
+    send_response
+        PUTs the one response to the event's ResponseURL; returns whether
+        CloudFormation accepted it (default: 10 s socket timeout, real waits).
+    sleep
+        The lifecycle's waits. Default ``time.sleep``.
+    monotonic
+        The clock deadlines are reckoned on. Default ``time.monotonic``.
+    clock
+        The wall clock the schedule rules are checked against (UTC).
+    """
+
+    iot_client: Callable[[str | None], iot_api.DeadlineClient] = iot_api.client_for
+    timing: lifecycle.Timing = field(default_factory=lifecycle.Timing)
+    reserve: Reserve = field(default_factory=Reserve)
+    send_response: Callable[[str, dict[str, Any]], bool] = DEFAULT_SENDER
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    clock: Callable[[], datetime] = lifecycle.utc_now
 
 
 def _owner(event: dict[str, Any]) -> Owner:
@@ -44,7 +105,7 @@ def _raw_properties(event: dict[str, Any], key: str = "ResourceProperties") -> d
     return value if isinstance(value, dict) else {}
 
 
-def _fallback_physical_id(event: dict[str, Any]) -> str:
+def _fallback_physical_id(event: dict[str, Any], attempt: lifecycle.CreateAttempt) -> str:
     """The id to answer when the handler produced none: a failed Create, or a timeout."""
     request_id = str(event.get("RequestId", ""))
     if event.get("RequestType") != "Create":
@@ -52,21 +113,21 @@ def _fallback_physical_id(event: dict[str, Any]) -> str:
         # CloudFormation never sends an id over its limit, but must never get one back.
         fits = 0 < len(current.encode()) <= MAX_PHYSICAL_ID_BYTES
         return current if fits else physical_id.create_failed(request_id)
-    if _attempt.job_arn:
-        return physical_id.may_have_created(_attempt.job_arn, request_id)
+    if attempt.job_arn:
+        return physical_id.may_have_created(attempt.job_arn, request_id)
     return physical_id.create_failed(request_id)
 
 
-def _timeout_reason(event: dict[str, Any]) -> str:
+def _timeout_reason(event: dict[str, Any], attempt: lifecycle.CreateAttempt) -> str:
     request_type = event.get("RequestType")
     if request_type == "Create":
-        if _attempt.job_arn:
-            return f"the provider timed out; job {_attempt.job_arn} may have been created: the rollback deletes it"
+        if attempt.job_arn:
+            return f"the provider timed out; job {attempt.job_arn} may have been created: the rollback deletes it"
         return "the provider timed out before it created a job"
     if request_type == "Update":
-        if _attempt.job_arn:
+        if attempt.job_arn:
             return (
-                f"the provider timed out; replacement job {_attempt.job_arn} may have been created: "
+                f"the provider timed out; replacement job {attempt.job_arn} may have been created: "
                 "delete it if it exists"
             )
         return "the provider timed out before it created a replacement job"
@@ -90,29 +151,45 @@ def _service_timeout(event: dict[str, Any]) -> float | None:
     return float(seconds) if seconds in _SERVICE_TIMEOUT_RANGE else None
 
 
-def _request_deadline(event: dict[str, Any], context: Any) -> float:
-    """The ``time.monotonic()`` after which no IoT request may start.
+def _request_deadline(event: dict[str, Any], context: Any, dependencies: Dependencies) -> float:
+    """The ``monotonic()`` after which no IoT request may start.
 
     The earlier of the Lambda timeout and the resource's ServiceTimeout, each
     less the time an attempt and the answer take.
     """
-    now = time.monotonic()
+    reserve = dependencies.reserve
+    now = dependencies.monotonic()
     deadline: float = (
         now
         + context.get_remaining_time_in_millis() / 1000.0
-        - (_RESPONSE_RESERVE_SECONDS - _LAST_REQUEST_MARGIN_SECONDS)
+        - (reserve.response_seconds - reserve.last_request_margin_seconds)
     )
     service_timeout = _service_timeout(event)
     if service_timeout is not None:
-        margin = min(_SERVICE_TIMEOUT_MARGIN_SECONDS, service_timeout / 2)
+        margin = min(reserve.service_timeout_margin_seconds, service_timeout / 2)
         deadline = min(deadline, now + service_timeout - margin)
     return deadline
 
 
-helper = OneResponseCfnResource(_fallback_physical_id, _timeout_reason)
+def _iot(event: dict[str, Any], deadline: float, dependencies: Dependencies) -> iot_api.IotApi:
+    """The event's IoT calls: none after ``deadline``, in the environment's region.
+
+    Lambda always sets AWS_REGION, but a missing one must not stop a rollback:
+    the stack's region stands in. The client is obtained at the first call.
+    """
+    stack_arn = physical_id.arn_parts(event.get("StackId"))
+    region = iot_api.environment_region(stack_arn[2] if stack_arn else None)
+    return iot_api.IotApi(lambda: dependencies.iot_client(region), deadline, monotonic=dependencies.monotonic)
 
 
-def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> lifecycle.JobRequest:
+def _request(
+    event: dict[str, Any],
+    context: Any,
+    dependencies: Dependencies,
+    attempt: lifecycle.CreateAttempt,
+    *,
+    validate: bool = True,
+) -> lifecycle.JobRequest:
     raw = _raw_properties(event)
     old_raw = _raw_properties(event, "OldResourceProperties")
     old: dict[str, Any] | None
@@ -120,46 +197,33 @@ def _request(event: dict[str, Any], context: Any, *, validate: bool = True) -> l
         old = schema.parse_properties(old_raw) if old_raw else None
     except schema.InvalidPropertyError:
         old = None
-    request_deadline = _request_deadline(event, context)
     # Neither waits nor IoT requests may run into the time needed to answer.
-    iot_api.set_deadline(request_deadline)
-    stack_arn = physical_id.arn_parts(event.get("StackId"))
-    iot_api.set_fallback_region(stack_arn[2] if stack_arn else None)
+    request_deadline = _request_deadline(event, context, dependencies)
+    iot = _iot(event, request_deadline, dependencies)
     return lifecycle.JobRequest(
         owner=_owner(event),
         properties=schema.parse_properties(raw) if validate else raw,
+        iot=iot,
         physical_id=event.get("PhysicalResourceId"),
         old_properties=old,
         old_raw_properties=old_raw,
-        deadline=request_deadline - _LAST_REQUEST_MARGIN_SECONDS,
+        deadline=request_deadline - dependencies.reserve.last_request_margin_seconds,
+        timing=dependencies.timing,
+        sleep=dependencies.sleep,
+        monotonic=dependencies.monotonic,
         job_arn_prefix=_job_arn_prefix(event, context),
-        attempt=_attempt,
+        attempt=attempt,
+        clock=dependencies.clock,
     )
 
 
-def _respond(result: lifecycle.JobResult) -> str:
+def _respond(helper: OneResponseCfnResource, result: lifecycle.JobResult) -> str:
     helper.Data.update(result.attributes())
     return result.job_arn
 
 
-@helper.create
-def create(event: dict[str, Any], context: Any) -> str:
-    """Create the job; the physical id is its ARN."""
-    return _respond(lifecycle.create(_request(event, context)))
-
-
-@helper.update
-def update(event: dict[str, Any], context: Any) -> str:
-    """Update in place, or return a new job's ARN when the job was replaced."""
-    return _respond(lifecycle.update(_request(event, context)))
-
-
-@helper.delete
-def delete(event: dict[str, Any], context: Any) -> str | None:
+def _delete(helper: OneResponseCfnResource, request: lifecycle.JobRequest) -> str | None:
     """Delete or cancel the job this resource created; succeed otherwise."""
-    # Never validate on Delete: a failed Create's rollback Delete carries the
-    # same invalid properties, and must succeed.
-    request = _request(event, context, validate=False)
     raw = request.properties
     namespace_id = raw.get("NamespaceId")
     try:
@@ -176,13 +240,77 @@ def delete(event: dict[str, Any], context: Any) -> str | None:
     return request.physical_id
 
 
-def handler(event: dict[str, Any], context: Any) -> None:
-    """The Lambda handler: answers CloudFormation exactly once per event."""
-    _attempt.job_arn = None
-    redaction.set_secrets(
-        redaction.secret_values(_raw_properties(event))
-        | redaction.secret_values(_raw_properties(event, "OldResourceProperties"))
-        if isinstance(event, dict)
-        else set()
-    )
-    helper(event, context)
+class ProviderHandler:
+    """A Lambda handler of the provider: a crhelper resource whose Create, Update and Delete use ``dependencies``.
+
+    Calling it handles one event and answers CloudFormation exactly once. Build
+    it with :func:`make_handler`.
+
+    Attributes
+    ----------
+    helper
+        The crhelper resource (``@helper.create``, ``@helper.update``,
+        ``@helper.delete`` are registered on it).
+    dependencies
+        What its events use from outside themselves.
+    """
+
+    def __init__(self, dependencies: Dependencies) -> None:
+        self.dependencies = dependencies
+        # What the current event's CreateJob may have made: read by the failure
+        # and timeout paths (crhelper's timer runs in another thread).
+        self._attempt = lifecycle.CreateAttempt()
+        attempt = self._attempt
+        helper = OneResponseCfnResource(
+            lambda event: _fallback_physical_id(event, attempt),
+            lambda event: _timeout_reason(event, attempt),
+            send=dependencies.send_response,
+        )
+        self.helper = helper
+
+        @helper.create
+        def create(event: dict[str, Any], context: Any) -> str:
+            """Create the job; the physical id is its ARN."""
+            return _respond(helper, lifecycle.create(_request(event, context, dependencies, attempt)))
+
+        @helper.update
+        def update(event: dict[str, Any], context: Any) -> str:
+            """Update in place, or return a new job's ARN when the job was replaced."""
+            return _respond(helper, lifecycle.update(_request(event, context, dependencies, attempt)))
+
+        @helper.delete
+        def delete(event: dict[str, Any], context: Any) -> str | None:
+            """Delete or cancel the job this resource created; succeed otherwise."""
+            # Never validate on Delete: a failed Create's rollback Delete carries the
+            # same invalid properties, and must succeed.
+            return _delete(helper, _request(event, context, dependencies, attempt, validate=False))
+
+    def __call__(self, event: dict[str, Any], context: Any) -> None:
+        """Handle one event: answers CloudFormation exactly once."""
+        self._attempt.job_arn = None
+        redaction.set_secrets(
+            redaction.secret_values(_raw_properties(event))
+            | redaction.secret_values(_raw_properties(event, "OldResourceProperties"))
+            if isinstance(event, dict)
+            else set()
+        )
+        self.helper(event, context)
+
+
+DEFAULT_DEPENDENCIES = Dependencies()
+
+
+def make_handler(dependencies: Dependencies = DEFAULT_DEPENDENCIES) -> ProviderHandler:
+    """A Lambda handler whose events use ``dependencies`` (default: production's).
+
+    The seam for tests: ``make_handler(Dependencies(timing=Timing(0.001, 0.001, 0.01)))``
+    polls without waiting, and everything else is as in Lambda.
+    """
+    return ProviderHandler(dependencies)
+
+
+handler = make_handler()
+"""The Lambda handler (``cdk_iot_job_provider.handler.handler``): answers CloudFormation exactly once per event."""
+
+helper = handler.helper
+"""The Lambda handler's crhelper resource."""

@@ -2,15 +2,32 @@
 
 Transient faults (throttling, 5xx, connection errors) are retried by
 botocore's standard retry mode; the lifecycle code only sees the outcome. No
-attempt starts after the invocation's deadline (:func:`set_deadline`), so a
-throttling storm ends in a clean failure while there is still time to answer
-CloudFormation.
+attempt starts after the request's deadline, and no retry wait that would end
+after it is begun, so a throttling storm ends in a clean failure while there is
+still time to answer CloudFormation.
+
+Two objects, two lifetimes:
+
+:class:`DeadlineClient`
+    A boto3 IoT client, built once per region for the whole process (the
+    Lambda container; :func:`client_for`), since building one costs 100 ms or
+    more. Its deadline hooks (before every attempt, and in the retry backoff)
+    are registered once, when it is built, and read the deadline from a
+    thread-local holder of that client.
+:class:`IotApi`
+    One request's view of IoT: a client, the request's deadline and its
+    monotonic clock. Each call sets the client's holder for its own duration
+    (in its own thread), so requests never leave state behind on the shared
+    client and no handler is registered per request.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -20,40 +37,37 @@ from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError, 
 from botocore.retries import quota, standard
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+
+    from mypy_boto3_iot import IoTClient
 
 __all__ = [
+    "CLIENT_CONFIG",
+    "DeadlineClient",
     "DeadlineReachedError",
+    "IotApi",
     "IotUnavailableError",
     "JobNotFoundError",
-    "cancel_job",
-    "create_job",
-    "delete_job",
-    "describe_job",
+    "client_for",
+    "environment_region",
     "error_code",
     "http_status",
-    "list_tags",
+    "new_client",
     "retry_attempts",
-    "set_deadline",
-    "set_fallback_region",
-    "tag_job",
-    "untag_job",
-    "update_job",
 ]
 
 # Ten retries (eleven attempts) ride out a throttling burst on the low-TPS jobs API.
 # One attempt lasts at most 20 s: one started by the deadline (25 s before the
 # Lambda timeout) ends in time to answer CloudFormation.
 _RETRIES = 10
-_CLIENT_CONFIG = Config(
+CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": _RETRIES},
     connect_timeout=5,
     read_timeout=15,
 )
-_ENVIRONMENT_ERRORS = (NoRegionError, NoCredentialsError, PartialCredentialsError)
+"""The IoT client's botocore configuration: standard retries, bounded attempts."""
 
-_deadline = float("inf")
-_fallback_region: str | None = None
+_ENVIRONMENT_ERRORS = (NoRegionError, NoCredentialsError, PartialCredentialsError)
 
 
 class JobNotFoundError(Exception):
@@ -69,29 +83,80 @@ class DeadlineReachedError(Exception):
     """No time is left for another IoT request before the Lambda timeout."""
 
 
-def set_deadline(deadline: float) -> None:
-    """Refuse to start IoT requests after ``deadline`` (a ``time.monotonic()`` value)."""
-    global _deadline
-    _deadline = deadline
+class _CallBounds(threading.local):
+    """The deadline and clock of the call in progress on one client, per thread.
+
+    Outside any :class:`IotApi` call there is no deadline.
+    """
+
+    def __init__(self) -> None:
+        self.deadline = float("inf")
+        self.monotonic: Callable[[], float] = time.monotonic
+
+    def check(self, event_name: str = "", **_: Any) -> None:
+        """``before-send`` hook: refuse an attempt that would start after the deadline."""
+        if self.monotonic() > self.deadline:
+            operation = event_name.rsplit(".", 1)[-1] or "request"
+            raise DeadlineReachedError(f"no time left for IoT {operation} before the Lambda timeout")
 
 
-def set_fallback_region(region: str | None) -> None:
-    """The region to use when the environment names none (Lambda always sets
-    AWS_REGION; a missing one must not stop a rollback)."""
-    global _fallback_region
-    _fallback_region = region or None
+@dataclass(frozen=True)
+class DeadlineClient:
+    """A boto3 IoT client whose attempts and retry waits stop at the caller's deadline.
+
+    Build one with :func:`new_client` (or take the process's with
+    :func:`client_for`); :class:`IotApi` sets the deadline for each call.
+    """
+
+    client: IoTClient
+    _bounds: _CallBounds = field(repr=False, compare=False)
+
+    @contextmanager
+    def bounded(self, deadline: float, monotonic: Callable[[], float]) -> Iterator[IoTClient]:
+        """The client, with ``deadline`` (a ``monotonic()`` value) in force in this thread meanwhile."""
+        bounds = self._bounds
+        previous = bounds.deadline, bounds.monotonic
+        bounds.deadline, bounds.monotonic = deadline, monotonic
+        try:
+            yield self.client
+        finally:
+            bounds.deadline, bounds.monotonic = previous
+
+
+def new_client(region: str | None) -> DeadlineClient:
+    """Build an IoT client for ``region`` and register its deadline hooks, once.
+
+    Raises
+    ------
+    IotUnavailableError
+        When boto3 cannot build the client (a malformed ``AWS_*`` variable).
+    """
+    try:
+        client = boto3.client("iot", config=CLIENT_CONFIG, region_name=region)
+    except Exception as error:
+        raise IotUnavailableError(f"the IoT client cannot be created: {type(error).__name__}: {error}") from error
+    bounds = _CallBounds()
+    # Once per client, for every request that will use it: before every attempt, retries included ...
+    client.meta.events.register_first("before-send.iot", bounds.check)
+    # ... and before every retry wait.
+    _retry_until_deadline(client, bounds)
+    return DeadlineClient(client, bounds)
 
 
 @cache
-def _client_for(region: str | None) -> Any:
-    try:
-        client = boto3.client("iot", config=_CLIENT_CONFIG, region_name=region)
-    except Exception as error:
-        raise IotUnavailableError(f"the IoT client cannot be created: {type(error).__name__}: {error}") from error
-    # Before every attempt, retries included.
-    client.meta.events.register_first("before-send.iot", _refuse_after_deadline)
-    _retry_until_deadline(client)
-    return client
+def client_for(region: str | None) -> DeadlineClient:
+    """The process's IoT client for ``region``: built on first use, then reused by every request."""
+    return new_client(region)
+
+
+def environment_region(fallback: str | None = None) -> str | None:
+    """The region IoT is called in: the environment's, else ``fallback``.
+
+    botocore itself reads AWS_DEFAULT_REGION only; Lambda sets both. Lambda
+    always sets AWS_REGION, but a missing one must not stop a rollback, so the
+    handler passes the stack's region as ``fallback``.
+    """
+    return os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or fallback or None
 
 
 class _DeadlineBackoff(standard.ExponentialBackoff):
@@ -101,9 +166,13 @@ class _DeadlineBackoff(standard.ExponentialBackoff):
     deadline could end well after it, and after CloudFormation stopped waiting.
     """
 
+    def __init__(self, bounds: _CallBounds, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bounds = bounds
+
     def delay_amount(self, context: Any) -> float:
         delay = float(super().delay_amount(context))
-        if time.monotonic() + delay > _deadline:
+        if self._bounds.monotonic() + delay > self._bounds.deadline:
             operation = context.operation_model.name if context.operation_model is not None else "request"
             raise DeadlineReachedError(
                 f"no time left for IoT {operation} before the Lambda timeout: "
@@ -113,7 +182,7 @@ class _DeadlineBackoff(standard.ExponentialBackoff):
         return delay
 
 
-def _retry_until_deadline(client: Any) -> None:
+def _retry_until_deadline(client: IoTClient, bounds: _CallBounds) -> None:
     """Replace the client's standard retry handler with one using :class:`_DeadlineBackoff`."""
     service = client.meta.service_model.service_id.hyphenize()
     adapter = standard.RetryEventAdapter()
@@ -122,7 +191,7 @@ def _retry_until_deadline(client: Any) -> None:
     handler = standard.RetryHandler(
         retry_policy=standard.RetryPolicy(
             retry_checker=standard.StandardRetryConditions(max_attempts=_RETRIES + 1),
-            retry_backoff=_DeadlineBackoff(service_name=service, throttling_detector=throttling),
+            retry_backoff=_DeadlineBackoff(bounds, service_name=service, throttling_detector=throttling),
         ),
         retry_event_adapter=adapter,
         retry_quota=retry_quota,  # type: ignore[arg-type]  # botocore passes a checker too; its stubs say RetryQuota
@@ -130,19 +199,13 @@ def _retry_until_deadline(client: Any) -> None:
     )
     unique_id = f"retry-config-{service}"
     client.meta.events.unregister(f"needs-retry.{service}", unique_id=unique_id)
-    client.meta.events.register(f"needs-retry.{service}", handler.needs_retry, unique_id=unique_id)
+    # needs-retry handlers answer the delay; the stubs type every handler as returning None.
+    client.meta.events.register(
+        f"needs-retry.{service}",
+        handler.needs_retry,  # type: ignore[arg-type]
+        unique_id=unique_id,
+    )
     client.meta.events.register(f"after-call.{service}", retry_quota.release_retry_quota)
-
-
-def _refuse_after_deadline(event_name: str = "", **_: Any) -> None:
-    if time.monotonic() > _deadline:
-        operation = event_name.rsplit(".", 1)[-1] or "request"
-        raise DeadlineReachedError(f"no time left for IoT {operation} before the Lambda timeout")
-
-
-def _client() -> Any:
-    # botocore itself reads AWS_DEFAULT_REGION only; Lambda sets both.
-    return _client_for(os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or _fallback_region)
 
 
 def error_code(error: ClientError) -> str:
@@ -160,67 +223,93 @@ def retry_attempts(error: ClientError) -> int:
     return int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", -1))
 
 
-def _call(operation: str, **kwargs: Any) -> Any:
-    try:
-        return getattr(_client(), operation)(**kwargs)
-    except ClientError as error:
-        if error_code(error) == "ResourceNotFoundException":
-            raise JobNotFoundError(str(error)) from error
-        raise
-    except _ENVIRONMENT_ERRORS as error:
-        raise IotUnavailableError(f"IoT cannot be called: {type(error).__name__}: {error}") from error
+class IotApi:
+    """The IoT job calls of one request, none started after its deadline.
 
+    Parameters
+    ----------
+    client
+        Gives the client to call (usually ``lambda: client_for(region)``). It
+        is called at the first IoT call, not before: an environment where no
+        client can be built fails that call with :class:`IotUnavailableError`,
+        after everything the request checks without IoT.
+    deadline
+        The ``monotonic()`` value after which no attempt, and no retry wait
+        that would end later, is begun (:class:`DeadlineReachedError`).
+    monotonic
+        The clock ``deadline`` is read on.
+    """
 
-def create_job(request: Mapping[str, Any]) -> dict[str, str]:
-    """Run CreateJob and return ``{"jobId": ..., "jobArn": ...}``."""
-    response = _call("create_job", **request)
-    return {"jobId": response["jobId"], "jobArn": response["jobArn"]}
+    def __init__(
+        self,
+        client: Callable[[], DeadlineClient],
+        deadline: float = float("inf"),
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._get_client = client
+        self._client: DeadlineClient | None = None
+        self.deadline = deadline
+        self.monotonic = monotonic
 
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            if self._client is None:
+                self._client = self._get_client()
+            with self._client.bounded(self.deadline, self.monotonic) as client:
+                return getattr(client, operation)(**kwargs)
+        except ClientError as error:
+            if error_code(error) == "ResourceNotFoundException":
+                raise JobNotFoundError(str(error)) from error
+            raise
+        except _ENVIRONMENT_ERRORS as error:
+            raise IotUnavailableError(f"IoT cannot be called: {type(error).__name__}: {error}") from error
 
-def describe_job(job_id: str) -> dict[str, Any] | None:
-    """The job's description, or ``None`` when no such job exists."""
-    try:
-        response = _call("describe_job", jobId=job_id)
-    except JobNotFoundError:
-        return None
-    job: dict[str, Any] = response["job"]
-    return job
+    def create_job(self, request: Mapping[str, Any]) -> dict[str, str]:
+        """Run CreateJob and return ``{"jobId": ..., "jobArn": ...}``."""
+        response = self._call("create_job", **request)
+        return {"jobId": response["jobId"], "jobArn": response["jobArn"]}
 
+    def describe_job(self, job_id: str) -> dict[str, Any] | None:
+        """The job's description, or ``None`` when no such job exists."""
+        try:
+            response = self._call("describe_job", jobId=job_id)
+        except JobNotFoundError:
+            return None
+        job: dict[str, Any] = response["job"]
+        return job
 
-def list_tags(job_arn: str) -> dict[str, str]:
-    """All tags of the job, as a dict."""
-    tags: dict[str, str] = {}
-    kwargs: dict[str, Any] = {"resourceArn": job_arn}
-    while True:
-        response = _call("list_tags_for_resource", **kwargs)
-        tags.update({tag["Key"]: tag.get("Value", "") for tag in response.get("tags", [])})
-        if not response.get("nextToken"):
-            return tags
-        kwargs["nextToken"] = response["nextToken"]
+    def list_tags(self, job_arn: str) -> dict[str, str]:
+        """All tags of the job, as a dict."""
+        tags: dict[str, str] = {}
+        kwargs: dict[str, Any] = {"resourceArn": job_arn}
+        while True:
+            response = self._call("list_tags_for_resource", **kwargs)
+            tags.update({tag["Key"]: tag.get("Value", "") for tag in response.get("tags", [])})
+            if not response.get("nextToken"):
+                return tags
+            kwargs["nextToken"] = response["nextToken"]
 
+    def update_job(self, job_id: str, changes: Mapping[str, Any], namespace_id: str | None = None) -> None:
+        """Run UpdateJob with the given updatable members."""
+        extra = {"namespaceId": namespace_id} if namespace_id else {}
+        self._call("update_job", jobId=job_id, **changes, **extra)
 
-def update_job(job_id: str, changes: Mapping[str, Any], namespace_id: str | None = None) -> None:
-    """Run UpdateJob with the given updatable members."""
-    extra = {"namespaceId": namespace_id} if namespace_id else {}
-    _call("update_job", jobId=job_id, **changes, **extra)
+    def tag_job(self, job_arn: str, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags."""
+        self._call(
+            "tag_resource", resourceArn=job_arn, tags=[{"Key": key, "Value": value} for key, value in tags.items()]
+        )
 
+    def untag_job(self, job_arn: str, keys: Iterable[str]) -> None:
+        """Remove tags by key."""
+        self._call("untag_resource", resourceArn=job_arn, tagKeys=list(keys))
 
-def tag_job(job_arn: str, tags: Mapping[str, str]) -> None:
-    """Add or overwrite tags."""
-    _call("tag_resource", resourceArn=job_arn, tags=[{"Key": key, "Value": value} for key, value in tags.items()])
+    def cancel_job(self, job_id: str, *, comment: str) -> None:
+        """Cancel the job; executions already in progress are left to finish."""
+        self._call("cancel_job", jobId=job_id, reasonCode="CLOUDFORMATION_DELETE", comment=comment, force=False)
 
-
-def untag_job(job_arn: str, keys: Iterable[str]) -> None:
-    """Remove tags by key."""
-    _call("untag_resource", resourceArn=job_arn, tagKeys=list(keys))
-
-
-def cancel_job(job_id: str, *, comment: str) -> None:
-    """Cancel the job; executions already in progress are left to finish."""
-    _call("cancel_job", jobId=job_id, reasonCode="CLOUDFORMATION_DELETE", comment=comment, force=False)
-
-
-def delete_job(job_id: str, *, force: bool, namespace_id: str | None = None) -> None:
-    """Start the (asynchronous) deletion of the job."""
-    extra = {"namespaceId": namespace_id} if namespace_id else {}
-    _call("delete_job", jobId=job_id, force=force, **extra)
+    def delete_job(self, job_id: str, *, force: bool, namespace_id: str | None = None) -> None:
+        """Start the (asynchronous) deletion of the job."""
+        extra = {"namespaceId": namespace_id} if namespace_id else {}
+        self._call("delete_job", jobId=job_id, force=force, **extra)

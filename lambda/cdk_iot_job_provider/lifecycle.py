@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from . import iot_api, schema
+from . import schema
+from .iot_api import IotApi, IotUnavailableError, JobNotFoundError, error_code, http_status, retry_attempts
 from .ownership import FINGERPRINT_TAG, REPLACES_TAG, REQUEST_TAG, Owner, generated_job_id, is_job_id, user_tags
 from .physical_id import JobRef, job_arn, parse_physical_id
 from .update_decision import UpdateDecision, decide_update
@@ -29,22 +30,20 @@ __all__ = [
     "JobRequest",
     "JobResult",
     "ReplacementError",
+    "Timing",
     "UpdateDecision",
     "create",
     "decide_update",
     "delete",
     "update",
+    "utc_now",
 ]
 
 logger = logging.getLogger(__name__)
 
 DELETING = "DELETION_IN_PROGRESS"
 TERMINAL = frozenset({"COMPLETED", "CANCELED"})
-_FIRST_POLL_SECONDS = 0.5
-_MAX_POLL_SECONDS = 5.0
 _NO_SLOT_YET = frozenset({"LimitExceededException", "ThrottlingException"})
-# How long a Delete looks again for a job a timed-out Create may still be creating.
-_IN_FLIGHT_GRACE_SECONDS = 10.0
 
 
 class JobConflictError(Exception):
@@ -67,8 +66,30 @@ class CreateAttempt:
     job_arn: str | None = None
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
+    """The wall clock the schedule rules are checked against: now, in UTC."""
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How the lifecycle waits: deletion polls and the in-flight grace.
+
+    Parameters
+    ----------
+    first_poll_seconds
+        The first wait between polls of a deletion (or for a deletion slot);
+        each later wait doubles, up to ``max_poll_seconds``. Default 0.5 s.
+    max_poll_seconds
+        The longest wait between two polls. Default 5 s.
+    in_flight_grace_seconds
+        How long a Delete of a failed Create's id looks again for the job that
+        Create may still be creating. Default 10 s.
+    """
+
+    first_poll_seconds: float = 0.5
+    max_poll_seconds: float = 5.0
+    in_flight_grace_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -77,22 +98,27 @@ class JobRequest:
 
     ``properties`` are parsed and valid. ``old_properties`` are the parsed
     previous properties on Update, or ``None`` when they are absent or invalid
-    (a rollback sends back whatever failed). ``deadline`` is a
-    ``time.monotonic()`` value by which waiting must stop. ``job_arn_prefix``
-    (``arn:<partition>:iot:<region>:<account>:job/``, where the provider
-    works) builds job ARNs and tells which physical ids name jobs of ours.
+    (a rollback sends back whatever failed). ``iot`` makes the IoT calls, none
+    after its own deadline. ``deadline`` is a ``monotonic()`` value by which
+    waiting must stop; ``timing`` says how to wait, and ``sleep`` waits.
+    ``job_arn_prefix`` (``arn:<partition>:iot:<region>:<account>:job/``, where
+    the provider works) builds job ARNs and tells which physical ids name jobs
+    of ours. ``clock`` is the wall clock of the schedule rules.
     """
 
     owner: Owner
     properties: Mapping[str, Any]
+    iot: IotApi
     physical_id: str | None = None
     old_properties: Mapping[str, Any] | None = None
     old_raw_properties: Mapping[str, Any] = field(default_factory=dict)
     deadline: float = float("inf")
+    timing: Timing = field(default_factory=Timing)
     sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
     job_arn_prefix: str | None = None
     attempt: CreateAttempt = field(default_factory=CreateAttempt)
-    clock: Callable[[], datetime] | None = None
+    clock: Callable[[], datetime] = utc_now
 
     def job_ref(self) -> JobRef | None:
         """The job the event's physical id names, if it names one of ours."""
@@ -142,7 +168,7 @@ def create(request: JobRequest) -> JobResult:
     schema.InvalidPropertyError
         When the schedule breaks CreateJob's rules relative to now.
     """
-    problems = schema.schedule_problems(request.properties, (request.clock or _now)())
+    problems = schema.schedule_problems(request.properties, request.clock())
     if problems:
         raise schema.InvalidPropertyError("; ".join(problems))
     return _create_job(request, planned_job_id(request.owner, request.properties))
@@ -166,7 +192,7 @@ def update(request: JobRequest) -> JobResult:
     new = request.properties
     ref = request.job_ref()
     current_id = ref.job_id if ref else ""
-    job, tags = _current_job(ref.job_id if ref else None)
+    job, tags = _current_job(request.iot, ref.job_id if ref else None)
     owned = job is not None and request.owner.owns(tags)
     # The job's own fingerprint is the truth; it also makes rollbacks converge in place.
     decision = decide_update(
@@ -194,22 +220,22 @@ def update(request: JobRequest) -> JobResult:
     try:
         _update_in_place(request, job, tags)
     except ClientError as error:
-        if iot_api.error_code(error) != "InvalidStateTransitionException" or not _being_deleted(current_id):
+        if error_code(error) != "InvalidStateTransitionException" or not _being_deleted(request.iot, current_id):
             raise
         return _left_deleted(request, ref, JobResult.of(job).created_at)
     return JobResult.of(job)
 
 
-def _current_job(job_id: str | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
+def _current_job(iot: IotApi, job_id: str | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """The job and its tags, or ``(None, {})`` when it is gone or being deleted."""
     if job_id is None:
         return None, {}
-    job = iot_api.describe_job(job_id)
+    job = iot.describe_job(job_id)
     if job is None or job.get("status") == DELETING:
         return None, {}
     try:
-        return job, iot_api.list_tags(job["jobArn"])
-    except iot_api.JobNotFoundError:
+        return job, iot.list_tags(job["jobArn"])
+    except JobNotFoundError:
         return None, {}
 
 
@@ -219,7 +245,7 @@ def _replaced_job(request: JobRequest, tags: Mapping[str, str], decision: Update
     if not is_job_id(replaced_id) or decision.new_job_id not in (None, replaced_id):
         return None
     assert replaced_id is not None
-    job, replaced_tags = _current_job(replaced_id)
+    job, replaced_tags = _current_job(request.iot, replaced_id)
     if job is None or not request.owner.owns(replaced_tags):
         return None
     if replaced_tags.get(FINGERPRINT_TAG) != schema.create_only_fingerprint(request.properties):
@@ -228,8 +254,8 @@ def _replaced_job(request: JobRequest, tags: Mapping[str, str], decision: Update
     return JobResult.of(job)
 
 
-def _being_deleted(job_id: str) -> bool:
-    job = iot_api.describe_job(job_id)
+def _being_deleted(iot: IotApi, job_id: str) -> bool:
+    job = iot.describe_job(job_id)
     return job is None or job.get("status") == DELETING
 
 
@@ -264,15 +290,15 @@ def delete(request: JobRequest, *, cancel_only: bool, namespace_id: str | None) 
         logger.info("the physical id names no job of this provider: nothing to delete")
         return "the physical id names no job: nothing to delete"
     job_id = ref.job_id
-    job = iot_api.describe_job(job_id)
+    job = request.iot.describe_job(job_id)
     if job is None and ref.created_by is not None:
         job = _look_again_after_grace(request, job_id)
     if job is None:
         logger.info("job %s does not exist: nothing to delete", job_id)
         return f"job {job_id} does not exist: nothing to delete"
     try:
-        tags = iot_api.list_tags(job["jobArn"])
-    except iot_api.JobNotFoundError:
+        tags = request.iot.list_tags(job["jobArn"])
+    except JobNotFoundError:
         return f"job {job_id} does not exist: nothing to delete"
     if not request.owner.owns(tags):
         logger.warning("job %s was not created by this resource: left untouched", job_id)
@@ -283,7 +309,7 @@ def delete(request: JobRequest, *, cancel_only: bool, namespace_id: str | None) 
     status = job.get("status")
     if status != DELETING and cancel_only:
         if status not in TERMINAL:
-            iot_api.cancel_job(job_id, comment="Canceled by CloudFormation stack deletion")
+            request.iot.cancel_job(job_id, comment="Canceled by CloudFormation stack deletion")
         logger.info("job %s canceled, not deleted (DeleteBehavior CANCEL)", job_id)
         return f"job {job_id} canceled and kept (DeleteBehavior CANCEL)"
     if status != DELETING:
@@ -298,15 +324,15 @@ def delete(request: JobRequest, *, cancel_only: bool, namespace_id: str | None) 
 
 def _look_again_after_grace(request: JobRequest, job_id: str) -> dict[str, Any] | None:
     """Poll for a job a Create that timed out may still be creating."""
-    grace_ends = min(time.monotonic() + _IN_FLIGHT_GRACE_SECONDS, request.deadline)
+    grace_ends = min(request.monotonic() + request.timing.in_flight_grace_seconds, request.deadline)
     logger.info(
         "job %s not found: looking again for %.0f s in case its Create is still running",
         job_id,
-        grace_ends - time.monotonic(),
+        grace_ends - request.monotonic(),
     )
-    while (left := grace_ends - time.monotonic()) > 0:
+    while (left := grace_ends - request.monotonic()) > 0:
         request.sleep(min(1.0, left))
-        job = iot_api.describe_job(job_id)
+        job = request.iot.describe_job(job_id)
         if job is not None:
             return job
     return None
@@ -327,12 +353,12 @@ def _replace(request: JobRequest, job_id: str, *, replaces: str) -> JobResult:
 
 def _discard_replacement(request: JobRequest, job_id: str) -> str:
     try:
-        job = iot_api.describe_job(job_id)
+        job = request.iot.describe_job(job_id)
         if job is None:
             return f"no replacement job {job_id} was left behind"
-        if not request.owner.created(iot_api.list_tags(job["jobArn"])):
+        if not request.owner.created(request.iot.list_tags(job["jobArn"])):
             return f"job {job_id} is not this request's and was left untouched"
-        iot_api.delete_job(job_id, force=True)
+        request.iot.delete_job(job_id, force=True)
     except Exception as cleanup_error:
         logger.error("replacement job %s may exist and could not be checked: %s", job_id, cleanup_error)
         return f"replacement job {job_id} may exist: delete it if it does"
@@ -350,11 +376,11 @@ def _create_job(request: JobRequest, job_id: str, *, replaces: str | None = None
     try:
         _send_create_job(request, job_id, api_request)
     except ClientError as error:
-        if iot_api.error_code(error) != "ResourceAlreadyExistsException":
+        if error_code(error) != "ResourceAlreadyExistsException":
             raise
         return _resolve_existing(request, job_id, api_request)
     logger.info("created job %s", job_id)
-    return _created(job_id)
+    return _created(request.iot, job_id)
 
 
 def _send_create_job(request: JobRequest, job_id: str, api_request: Mapping[str, Any]) -> None:
@@ -362,20 +388,20 @@ def _send_create_job(request: JobRequest, job_id: str, api_request: Mapping[str,
     if request.job_arn_prefix:
         request.attempt.job_arn = job_arn(request.job_arn_prefix, job_id)
     try:
-        iot_api.create_job(api_request)
-    except iot_api.IotUnavailableError:
+        request.iot.create_job(api_request)
+    except IotUnavailableError:
         request.attempt.job_arn = None  # no request was sent
         raise
     except ClientError as error:
         # One attempt answered with a client error: IoT made no job for it.
         # After retries, an earlier attempt may have been cut off after IoT made it.
-        if 400 <= iot_api.http_status(error) < 500 and iot_api.retry_attempts(error) == 0:
+        if 400 <= http_status(error) < 500 and retry_attempts(error) == 0:
             request.attempt.job_arn = None
         raise
 
 
-def _created(job_id: str) -> JobResult:
-    job = iot_api.describe_job(job_id)
+def _created(iot: IotApi, job_id: str) -> JobResult:
+    job = iot.describe_job(job_id)
     if job is None:
         # Only a deletion racing the Create gets here; CreatedAt is unknown.
         raise JobConflictError(f"job {job_id} was deleted right after it was created")
@@ -384,9 +410,9 @@ def _created(job_id: str) -> JobResult:
 
 def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str, Any]) -> JobResult:
     """CreateJob found the id taken: our own redelivery, a deletion in progress, or a conflict."""
-    job = iot_api.describe_job(job_id)
+    job = request.iot.describe_job(job_id)
     if job is not None and job.get("status") != DELETING:
-        tags = iot_api.list_tags(job["jobArn"])
+        tags = request.iot.list_tags(job["jobArn"])
         if request.owner.created(tags):
             logger.info("job %s was already created by this request", job_id)
             return JobResult.of(job)
@@ -408,7 +434,7 @@ def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str
         _wait_until_deleted(request, job_id)
     _send_create_job(request, job_id, api_request)
     logger.info("created job %s", job_id)
-    return _created(job_id)
+    return _created(request.iot, job_id)
 
 
 def _update_in_place(request: JobRequest, job: Mapping[str, Any], tags: Mapping[str, str]) -> None:
@@ -418,55 +444,55 @@ def _update_in_place(request: JobRequest, job: Mapping[str, Any], tags: Mapping[
     changed = [name for name in schema.UPDATABLE_API_PROPERTIES if old is None or new.get(name) != old.get(name)]
     present = [name for name in schema.UPDATABLE_API_PROPERTIES if name in new]
     if any(name in new for name in changed):
-        iot_api.update_job(job_id, schema.to_api(new, present), new.get("NamespaceId"))
+        request.iot.update_job(job_id, schema.to_api(new, present), new.get("NamespaceId"))
         logger.info("updated job %s: %s", job_id, ", ".join(name for name in changed if name in new))
     removed = [name for name in changed if name not in new and old is not None]
     if removed:
         logger.warning("UpdateJob cannot clear %s: job %s keeps its current value", ", ".join(removed), job_id)
-    _sync_tags(job, tags, new.get("Tags", []))
+    _sync_tags(request.iot, job, tags, new.get("Tags", []))
 
 
-def _sync_tags(job: Mapping[str, Any], tags: Mapping[str, str], wanted_tags: list[dict[str, str]]) -> None:
+def _sync_tags(iot: IotApi, job: Mapping[str, Any], tags: Mapping[str, str], wanted_tags: list[dict[str, str]]) -> None:
     current = user_tags(tags)
     wanted = {tag["Key"]: tag["Value"] for tag in wanted_tags}
     to_set = {key: value for key, value in wanted.items() if current.get(key) != value}
     to_remove = sorted(set(current) - set(wanted))
     # Untag first: a rename at IoT's 50-tag limit must not pass through 51.
     if to_remove:
-        iot_api.untag_job(job["jobArn"], to_remove)
+        iot.untag_job(job["jobArn"], to_remove)
     if to_set:
-        iot_api.tag_job(job["jobArn"], to_set)
+        iot.tag_job(job["jobArn"], to_set)
 
 
 def _start_deletion(request: JobRequest, job_id: str, *, force: bool, namespace_id: str | None) -> None:
-    delay = _FIRST_POLL_SECONDS
+    delay = request.timing.first_poll_seconds
     while True:
         try:
-            iot_api.delete_job(job_id, force=force, namespace_id=namespace_id)
+            request.iot.delete_job(job_id, force=force, namespace_id=namespace_id)
             logger.info("deleting job %s (force=%s)", job_id, force)
             return
-        except iot_api.JobNotFoundError:
+        except JobNotFoundError:
             return
         except ClientError as error:
             # At most 10 jobs may be deleting at once: wait for a slot. botocore
             # already retried it like throttling, so its last try may be either.
-            if iot_api.error_code(error) not in _NO_SLOT_YET or time.monotonic() + delay > request.deadline:
+            if error_code(error) not in _NO_SLOT_YET or request.monotonic() + delay > request.deadline:
                 raise
         request.sleep(delay)
-        delay = min(delay * 2, _MAX_POLL_SECONDS)
+        delay = min(delay * 2, request.timing.max_poll_seconds)
 
 
 def _wait_until_deleted(request: JobRequest, job_id: str) -> bool:
     """Poll until the job is gone; ``False`` when the wait budget ran out first."""
-    delay = _FIRST_POLL_SECONDS
+    delay = request.timing.first_poll_seconds
     while True:
-        job = iot_api.describe_job(job_id)
+        job = request.iot.describe_job(job_id)
         if job is None:
             logger.info("job %s deleted", job_id)
             return True
-        if time.monotonic() + delay > request.deadline:
+        if request.monotonic() + delay > request.deadline:
             # The deletion cannot be stopped any more; IoT finishes it on its own.
             logger.warning("job %s is still being deleted when the wait budget ran out", job_id)
             return False
         request.sleep(delay)
-        delay = min(delay * 2, _MAX_POLL_SECONDS)
+        delay = min(delay * 2, request.timing.max_poll_seconds)

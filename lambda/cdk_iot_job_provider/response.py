@@ -15,6 +15,7 @@ import logging
 import ssl
 import threading
 import time
+from dataclasses import dataclass
 from http.client import HTTPSConnection
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,7 +27,7 @@ from . import redaction
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MAX_BODY_BYTES", "OneResponseCfnResource", "send_response"]
+__all__ = ["DEFAULT_SENDER", "MAX_BODY_BYTES", "OneResponseCfnResource", "ResponseSender", "send_response"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +35,32 @@ MAX_BODY_BYTES = 4096
 MAX_REASON_CHARS = 1024
 MAX_PHYSICAL_ID_BYTES = 1024
 _ATTEMPTS = 4
-_SOCKET_TIMEOUT_SECONDS = 10.0
+SOCKET_TIMEOUT_SECONDS = 10.0
 _REQUIRED_EVENT_KEYS = ("RequestType", "StackId", "RequestId", "LogicalResourceId")
 
 
-def send_response(url: str, body: dict[str, Any], *, sleep: Callable[[float], None] | None = None) -> bool:
+def send_response(
+    url: str,
+    body: dict[str, Any],
+    *,
+    sleep: Callable[[float], None] | None = None,
+    socket_timeout_seconds: float = SOCKET_TIMEOUT_SECONDS,
+) -> bool:
     """PUT the response to the pre-signed URL, a bounded number of times.
 
     Returns whether CloudFormation accepted it. Never logs the URL: it is a
     credential for the stack's response.
+
+    Parameters
+    ----------
+    url
+        The event's ``ResponseURL``.
+    body
+        The response, at most 4096 bytes as JSON.
+    sleep
+        Waits 1, 2, then 4 s between attempts; ``time.sleep`` by default.
+    socket_timeout_seconds
+        How long one attempt may wait on the socket. Default 10 s.
     """
     payload = json.dumps(body).encode()
     parts = urlsplit(url)
@@ -50,7 +68,7 @@ def send_response(url: str, body: dict[str, Any], *, sleep: Callable[[float], No
     context = ssl.create_default_context()
     for attempt in range(1, _ATTEMPTS + 1):
         try:
-            connection = HTTPSConnection(parts.netloc, timeout=_SOCKET_TIMEOUT_SECONDS, context=context)
+            connection = HTTPSConnection(parts.netloc, timeout=socket_timeout_seconds, context=context)
             try:
                 connection.request(
                     "PUT", path, body=payload, headers={"content-type": "", "content-length": str(len(payload))}
@@ -72,6 +90,30 @@ def send_response(url: str, body: dict[str, Any], *, sleep: Callable[[float], No
             (sleep or time.sleep)(2 ** (attempt - 1))
     logger.error("gave up sending the response after %d attempts", _ATTEMPTS)
     return False
+
+
+@dataclass(frozen=True)
+class ResponseSender:
+    """:func:`send_response` with its waits fixed: how :class:`OneResponseCfnResource` answers.
+
+    Parameters
+    ----------
+    socket_timeout_seconds
+        How long one attempt may wait on the socket. Default 10 s.
+    sleep
+        Waits between attempts. Default ``time.sleep``.
+    """
+
+    socket_timeout_seconds: float = SOCKET_TIMEOUT_SECONDS
+    sleep: Callable[[float], None] = time.sleep
+
+    def __call__(self, url: str, body: dict[str, Any]) -> bool:
+        """PUT ``body`` to ``url``; whether CloudFormation accepted it."""
+        return send_response(url, body, sleep=self.sleep, socket_timeout_seconds=self.socket_timeout_seconds)
+
+
+DEFAULT_SENDER = ResponseSender()
+"""Production's sender: a 10 s socket timeout, real waits between attempts."""
 
 
 def _fit_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -104,12 +146,18 @@ class OneResponseCfnResource(CfnResource):
         failed Create, or a timeout): deterministic, never crhelper's random one.
     timeout_reason
         Gives the Reason to send when crhelper's timer fires.
+    send
+        Sends the one response (default: a :class:`ResponseSender` with a 10 s
+        socket timeout that really sleeps between attempts). crhelper's own
+        unbounded sender is never used.
     """
 
     def __init__(
         self,
         fallback_physical_id: Callable[[dict[str, Any]], str],
         timeout_reason: Callable[[dict[str, Any]], str],
+        *,
+        send: Callable[[str, dict[str, Any]], bool] = DEFAULT_SENDER,
     ) -> None:
         # INFO: DEBUG would log the event (ResponseURL, job documents).
         # No sleep on Delete: crhelper's default waits two minutes per Delete.
@@ -123,6 +171,7 @@ class OneResponseCfnResource(CfnResource):
             resource_helper.boto3 = real_boto3  # type: ignore[attr-defined]
         self._fallback_physical_id = fallback_physical_id
         self._timeout_reason = timeout_reason
+        self._response_sender = send
         redaction.install()
         self._response_lock = threading.Lock()
         self._responded = True
@@ -176,4 +225,4 @@ class OneResponseCfnResource(CfnResource):
         if not self._response_url:
             logger.error("the event has no ResponseURL: no response can be sent")
             return
-        send_response(self._response_url, _fit_body(body))
+        self._response_sender(self._response_url, _fit_body(body))
