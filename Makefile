@@ -8,6 +8,8 @@
 #   with its cdk-nag and cfn-lint tests, under branch coverage with a 90% floor), wheel-check
 #   (build the wheel, install it in a fresh venv, synthesize from it). Each gate is a target too.
 # make wheel: build the wheel and sdist into dist/.
+# make provider-template: the provider as a standalone CloudFormation template and its Lambda code zip,
+#   into dist/, for deploys without the CDK (docs/provider-template.md).
 # make bench: benchmark IotJob against AwsCustomResource, CfnJob and a bare boto3 floor (bench/run.py);
 #   writes BENCHMARKS.md and fails when a goal is missed (about 3-6 minutes).
 
@@ -18,7 +20,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # The CDK CLI runs `python3 app.py`: make it the venv's.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install venv dev-venv wheel demo test synth plan deploy destroy clean check lint types tests-cov wheel-check bench
+.PHONY: install venv dev-venv wheel demo test synth plan deploy destroy clean check lint types tests-cov wheel-check bench provider-template
 
 install: $(VENV)/.dev-installed node_modules/.installed
 
@@ -55,6 +57,9 @@ test: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/run.py
+
+provider-template: $(VENV)/.installed
+	$(PY) -m cdk_iot_job.provider_template --out dist
 
 GATES := lint types tests-cov wheel-check
 

@@ -77,7 +77,7 @@ def test_a_comma_delimited_list_parameter_is_its_default_split() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ({"Fn::If": ["IsProd", "a", "b"]}, "intrinsic Fn::If is not supported"),
+        ({"Fn::If": ["IsProd", "a", "b"]}, "condition IsProd is not declared in Conditions"),
         ({"Condition": "IsProd"}, "intrinsic Condition is not supported"),
         ({"Ref": "AWS::NotificationARNs"}, "pseudo parameter AWS::NotificationARNs is not supported"),
         ({"Ref": "Bucket"}, "Ref Bucket: not created yet"),

@@ -108,7 +108,7 @@ def test_supported_intrinsics_and_attributes_pass() -> None:
         (
             {"Group": GROUP, "Job": JOB},
             {"If": {"Value": {"Fn::If": ["Cond", "a", "b"]}}},
-            "Outputs.If: intrinsic Fn::If is not supported by the local engine",
+            "Outputs.If: condition 'Cond' is not declared in Conditions",
         ),
         (
             {"Group": GROUP, "Job": {**JOB, "Properties": {**JOB["Properties"], "Description": {"Fn::Base64": "x"}}}},

@@ -192,6 +192,16 @@ class IotJobProvider(Construct):
     Use :meth:`of` rather than the constructor: it returns the stack's single
     provider, creating it on first use.
 
+    Parameters
+    ----------
+    scope, construct_id
+        As for any construct.
+    code
+        The function's code. Default: the handler package and ``crhelper``,
+        bundled locally as an asset (:func:`provider_code`). A template
+        without assets (:mod:`cdk_iot_job.provider_template`) passes code
+        read from its own parameters.
+
     Attributes
     ----------
     function
@@ -205,7 +215,7 @@ class IotJobProvider(Construct):
         from the role's other grants.
     """
 
-    def __init__(self, scope: Construct, construct_id: str) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code | None = None) -> None:
         super().__init__(scope, construct_id)
         self._service_token: str | None = None
         stack = Stack.of(self)
@@ -251,7 +261,7 @@ class IotJobProvider(Construct):
             "Function",
             runtime=RUNTIME,
             handler=PROVIDER_HANDLER,
-            code=provider_code(),
+            code=code if code is not None else provider_code(),
             role=self.role,
             timeout=FUNCTION_TIMEOUT,
             memory_size=256,
@@ -300,14 +310,14 @@ class IotJobProvider(Construct):
         _acknowledge(self.function, "Serverless-LambdaAsyncFailureDestination", _DLQ_REASON)
 
     @classmethod
-    def of(cls, scope: Construct) -> IotJobProvider:
-        """The stack's provider, created on first use."""
+    def of(cls, scope: Construct, *, code: lambda_.Code | None = None) -> IotJobProvider:
+        """The stack's provider, created on first use (with ``code``, see the class; ignored afterwards)."""
         stack = scope if isinstance(scope, Stack) else Stack.of(scope)
         known = _PROVIDERS.get(stack)
         if known is not None:
             return known
         existing = stack.node.try_find_child(_SINGLETON_ID)
-        provider = existing if isinstance(existing, IotJobProvider) else cls(stack, _SINGLETON_ID)
+        provider = existing if isinstance(existing, IotJobProvider) else cls(stack, _SINGLETON_ID, code=code)
         _PROVIDERS[stack] = provider
         return provider
 
@@ -340,7 +350,7 @@ class IotJobProvider(Construct):
 
     def allow_read_document(self, document: S3ObjectRef) -> None:
         """Let CreateJob read a ``DocumentSource`` object: that object only."""
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[document.arn()]))
+        self.allow_read_documents([document.arn()])
         if document.bucket.encryption_key is not None:
             document.bucket.encryption_key.grant_decrypt(self.role)
 
@@ -368,9 +378,18 @@ class IotJobProvider(Construct):
         role, naming this resource only.
         """
         resource = f"{object_arn_prefix}*"
-        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=[resource]))
+        self.allow_read_documents([resource])
         stack = Stack.of(self)
         _acknowledge(self.role, f"AwsSolutions-IAM5[Resource::{_nag_text(stack, resource)}]", _DOCUMENT_PREFIX_REASON)
+
+    def allow_read_documents(self, object_arns: Sequence[str]) -> None:
+        """Let CreateJob read ``DocumentSource`` objects: ``s3:GetObject`` on exactly ``object_arns``.
+
+        Each is an S3 object ARN, or a key prefix ending in ``*``. A list token
+        (a ``CommaDelimitedList`` parameter, as in
+        :mod:`cdk_iot_job.provider_template`) grants each of its items.
+        """
+        self.role.add_to_principal_policy(iam.PolicyStatement(actions=["s3:GetObject"], resources=list(object_arns)))
 
     def allow_decrypt_documents(self, key_arns: Sequence[str]) -> None:
         """Let the provider decrypt ``DocumentSource`` objects encrypted with these KMS keys."""
@@ -456,6 +475,8 @@ def _option_items(option: str, values: Sequence[Any] | None, *types: type) -> li
 
 def _checked_arns(option: str, values: Sequence[str] | None, pattern: re.Pattern[str], shape: str) -> list[str]:
     arns: list[str] = _option_items(option, values, str)
+    if is_unresolved(arns):
+        return arns  # a list token (a CommaDelimitedList parameter's value): its items are known at deploy
     for index, arn in enumerate(arns):
         where = f"{option}[{index}]"
         _check_no_wildcard(where, arn)
@@ -517,6 +538,9 @@ class IotJobProviderStack(Stack):
         install: ``arn:<partition>:iot:<region>:<account>:package/<name>/version/<version>``.
         Each grants ``iot:CreateJob`` on that version, as ``IotJob`` does.
         Default: none.
+    code
+        The provider function's code. Default: the bundled asset (see
+        :class:`IotJobProvider`).
     **kwargs
         ``Stack`` props (``env``, ``description``, ...).
 
@@ -548,6 +572,7 @@ class IotJobProviderStack(Stack):
         document_source_key_arns: Sequence[str] | None = None,
         job_template_arns: Sequence[str | JobTemplate] | None = None,
         package_version_arns: Sequence[str] | None = None,
+        code: lambda_.Code | None = None,
         **kwargs: Any,
     ) -> None:
         # Checked before the stack joins the app, so a refused option leaves nothing behind.
@@ -580,14 +605,16 @@ class IotJobProviderStack(Stack):
             "a package version ARN (arn:<partition>:iot:<region>:<account>:package/<name>/version/<version>)",
         )
         super().__init__(scope, construct_id, **kwargs)
-        self.provider = IotJobProvider.of(self)
+        self.provider = IotJobProvider.of(self, code=code)
         for role_arn in role_arns:
             self.provider.allow_pass_role(role_arn)
         for bucket, prefix in buckets:
             self.provider.allow_read_document_prefix(f"arn:{Aws.PARTITION}:s3:::{bucket}/{prefix}")
         self.provider.allow_decrypt_documents(key_arns)
-        if template_arns or version_arns:
-            self.provider.allow_create_with([*template_arns, *version_arns])
+        # A statement per option: each may be a list token (a CommaDelimitedList parameter's value).
+        for create_with in (template_arns, version_arns):
+            if create_with:
+                self.provider.allow_create_with(create_with)
         self.service_token_output = CfnOutput(
             self,
             "ServiceToken",

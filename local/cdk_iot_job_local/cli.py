@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -22,9 +22,10 @@ from . import output
 from .assembly import SynthError, app_command, from_assembly, from_template, synthesize
 from .engine import IOT_JOB_TYPE, LocalCloudFormation, PlannedChange, StackResult
 from .job_ids import job_id_of
+from .resources import put_file
 from .runtime import LocalAws
 from .state import DEFAULT_STATE_FILE, State
-from .template import Stack, UnsupportedTemplateError
+from .template import Stack, UnsupportedTemplateError, with_parameters
 from .validate import check_template
 
 if TYPE_CHECKING:
@@ -65,6 +66,11 @@ examples:
   cdk-iot-job-local deploy --stack IotJobProviderStack
   cdk-iot-job-local deploy --template examples/cloudformation/iot-job.yaml \\
       --stack-name cfn-example
+  cdk-iot-job-local deploy --template dist/cdk-iot-job-provider.template.yaml \\
+      --stack-name cdk-iot-job-provider \\
+      --upload dist/cdk-iot-job-provider-<version>.zip=s3://my-bucket/ \\
+      --parameter CodeBucket=my-bucket \\
+      --parameter CodeKey=cdk-iot-job-provider-<version>.zip
   cdk-iot-job-local destroy --json
 """
 
@@ -97,6 +103,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--stack-name", metavar="NAME", help="the stack name of a --template (default: the file's name without suffix)"
+    )
+    parser.add_argument(
+        "--parameter",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        type=_parameter,
+        help="a parameter value of the --template for plan and deploy (repeatable); the others take their "
+        "Default, as in CloudFormation (a CommaDelimitedList value is one comma-separated string)",
+    )
+    parser.add_argument(
+        "--upload",
+        metavar="FILE=s3://BUCKET/KEY",
+        action="append",
+        default=[],
+        type=_upload,
+        help="put a local file into the local S3 before a --template plan or deploy (repeatable), as "
+        "`aws s3 cp FILE s3://BUCKET/KEY` would; a KEY ending in / takes the file's name (the bucket is "
+        "made if new)",
     )
     parser.add_argument(
         "--state",
@@ -135,11 +160,18 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     args = parser.parse_args(argv)
     if args.stack_name is not None and args.template is None:
         parser.error("--stack-name names the stack of a --template; use --stack to pick stacks of an app")
+    if (args.parameter or args.upload) and args.template is None:
+        parser.error("--parameter and --upload go with a --template")
+    if args.upload and args.command == "destroy":
+        parser.error("--upload is for plan and deploy")
     out = out or sys.stdout
     err = err or sys.stderr
     with tempfile.TemporaryDirectory(prefix="cdk-iot-job-synth-") as outdir:
         try:
             state = State.load(args.state)
+            for upload in args.upload:
+                if not upload.file.is_file():
+                    raise FileNotFoundError(f"--upload: {upload.file} is not a file")
             stacks = _stacks(args, Path(outdir), state, output.console(err))
             if args.command != "destroy":
                 # As CloudFormation validates a template: before anything is planned or changed.
@@ -166,7 +198,37 @@ def _stacks(args: argparse.Namespace, outdir: Path, state: State, status: Consol
     else:
         command = args.app or app_command(Path.cwd())
         stacks = output.synthesizing(status, command, partial(synthesize, command, outdir, Path.cwd()))
-    return _selected(stacks, args.stack)
+    stacks = _selected(stacks, args.stack)
+    if args.command == "destroy":
+        return stacks  # a deletion takes no parameters
+    # As CloudFormation takes them: values or Defaults, constraints, then the Conditions.
+    values = dict(args.parameter)
+    return [with_parameters(stack, values) for stack in stacks]
+
+
+@dataclass(frozen=True)
+class _Upload:
+    """``--upload FILE=s3://BUCKET/KEY``."""
+
+    file: Path
+    bucket: str
+    key: str
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return name, value
+
+
+def _upload(text: str) -> _Upload:
+    file, separator, url = text.partition("=s3://")
+    bucket, _, key = url.partition("/")
+    if not separator or not file or not bucket:
+        raise argparse.ArgumentTypeError(f"{text!r} is not FILE=s3://BUCKET/KEY")
+    path = Path(file)
+    return _Upload(path, bucket, key if key and not key.endswith("/") else f"{key}{path.name}")
 
 
 def _selected(stacks: list[Stack], names: list[str]) -> list[Stack]:
@@ -183,6 +245,9 @@ def _run(args: argparse.Namespace, state: State, stacks: list[Stack], out: TextI
     screen = None if args.json else output.console(out)
     with LocalAws() as aws:
         aws.restore(state.moto)
+        for upload in args.upload:
+            # --upload goes with --template: one stack, deployed to its environment.
+            put_file(aws, stacks[0].environment, upload.file, upload.bucket, upload.key)
         # --json: the events are in the document; nothing but it goes to stdout.
         progress = None if screen is None else partial(output.print_event, screen)
         engine = LocalCloudFormation(aws, state, progress, skip_unsupported=args.skip_unsupported)

@@ -4,7 +4,9 @@ Thing groups, things, IAM roles and policies, and S3 buckets (with their
 tags, in the stack's region) are created in moto, in the stack's account and
 region, so job targets and presigned-URL roles exist. A Lambda function with
 a Python runtime keeps its code folder, which is how custom resources reach
-their provider. Every other type only gets a physical id and an ARN, as
+their provider: a CDK asset's folder, or else the zip its ``Code.S3Bucket``
+and ``Code.S3Key`` name in moto S3 (:func:`put_file` puts one there),
+extracted. Every other type only gets a physical id and an ARN, as
 CloudFormation would show.
 
 As in CloudFormation, deleting a bucket that still holds objects fails: a
@@ -18,6 +20,7 @@ import hashlib
 import io
 import json
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +45,7 @@ __all__ = [
     "ResourceContext",
     "create",
     "delete",
+    "put_file",
     "replacement_reason",
     "supported_attributes",
     "update",
@@ -373,9 +377,18 @@ def _create_function(ctx: ResourceContext, logical_id: str, _type: str, props: d
 
 
 def _keep_code(ctx: ResourceContext, logical_id: str, props: dict[str, Any]) -> tuple[str | None, str | None, float]:
-    """Copy a Python function's asset folder next to the state, so later runs can invoke it.
+    """Copy a Python function's code folder next to the state, so later runs can invoke it.
 
-    Functions of other runtimes are never run locally (:mod:`.support`): their code is not kept.
+    The folder is the CDK asset's, or else the zip in moto S3 that
+    ``Code.S3Bucket``/``Code.S3Key`` name, extracted. Functions of other
+    runtimes are never run locally (:mod:`.support`): their code is not kept.
+
+    Raises
+    ------
+    ValueError
+        A plain template's function (no CDK asset manifest) whose code zip
+        is not in moto S3, or is not a zip; as CloudFormation, the function
+        is not created.
     """
     timeout = float(props.get("Timeout", 3))
     if not str(props.get("Runtime", "")).startswith("python"):
@@ -383,11 +396,68 @@ def _keep_code(ctx: ResourceContext, logical_id: str, props: dict[str, Any]) -> 
     try:
         source = ctx.stack.asset_dir(logical_id)
     except (FileNotFoundError, KeyError, ValueError):
-        return None, props.get("Handler"), timeout
+        return _code_from_s3(ctx, logical_id, props), props.get("Handler"), timeout
     kept = ctx.assets_dir / source.name
     if not kept.exists():
         shutil.copytree(source, kept)
     return kept.name, props.get("Handler"), timeout
+
+
+def _code_from_s3(ctx: ResourceContext, logical_id: str, props: dict[str, Any]) -> str | None:
+    """The folder (under ``assets_dir``) holding the function's code zip from moto S3, extracted; ``None`` without one.
+
+    One folder per zip content, so redeploying the same zip reuses it.
+    """
+    code = props.get("Code")
+    bucket, key = (code.get("S3Bucket"), code.get("S3Key")) if isinstance(code, dict) else (None, None)
+    if not (isinstance(bucket, str) and isinstance(key, str)):
+        return None
+    version = code.get("S3ObjectVersion") if isinstance(code, dict) else None
+    try:
+        body = ctx.client("s3").get_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))
+    except ClientError as error:
+        if (ctx.stack.outdir / f"{ctx.stack.name}.assets.json").exists():
+            return None  # a CDK asset: its folder is its code, and none was found
+        reason = error.response.get("Error", {}).get("Code", "")
+        raise ValueError(
+            f"{logical_id}: Error occurred while GetObject. S3 Error Code: {reason}. Code s3://{bucket}/{key} "
+            f"is not in the local S3 (upload it first: --upload FILE=s3://{bucket}/{key})"
+        ) from None
+    data = body["Body"].read()
+    kept = ctx.assets_dir / f"s3.{hashlib.sha256(data).hexdigest()[:32]}"
+    if not kept.exists():
+        _extract_zip(data, kept, f"{logical_id}: Code s3://{bucket}/{key}")
+    return kept.name
+
+
+def _extract_zip(data: bytes, destination: Path, what: str) -> None:
+    """Extract a Lambda code zip into ``destination``, whole or not at all; entries may not leave it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for name in archive.namelist():
+                parts = Path(name).parts
+                if name.startswith(("/", "\\")) or ".." in parts:
+                    raise ValueError(f"{what}: the zip entry {name!r} points outside the code folder")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            partial = Path(tempfile.mkdtemp(dir=destination.parent, prefix=".extracting-"))
+            try:
+                archive.extractall(partial)
+                partial.rename(destination)
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"{what} is not a zip: {error}") from None
+
+
+def put_file(aws: LocalAws, environment: Environment, path: Path, bucket: str, key: str) -> str:
+    """Put a local file into moto S3 in ``environment``'s account (the bucket made in its region if new).
+
+    For a template's code zip, as ``aws s3 cp`` puts it before a deploy. Returns the ``s3://`` URL.
+    """
+    s3 = aws.client("s3", account=environment.account, region=environment.region)
+    _ensure_bucket(s3, bucket, environment.region)
+    s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    return f"s3://{bucket}/{key}"
 
 
 def _delete_thing_group(ctx: ResourceContext, resource: ResourceState) -> None:

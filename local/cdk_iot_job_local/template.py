@@ -13,6 +13,14 @@ What it covers is what our stacks use, no more:
   names;
 * the values of the resources created so far (``resources.py`` creates them
   in moto), recorded with :meth:`TemplateResolver.record`;
+* parameters as CloudFormation takes them (:func:`with_parameters`): a given
+  value or the ``Default``, ``CommaDelimitedList`` split, ``AllowedValues``
+  and ``AllowedPattern`` checked, a missing value refused;
+* ``Conditions`` (``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``,
+  ``Condition``), evaluated once per stack from its parameters: a resource or
+  output whose ``Condition`` is false is left out of the stack, ``Fn::If``
+  picks a branch, and ``Ref AWS::NoValue`` removes the key or list item it
+  stands in;
 * the intrinsics CDK emits for them: ``Ref`` (pseudo parameters of the
   stack's environment, resources),
   ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``; anything else
@@ -24,6 +32,7 @@ What it covers is what our stacks use, no more:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -38,11 +47,13 @@ from .environment import DEFAULT_ACCOUNT, DEFAULT_ENVIRONMENT, DEFAULT_PARTITION
 from .events import stringify
 
 __all__ = [
+    "CONDITION_FUNCTIONS",
     "DEFAULT_ACCOUNT",
     "DEFAULT_PARTITION",
     "DEFAULT_REGION",
     "INTRINSICS",
     "IOT_JOB_TYPE",
+    "NO_VALUE",
     "PSEUDO_PARAMETERS",
     "Stack",
     "TemplateResolver",
@@ -51,17 +62,42 @@ __all__ = [
     "get_att_parts",
     "load_stacks",
     "sub_variables",
+    "with_parameters",
 ]
 
 IOT_JOB_TYPE = schema.RESOURCE_TYPE
 _STACK_ARTIFACT = "aws:cloudformation:stack"
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
-#: The pseudo parameters :class:`TemplateResolver` answers.
+#: The pseudo parameters :class:`TemplateResolver` answers (``AWS::NoValue`` as :data:`NO_VALUE`).
 PSEUDO_PARAMETERS = frozenset(
-    {"AWS::Partition", "AWS::Region", "AWS::AccountId", "AWS::StackName", "AWS::StackId", "AWS::URLSuffix"}
+    {
+        "AWS::Partition",
+        "AWS::Region",
+        "AWS::AccountId",
+        "AWS::StackName",
+        "AWS::StackId",
+        "AWS::URLSuffix",
+        "AWS::NoValue",
+    }
 )
 #: The intrinsic functions :class:`TemplateResolver` resolves.
-INTRINSICS = frozenset({"Ref", "Fn::GetAtt", "Fn::Join", "Fn::Sub", "Fn::Select", "Fn::Split", "Fn::ImportValue"})
+INTRINSICS = frozenset(
+    {"Ref", "Fn::GetAtt", "Fn::Join", "Fn::Sub", "Fn::Select", "Fn::Split", "Fn::ImportValue", "Fn::If"}
+)
+#: The functions a ``Conditions`` entry is made of (their values may use :data:`INTRINSICS`).
+CONDITION_FUNCTIONS = frozenset({"Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"})
+_LIST_TYPES = ("CommaDelimitedList", "List<")
+
+
+class _NoValue:
+    """``Ref AWS::NoValue``: the key or list item holding it is removed."""
+
+    def __repr__(self) -> str:
+        return "AWS::NoValue"
+
+
+#: What ``Ref AWS::NoValue`` resolves to; never part of a resolved value.
+NO_VALUE: Any = _NoValue()
 
 
 class UnsupportedTemplateError(ValueError):
@@ -103,6 +139,12 @@ class Stack:
     outdir: Path
     template: dict[str, Any]
     environment: Environment = DEFAULT_ENVIRONMENT
+    #: Parameter values given for the deploy (``--parameter``); the others take their ``Default``.
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    #: Resources of the template left out because their ``Condition`` is false, with that condition.
+    omitted: Mapping[str, str] = field(default_factory=dict)
+    #: The ``Conditions``, evaluated once from the parameters (:func:`with_parameters`).
+    conditions: Mapping[str, bool] = field(default_factory=dict)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -211,6 +253,107 @@ def load_stacks(outdir: Path | str) -> list[Stack]:
     return stacks
 
 
+def with_parameters(stack: Stack, values: Mapping[str, str] | None = None) -> Stack:
+    """``stack`` as CloudFormation deploys it with these parameter values.
+
+    Each parameter takes its given value or its ``Default`` (a
+    ``CommaDelimitedList`` split at commas); ``AllowedValues`` and
+    ``AllowedPattern`` are checked (on each item of a list). The
+    ``Conditions`` are then evaluated, and the resources and outputs whose
+    ``Condition`` is false are left out of the returned stack's template.
+
+    Raises
+    ------
+    UnsupportedTemplateError
+        Naming the stack and the parameters: a value for a parameter the
+        template does not declare, parameters with neither a value nor a
+        ``Default``, or a value its constraints refuse; or a condition the
+        engine cannot evaluate.
+    """
+    given = dict(values or {})
+    declared: dict[str, Any] = stack.template.get("Parameters") or {}
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise UnsupportedTemplateError(
+            f"stack {stack.name}: Parameters: [{', '.join(unknown)}] do not exist in the template"
+        )
+    missing = [name for name, parameter in declared.items() if name not in given and "Default" not in parameter]
+    if missing:
+        raise UnsupportedTemplateError(f"stack {stack.name}: Parameters: [{', '.join(missing)}] must have values")
+    for name, parameter in declared.items():
+        _check_parameter(stack.name, name, parameter, given[name] if name in given else parameter["Default"])
+    with_values = dataclasses.replace(stack, parameters=given)
+    # Every condition, used or not, as CloudFormation validates them all.
+    conditions = _evaluate_conditions(with_values)
+
+    def kept(section: str) -> tuple[dict[str, Any], dict[str, str]]:
+        entries: dict[str, Any] = stack.template.get(section) or {}
+        omitted = {
+            name: str(entry["Condition"])
+            for name, entry in entries.items()
+            if isinstance(entry, dict) and "Condition" in entry
+        }
+        for name, condition in omitted.items():
+            if condition not in conditions:
+                raise UnsupportedTemplateError(
+                    f"stack {stack.name}: {section}.{name}: Condition {condition} is not declared in Conditions"
+                )
+        false = {name: condition for name, condition in omitted.items() if not conditions[condition]}
+        return {name: entry for name, entry in entries.items() if name not in false}, false
+
+    resources, omitted = kept("Resources")
+    template = {**stack.template, "Resources": resources}
+    if "Outputs" in stack.template:
+        template["Outputs"] = kept("Outputs")[0]
+    return dataclasses.replace(with_values, template=template, omitted=omitted, conditions=conditions)
+
+
+def _evaluate_conditions(stack: Stack) -> dict[str, bool]:
+    resolver = TemplateResolver(stack)
+    for name in stack.template.get("Conditions") or {}:
+        try:
+            resolver.condition(name)
+        except UnsupportedTemplateError as error:
+            raise UnsupportedTemplateError(f"stack {stack.name}: {error}") from None
+    return dict(resolver.conditions)
+
+
+def _check_parameter(stack_name: str, name: str, parameter: Mapping[str, Any], value: Any) -> None:
+    """CloudFormation's ``AllowedValues`` and ``AllowedPattern`` checks, on each item of a list."""
+    items = _parameter_value(parameter, value)
+    allowed = parameter.get("AllowedValues")
+    pattern = parameter.get("AllowedPattern")
+    for item in items if isinstance(items, list) else [items]:
+        text = stringify(item)
+        if allowed is not None and text not in [stringify(choice) for choice in allowed]:
+            raise UnsupportedTemplateError(
+                f"stack {stack_name}: Parameter '{name}' must be one of AllowedValues, not {text!r}"
+            )
+        if pattern is not None and _pattern(stack_name, name, str(pattern)).fullmatch(str(text)) is None:
+            rule = parameter.get("ConstraintDescription") or f"must match pattern {pattern}"
+            raise UnsupportedTemplateError(
+                f"stack {stack_name}: Parameter '{name}' failed to satisfy constraint: {rule} (value {text!r})"
+            )
+
+
+def _pattern(stack_name: str, name: str, pattern: str) -> re.Pattern[str]:
+    """An ``AllowedPattern`` (a Java regular expression) as Python reads it."""
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise UnsupportedTemplateError(
+            f"stack {stack_name}: Parameter '{name}': AllowedPattern {pattern!r} is not a regular expression "
+            f"the local engine reads ({error})"
+        ) from None
+
+
+def _parameter_value(parameter: Mapping[str, Any], value: Any) -> Any:
+    """A parameter's value as ``Ref`` gives it: a list parameter's items, space trimmed."""
+    if str(parameter.get("Type", "")).startswith(_LIST_TYPES):
+        return [item.strip() for item in str(value).split(",")]
+    return value
+
+
 def get_att_parts(value: Any) -> tuple[str, str]:
     """``Fn::GetAtt``'s argument (``"Name.Attr"`` or ``[Name, Attr]``) as ``(Name, Attr)``."""
     return _get_att_parts(value)
@@ -275,10 +418,14 @@ class TemplateResolver:
     used_imports: set[str] = field(default_factory=set)
     _refs: dict[str, str] = field(default_factory=dict)
     _attributes: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The conditions evaluated so far (each once), and those being evaluated (a cycle is an error).
+    _conditions: dict[str, bool] = field(default_factory=dict)
+    _evaluating: list[str] = field(default_factory=list)
     # Resources recorded without being created (not supported locally), with why.
     _skipped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._conditions = {**self.stack.conditions, **self._conditions}
         if not self.stack_id:
             self.stack_id = self.environment.arn("cloudformation", f"stack/{self.stack.name}/{uuid.uuid4()}")
 
@@ -324,24 +471,34 @@ class TemplateResolver:
     def properties(self, logical_id: str) -> dict[str, Any]:
         """A resource's properties as CloudFormation sends them: resolved, scalars as strings."""
         resolved = self.resolve(self.stack.resources[logical_id].get("Properties", {}))
-        properties: dict[str, Any] = stringify(resolved)
+        properties: dict[str, Any] = {} if resolved is NO_VALUE else stringify(resolved)
         return properties
 
     def resolve(self, value: Any) -> Any:
-        """Replace every intrinsic in ``value`` by its value."""
+        """Replace every intrinsic in ``value`` by its value.
+
+        A key or list item whose value is ``Ref AWS::NoValue`` (directly or
+        through ``Fn::If``) is removed; ``value`` itself may resolve to
+        :data:`NO_VALUE`.
+        """
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in (self.resolve(item) for item in value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, argument),) = value.items()
             if key == "Ref":
                 return self._ref(argument)
+            if key == "Fn::If":
+                return self._if(argument)
             if key == "Fn::GetAtt":
                 return self._get_att(*_get_att_parts(argument))
             if key == "Fn::Join":
                 separator, items = argument
-                return str(separator).join(str(item) for item in self.resolve(items))
+                joined = self.resolve(items)
+                if not isinstance(joined, list):
+                    raise UnsupportedTemplateError(f"Fn::Join takes a list, not {joined!r}: {value!r}")
+                return str(separator).join(str(stringify(item)) for item in joined)
             if key == "Fn::Sub":
                 return self._sub(argument)
             if key == "Fn::Select":
@@ -354,16 +511,68 @@ class TemplateResolver:
                 return self._import(str(self.resolve(argument)))
             if key.startswith("Fn::") or key == "Condition":
                 raise UnsupportedTemplateError(f"intrinsic {key} is not supported: {value!r}")
-        return {key: self.resolve(item) for key, item in value.items()}
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not NO_VALUE}
+
+    # ------------------------------------------------------------- conditions
+    @property
+    def conditions(self) -> dict[str, bool]:
+        """The conditions evaluated so far, by name."""
+        return dict(self._conditions)
+
+    def condition(self, name: str) -> bool:
+        """The value of the ``Conditions`` entry ``name``, evaluated on first use only."""
+        if name in self._conditions:
+            return self._conditions[name]
+        declared = self.stack.template.get("Conditions") or {}
+        if name not in declared:
+            raise UnsupportedTemplateError(f"condition {name} is not declared in Conditions")
+        if name in self._evaluating:
+            cycle = " -> ".join([*self._evaluating[self._evaluating.index(name) :], name])
+            raise UnsupportedTemplateError(f"Conditions refer to each other in a cycle: {cycle}")
+        self._evaluating.append(name)
+        try:
+            value = self._evaluate(declared[name], f"Conditions.{name}")
+        finally:
+            self._evaluating.pop()
+        self._conditions[name] = value
+        return value
+
+    def _evaluate(self, expression: Any, where: str) -> bool:
+        if not (isinstance(expression, dict) and len(expression) == 1):
+            raise UnsupportedTemplateError(f"{where}: {expression!r} is not a condition function")
+        ((key, argument),) = expression.items()
+        if key == "Condition":
+            return self.condition(str(argument))
+        if key not in CONDITION_FUNCTIONS or not isinstance(argument, list):
+            functions = ", ".join(sorted(CONDITION_FUNCTIONS))
+            raise UnsupportedTemplateError(f"{where}: {key} is not a condition function ({functions}): {expression!r}")
+        if key == "Fn::Equals":
+            if len(argument) != 2:
+                raise UnsupportedTemplateError(f"{where}: Fn::Equals takes two values: {expression!r}")
+            first, second = (stringify(self.resolve(item)) for item in argument)
+            return bool(first == second)
+        if key == "Fn::Not":
+            if len(argument) != 1:
+                raise UnsupportedTemplateError(f"{where}: Fn::Not takes one condition: {expression!r}")
+            return not self._evaluate(argument[0], where)
+        values = [self._evaluate(item, where) for item in argument]
+        return all(values) if key == "Fn::And" else any(values)
+
+    def _if(self, argument: Any) -> Any:
+        if not (isinstance(argument, list) and len(argument) == 3 and isinstance(argument[0], str)):
+            raise UnsupportedTemplateError(f"Fn::If takes [condition, value if true, value if false]: {argument!r}")
+        name, when_true, when_false = argument
+        return self.resolve(when_true if self.condition(name) else when_false)
 
     def _parameter(self, name: str, parameter: Mapping[str, Any]) -> Any:
-        # No deploy-time values locally: a parameter is its Default.
+        if name in self.stack.parameters:
+            return _parameter_value(parameter, self.stack.parameters[name])
         if "Default" not in parameter:
-            raise UnsupportedTemplateError(f"parameter {name} has no Default, and local deploys take no values")
-        default = parameter["Default"]
-        if str(parameter.get("Type", "")).startswith("List<") or parameter.get("Type") == "CommaDelimitedList":
-            return [item.strip() for item in str(default).split(",")]
-        return default
+            raise UnsupportedTemplateError(
+                f"parameter {name} has no Default and no value was given (--parameter {name}=VALUE)"
+            )
+        return _parameter_value(parameter, parameter["Default"])
 
     def _import(self, name: str) -> str:
         if name not in self.imports:
@@ -373,7 +582,10 @@ class TemplateResolver:
         self.used_imports.add(name)
         return self.imports[name]
 
-    def _pseudo(self, name: str) -> str:
+    def _not_created(self, name: str) -> str:
+        return f"{name} is not created, as its Condition {self.stack.omitted[name]} is false"
+
+    def _pseudo(self, name: str) -> Any:
         values = {
             "AWS::Partition": self.partition,
             "AWS::Region": self.region,
@@ -381,6 +593,7 @@ class TemplateResolver:
             "AWS::StackName": self.stack.name,
             "AWS::StackId": self.stack_id,
             "AWS::URLSuffix": self.environment.url_suffix,
+            "AWS::NoValue": NO_VALUE,
         }
         if name not in values:
             raise UnsupportedTemplateError(f"pseudo parameter {name} is not supported")
@@ -397,10 +610,14 @@ class TemplateResolver:
         resource = self.stack.resources.get(name)
         if self.unknown is not None and resource is not None:
             return self.unknown(name)
+        if name in self.stack.omitted:
+            raise UnsupportedTemplateError(f"Ref {name}: {self._not_created(name)}")
         raise UnsupportedTemplateError(f"Ref {name}: not created yet")
 
     def _get_att(self, name: str, attribute: str) -> str:
         resource = self.stack.resources.get(name)
+        if resource is None and name in self.stack.omitted:
+            raise UnsupportedTemplateError(f"Fn::GetAtt {name}.{attribute}: {self._not_created(name)}")
         if resource is None:
             raise UnsupportedTemplateError(f"Fn::GetAtt of unknown resource {name}")
         if name in self._skipped:
@@ -427,7 +644,7 @@ class TemplateResolver:
             if name in values:
                 return values[name]
             if name.startswith("AWS::"):
-                return self._pseudo(name)
+                return str(self._pseudo(name))
             if "." in name:
                 return self._get_att(*name.split(".", 1))
             return str(self._ref(name))

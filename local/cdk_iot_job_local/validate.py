@@ -7,7 +7,9 @@ engine models: every intrinsic in resource properties and in ``Outputs`` must
 be one :class:`~cdk_iot_job_local.template.TemplateResolver` resolves, every
 ``Ref`` must name a resource, parameter or supported pseudo parameter, and
 every ``Fn::GetAtt`` an attribute of :func:`resources.supported_attributes`.
-The first problem is raised as one line naming where it is.
+``Conditions`` may only use the condition functions, on parameters and pseudo
+parameters; every condition an ``Fn::If``, a resource or an output names must
+be declared. The first problem is raised as one line naming where it is.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from __future__ import annotations
 from typing import Any
 
 from .resources import supported_attributes
-from .template import INTRINSICS, PSEUDO_PARAMETERS, Stack, UnsupportedTemplateError, get_att_parts, sub_variables
+from .template import (
+    CONDITION_FUNCTIONS,
+    INTRINSICS,
+    PSEUDO_PARAMETERS,
+    Stack,
+    UnsupportedTemplateError,
+    get_att_parts,
+    sub_variables,
+)
 
 __all__ = ["check_template"]
 
@@ -35,11 +45,15 @@ def check_template(stack: Stack) -> None:
         ``Outputs.<name>``) and what is wrong.
     """
     checker = _Checker(stack)
+    for name, expression in checker.conditions.items():
+        checker.condition(expression, f"Conditions.{name}")
     for logical_id, resource in stack.resources.items():
+        checker.named_condition(resource.get("Condition"), f"Resources.{logical_id}.Condition")
         checker.walk(resource.get("Properties", {}), f"Resources.{logical_id}.Properties")
     for name, output in (stack.template.get("Outputs") or {}).items():
         if not isinstance(output, dict) or "Value" not in output:
             raise UnsupportedTemplateError(f"stack {stack.name}: Outputs.{name} has no Value")
+        checker.named_condition(output.get("Condition"), f"Outputs.{name}.Condition")
         checker.walk(output["Value"], f"Outputs.{name}")
         if "Export" in output:
             checker.walk(output["Export"].get("Name"), f"Outputs.{name}.Export.Name")
@@ -49,6 +63,9 @@ class _Checker:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.parameters = set(stack.template.get("Parameters") or {})
+        self.conditions: dict[str, Any] = dict(stack.template.get("Conditions") or {})
+        # Resources a false Condition left out may still be named, in a branch that is not taken.
+        self.resources = set(stack.resources) | set(stack.omitted)
 
     def fail(self, where: str, message: str) -> UnsupportedTemplateError:
         return UnsupportedTemplateError(f"stack {self.stack.name}: {where}: {message}")
@@ -75,8 +92,45 @@ class _Checker:
             self.get_att(argument, where)
         elif key == "Fn::Sub":
             self.sub(argument, where)
+        elif key == "Fn::If":
+            self.if_(argument, where)
         else:
             self.walk(argument, where)
+
+    def if_(self, argument: Any, where: str) -> None:
+        if not (isinstance(argument, list) and len(argument) == 3):
+            raise self.fail(where, f"Fn::If takes [condition, value if true, value if false], not {argument!r}")
+        self.named_condition(argument[0], where)
+        self.walk(argument[1:], where)
+
+    def named_condition(self, name: Any, where: str) -> None:
+        """A condition named by ``Fn::If``, ``Condition`` or a resource's or output's ``Condition``."""
+        if name is None:
+            return
+        if not isinstance(name, str) or name not in self.conditions:
+            raise self.fail(where, f"condition {name!r} is not declared in Conditions")
+
+    def condition(self, expression: Any, where: str) -> None:
+        """A ``Conditions`` entry: condition functions only, on parameters and pseudo parameters."""
+        key, argument = (
+            next(iter(expression.items())) if isinstance(expression, dict) and len(expression) == 1 else ("", None)
+        )
+        if key not in CONDITION_FUNCTIONS:
+            functions = ", ".join(sorted(CONDITION_FUNCTIONS))
+            raise self.fail(where, f"{expression!r} is not a condition function ({functions})")
+        if key == "Condition":
+            self.named_condition(argument, where)
+        elif key == "Fn::Equals":
+            for value in argument if isinstance(argument, list) else [argument]:
+                self.walk(value, where)
+                for name in _refs(value):
+                    if name in self.resources:
+                        raise self.fail(
+                            where, f"{name} is a resource: a condition can only use parameters and pseudo parameters"
+                        )
+        else:
+            for item in argument if isinstance(argument, list) else [argument]:
+                self.condition(item, where)
 
     def ref(self, name: Any, where: str) -> None:
         if not isinstance(name, str):
@@ -84,7 +138,7 @@ class _Checker:
         if name.startswith("AWS::"):
             if name not in PSEUDO_PARAMETERS:
                 raise self.fail(where, f"pseudo parameter {name} is not supported by the local engine")
-        elif name not in self.stack.resources and name not in self.parameters:
+        elif name not in self.resources and name not in self.parameters:
             raise self.fail(where, f"Ref {name} names no resource or parameter")
 
     def get_att(self, argument: Any, where: str) -> None:
@@ -93,6 +147,8 @@ class _Checker:
         except (TypeError, ValueError):
             raise self.fail(where, f"Fn::GetAtt takes [resource, attribute], not {argument!r}") from None
         resource = self.stack.resources.get(name)
+        if resource is None and name in self.stack.omitted:
+            return  # its type's attributes are checked when its Condition holds
         if resource is None:
             raise self.fail(where, f"Fn::GetAtt {name}.{attribute}: no resource {name}")
         resource_type = str(resource.get("Type"))
@@ -114,3 +170,19 @@ class _Checker:
                 self.get_att(name, where)
             else:
                 self.ref(name, where)
+
+
+def _refs(value: Any) -> list[str]:
+    """The names ``value`` refers to with ``Ref`` (and ``Fn::GetAtt``)."""
+    if isinstance(value, list):
+        return [name for item in value for name in _refs(item)]
+    if not isinstance(value, dict):
+        return []
+    if len(value) == 1 and isinstance(value.get("Ref"), str):
+        return [value["Ref"]]
+    if len(value) == 1 and "Fn::GetAtt" in value:
+        try:
+            return [get_att_parts(value["Fn::GetAtt"])[0]]
+        except (TypeError, ValueError):
+            return []
+    return [name for item in value.values() for name in _refs(item)]
