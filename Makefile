@@ -81,10 +81,10 @@ types: $(VENV)/.dev-installed
 
 # Coverage settings (branch, sources, the 90% floor) live in pyproject.toml.
 tests-cov: $(VENV)/.dev-installed
-	$(PY) -m pytest --cov --cov-report=term-missing --ignore=tests/test_wheel.py
+	$(PY) -m pytest --cov --cov-report=term-missing --ignore=tests/system/test_wheel.py
 
 wheel-check: $(VENV)/.dev-installed
-	$(PY) -m pytest tests/test_wheel.py
+	$(PY) -m pytest tests/system/test_wheel.py
 
 # The wheel (and sdist) into dist/, built from this checkout: pip install dist/cdk_iot_job-*.whl.
 wheel: $(VENV)/.dev-installed

@@ -12,7 +12,7 @@ before any test runs) records:
 * every log a Lambda-like child process wrote during an invocation;
 * the signature of every response URL issued.
 
-``tests/test_log_secrets.py`` runs last and scans all of it.
+``tests/system/test_log_secrets.py`` runs last and scans all of it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Read a synthesized CDK cloud assembly and resolve a template the way a deployment would.
 
 Used by the local engine (``engine.py``) and the whole-flow test
-(``tests/test_flow.py``): both need the ``Custom::IotJob`` properties exactly
+(``tests/system/test_flow.py``): both need the ``Custom::IotJob`` properties exactly
 as CloudFormation would send them to the provider, and the asset folder
 holding the provider's code.
 

@@ -145,9 +145,6 @@ def iso_millis(value: datetime) -> str:
 # --- decide_update ------------------------------------------------------------
 
 
-FIXED = {**BASE, "JobId": "fw-1"}
-
-
 def parsed(**changes: Any) -> dict[str, Any]:
     return schema.parse_properties(props(**changes))
 
@@ -187,8 +184,11 @@ def parsed(**changes: Any) -> dict[str, Any]:
             parsed(Description="v2"),
             None,
             {"job_fingerprint": schema.create_only_fingerprint(parsed())},
-            UpdateDecision("update", "updatable Description, JobExecutionsRolloutConfig, Tags changed",
-                           ("Description", "JobExecutionsRolloutConfig", "Tags")),
+            UpdateDecision(
+                "update",
+                "updatable Description, JobExecutionsRolloutConfig, Tags changed",
+                ("Description", "JobExecutionsRolloutConfig", "Tags"),
+            ),
             id="old-properties-invalid-but-the-job-fingerprint-matches",
         ),
         pytest.param(
@@ -209,9 +209,7 @@ def parsed(**changes: Any) -> dict[str, Any]:
             parsed(Document='{"operation":"update"}', TargetSelection="CONTINUOUS", Description="v2"),
             parsed(),
             {},
-            UpdateDecision(
-                "replace", "create-only Document, TargetSelection changed", ("Document", "TargetSelection")
-            ),
+            UpdateDecision("replace", "create-only Document, TargetSelection changed", ("Document", "TargetSelection")),
             id="several-create-only-and-an-updatable",
         ),
         pytest.param(
@@ -242,7 +240,7 @@ def parsed(**changes: Any) -> dict[str, Any]:
         ),
     ],
 )
-def test_decide_update(
+def test_an_update_is_a_no_op_in_place_a_replacement_or_refused_by_what_changed(
     new: dict[str, Any], old: dict[str, Any] | None, kwargs: dict[str, Any], decision: UpdateDecision
 ) -> None:
     assert decide_update(new, old, "fw-1", **kwargs) == decision
@@ -382,14 +380,20 @@ def test_a_create_only_change_replaces_the_job_and_leaves_the_old_one_for_cloudf
     assert writes(aws) == [("CreateJob", new.job_id)]
 
 
+@pytest.mark.parametrize(
+    ("original", "changed"),
+    [
+        pytest.param(props(), props(Targets=[OTHER_GROUP]), id="create-only-change-with-generated-ids"),
+        pytest.param(props(JobId="fw-1"), props(JobId="fw-2"), id="job-id-change"),
+    ],
+)
 def test_rolling_back_a_replacement_returns_to_the_replaced_job_without_a_new_one(
-    aws: Any, request_for: Requests
+    aws: Any, request_for: Requests, original: dict[str, Any], changed: dict[str, Any]
 ) -> None:
     # GIVEN a replacement made by an Update that CloudFormation then rolls back
-    original = props()
     old = lifecycle.create(request_for(original, request_id="create-request"))
-    changed = props(Targets=[OTHER_GROUP])
     new = lifecycle.update(request_for(changed, physical_id=old.job_arn, old=original, request_id="update"))
+    assert new.job_arn != old.job_arn
     aws.fake.reset()
     # WHEN the rollback Update asks for the original properties on the replacement
     back = lifecycle.update(request_for(original, physical_id=new.job_arn, old=changed, request_id="rollback"))

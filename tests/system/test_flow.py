@@ -60,7 +60,7 @@ from cdk_iot_job_local.template import (
     load_stacks,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 HANDLER = "cdk_iot_job_provider.handler.handler"
 FUNCTION_TIMEOUT = 300.0
 OWNERSHIP_PREFIX = "cdk-iot-job:"

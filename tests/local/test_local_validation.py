@@ -24,7 +24,7 @@ from cdk_iot_job_local.job_ids import job_arn, job_id_of
 from cdk_iot_job_local.template import Stack, UnsupportedTemplateError
 from cdk_iot_job_local.validate import check_template
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
 ARN = "arn:aws:iot:us-east-1:123456789012:job/fw-1"

@@ -32,7 +32,7 @@ import pytest
 from aws_cdk import App
 from gate_stacks import build_jobs_stack, build_provider_stack
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REGIONS = ["us-east-1"]
 APP_PY_STACKS = ("CdkIotJobDemo", "CdkIotJobFirmwareFile", "IotJobProviderStack")
 GATE_STACKS = ("LintJobs", "LintProvider")

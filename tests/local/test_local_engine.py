@@ -852,7 +852,7 @@ def test_a_job_deleted_outside_the_stack_is_not_created_again(world: World) -> N
 # --------------------------------------------------------------------------
 # plain CloudFormation: the example template and the provider stack's export
 # --------------------------------------------------------------------------
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "cloudformation" / "iot-job.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cloudformation" / "iot-job.yaml"
 EXPORT = "cdk-iot-job-ServiceToken"
 
 

@@ -38,7 +38,7 @@ from job_arns import JOB_ARN_PREFIX, job_id_in
 
 from cdk_iot_job_local.cli import main
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
 TEMPLATE = "examples/cloudformation/iot-job.yaml"
@@ -83,7 +83,7 @@ class Run:
 
 def _env() -> dict[str, str]:
     # Wide enough that no table row wraps, so each resource is one line to grep; rich honours
-    # COLUMNS as a terminal's width (tests/test_local_output.py checks the narrow widths).
+    # COLUMNS as a terminal's width (tests/local/test_local_output.py checks the narrow widths).
     env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "COLUMNS": "300"}
     env.pop("AWS_ENDPOINT_URL", None)
     env.pop("AWS_PROFILE", None)

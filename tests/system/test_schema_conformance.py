@@ -110,9 +110,9 @@ from cdk_iot_job_local.events import stringify
 from cdk_iot_job_provider import schema
 from cdk_iot_job_provider.ownership import Owner, generated_job_id
 
-REGISTRY_SCHEMA_PATH = Path(__file__).parent / "fixtures" / "aws-iot-job.registry-schema.json"
+REGISTRY_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "aws-iot-job.registry-schema.json"
 # The reference notes' original, next to the repository (absent in a fresh clone).
-REFERENCE_SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / REGISTRY_SCHEMA_PATH.name
+REFERENCE_SCHEMA_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / REGISTRY_SCHEMA_PATH.name
 
 REGISTRY: dict[str, Any] = json.loads(REGISTRY_SCHEMA_PATH.read_text())
 READ_ONLY = {pointer.rsplit("/", 1)[-1] for pointer in REGISTRY["readOnlyProperties"]}

@@ -49,7 +49,7 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 STACK = "FirmwareFlow"
 GROUP = "flow-gateways"
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "firmware-2.4.1.job.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "firmware-2.4.1.job.json"
 # The object the fixture's placeholder names, literally.
 FIRMWARE_BUCKET = "cdk-iot-job-test-firmware"
 FIRMWARE_KEY = "fw/2.4.1.bin"

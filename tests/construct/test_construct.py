@@ -47,7 +47,7 @@ from cdk_iot_job import (
 )
 from cdk_iot_job_provider import schema
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HANDLER_SOURCE = REPO / "lambda" / "cdk_iot_job_provider"
 
 THING_ARN = "arn:aws:iot:eu-west-1:123456789012:thing/sensor-001"

@@ -37,7 +37,7 @@ from gate_stacks import ACCOUNT, GROUP_ARN, REGION, JobsStack, build_jobs_stack,
 from cdk_iot_job import IotJob
 from cdk_iot_job.provider import IotJobProvider
 
-OPERATIONS_DOC = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
 # The provider's ARNs as cdk-nag spells them in an env-agnostic stack.
 STACK_ARN = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STACK_NAME = "WheelStack"
 
 # Everything the build needs, without the checkout's caches, venvs and outputs.

@@ -45,7 +45,7 @@ from cdk_iot_job_local.runtime import LocalAws
 from cdk_iot_job_local.state import State
 from cdk_iot_job_local.template import Stack, TemplateResolver, with_parameters
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable))
 EXAMPLE = REPO / "examples" / "cloudformation" / "iot-job.yaml"

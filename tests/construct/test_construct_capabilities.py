@@ -43,7 +43,7 @@ from cdk_iot_job import (
 from cdk_iot_job.provider import IotJobProvider
 from cdk_iot_job_provider import schema
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FIRMWARE_JOB_FILE = FIXTURES / "firmware-2.4.1.job.json"
 # The bucket and key the fixture's placeholder names, literally.
 FIRMWARE_BUCKET = "cdk-iot-job-test-firmware"

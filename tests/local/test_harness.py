@@ -28,7 +28,7 @@ import trustme
 
 # The project's conftest is expected to put tests/ on sys.path
 # (pythonpath = ["tests"]); do it here too so this file runs on its own.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cfn_faults import FaultyCloudFormationEndpoint
 

@@ -61,7 +61,7 @@ PACKAGE_VERSION_ARN = f"arn:aws:iot:{REGION}:{ACCOUNT}:package/gateway-fw/versio
 SECRET = "s3cr3t-token-9f8e7d"
 WILDCARD_RULE = "must not contain '*' or '?': it would become an IAM wildcard"
 PLACEHOLDER_RULE = "presigned-URL placeholder whose URL has '*' or '?'"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 OWNED_JOB_ACTIONS = {"iot:UpdateJob", "iot:CancelJob", "iot:DeleteJob", "iot:UntagResource"}
 JOB_CARRIES_OWNERSHIP_TAG = {"Null": {f"aws:ResourceTag/{STACK_TAG}": "false"}}

@@ -41,7 +41,7 @@ from cdk_iot_job_local.runtime import LocalAws
 from cdk_iot_job_local.state import State
 from cdk_iot_job_local.template import Stack, UnsupportedCustomResourceError
 
-APP = Path(__file__).resolve().parent / "fixtures" / "firmware_app"
+APP = Path(__file__).resolve().parents[1] / "fixtures" / "firmware_app"
 ACCOUNT, REGION = "111122223333", "eu-west-1"
 DEFAULT_ACCOUNT, DEFAULT_REGION = "123456789012", "us-east-1"
 PREFIX = "firmware/2.4.1/"

@@ -10,7 +10,7 @@ import pytest
 
 from cdk_iot_job_local.cfn_yaml import SHORT_FORM_FUNCTIONS, load_template
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cloudformation" / "iot-job.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "cloudformation" / "iot-job.yaml"
 
 
 def load(tmp_path: Path, text: str, name: str = "template.yaml") -> dict[str, Any]:

@@ -34,5 +34,5 @@ def test_the_version_is_the_installed_distributions() -> None:
 
     import cdk_iot_job
 
-    declared = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    declared = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]["version"]
     assert cdk_iot_job.__version__ == declared
