@@ -117,15 +117,39 @@ DEFAULT_SENDER = ResponseSender()
 
 
 def _fit_body(body: dict[str, Any]) -> dict[str, Any]:
-    """Shrink Reason, then Data, until the body fits CloudFormation's limit."""
-    if len(json.dumps(body).encode()) <= MAX_BODY_BYTES:
+    """Shrink Reason, then Data, until the body fits CloudFormation's limit.
+
+    The Reason keeps the longest start that fits, measured in encoded bytes: a
+    character may take up to 6 once JSON-escaped, so counting characters would
+    cut far more than needed (or all of it) from a reason in another script.
+    """
+    if _size(body) <= MAX_BODY_BYTES:
         return body
-    overflow = len(json.dumps(body).encode()) - MAX_BODY_BYTES
-    reason = body.get("Reason", "")
-    body = {**body, "Reason": reason[: max(0, len(reason) - overflow - 4)] + "..." if reason else ""}
-    if len(json.dumps(body).encode()) > MAX_BODY_BYTES:
+    reason = str(body.get("Reason", ""))
+    if reason and _size({**body, "Reason": "..."}) > MAX_BODY_BYTES:
+        # Not even a shortened reason fits beside Data: Data goes first, the reason names the property.
+        body = {**body, "Data": {}}
+    if reason and _size(body) > MAX_BODY_BYTES:
+        body = {**body, "Reason": reason[: _longest_start(body, reason)] + "..."}
+    if _size(body) > MAX_BODY_BYTES:
         body = {**body, "Data": {}}
     return body
+
+
+def _size(body: dict[str, Any]) -> int:
+    return len(json.dumps(body).encode())
+
+
+def _longest_start(body: dict[str, Any], reason: str) -> int:
+    """The most characters of ``reason`` that, with ``...``, keep ``body`` within the limit."""
+    low, high = 0, len(reason)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _size({**body, "Reason": reason[:middle] + "..."}) <= MAX_BODY_BYTES:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 class _NoPollingClients:

@@ -67,15 +67,19 @@ def decide_update(
         actual = schema.create_only_fingerprint(old)
     if actual != schema.create_only_fingerprint(new):
         changed = _changed(new, old, schema.CREATE_ONLY_PROPERTIES - {"JobId"})
-        names = ", ".join(changed) or "create-only properties"
+        # No property differs from the previous ones, yet the job was created with others
+        # (its recorded fingerprint differs): say so rather than name nothing.
+        what = (
+            f"create-only {', '.join(changed)}" if changed else "the job's create-only properties (as recorded on it)"
+        )
         if wanted_id is not None:
             return UpdateDecision(
                 "refuse",
-                f"create-only {names} cannot change in place, and JobId '{physical_id}' is fixed: "
+                f"{what} cannot change in place, and JobId '{physical_id}' is fixed: "
                 "give the job a new JobId (or remove JobId to let the provider generate one) to replace it",
                 changed,
             )
-        return UpdateDecision("replace", f"create-only {names} changed", changed)
+        return UpdateDecision("replace", f"{what} changed", changed)
     changed = _changed(new, old, frozenset(schema.UPDATABLE_PROPERTIES))
     if old is not None and not changed:
         return UpdateDecision("none", "no property of the job changed")

@@ -238,6 +238,24 @@ def parsed(**changes: Any) -> dict[str, Any]:
             ),
             id="create-only-under-a-fixed-id",
         ),
+        pytest.param(
+            parsed(),
+            parsed(),
+            {"job_fingerprint": "recorded-by-another-version"},
+            UpdateDecision("replace", "the job's create-only properties (as recorded on it) changed"),
+            id="fingerprint-differs-but-no-property-changed",
+        ),
+        pytest.param(
+            parsed(JobId="fw-1"),
+            parsed(JobId="fw-1"),
+            {"old_job_id": "fw-1", "job_fingerprint": "recorded-by-another-version"},
+            UpdateDecision(
+                "refuse",
+                "the job's create-only properties (as recorded on it) cannot change in place, and JobId 'fw-1' "
+                "is fixed: give the job a new JobId (or remove JobId to let the provider generate one) to replace it",
+            ),
+            id="fingerprint-differs-under-a-fixed-id",
+        ),
     ],
 )
 def test_an_update_is_a_no_op_in_place_a_replacement_or_refused_by_what_changed(
