@@ -1,6 +1,6 @@
 # make demo: synthesize app.py with the CDK CLI, then deploy it on a fresh local state (embedded moto).
 # make plan / deploy / destroy: the local engine on app.py, keeping .cdk-iot-job-local/state.json.
-# make test: run the test suite. All set up .venv (and node_modules) on first use: make demo, synth,
+# make test: the fast test set (make check runs all of it). All set up .venv (and node_modules) on first use: make demo, synth,
 #   plan, deploy and destroy install requirements.txt only (the runtime and the [local] extra); make
 #   test, check and bench add requirements-dev.txt (pytest, hypothesis, ruff, mypy, cfn-lint, ...).
 # make check: the quality gates CI runs (.ci/run), in order, stopping at the first failure and
@@ -52,8 +52,11 @@ demo: synth
 plan deploy destroy: $(VENV)/.installed
 	$(VENV)/bin/cdk-iot-job-local $@
 
+# The fast set (about 4 minutes here): everything but the exhaustive suites, which make check adds
+# (markers in pyproject.toml), and a tenth of the generated examples (tests/depth.py).
+FAST_SET := not load and not wheel and not bench and not real_waits
 test: $(VENV)/.dev-installed
-	$(PY) -m pytest
+	CDK_IOT_JOB_TEST_DEPTH=fast $(PY) -m pytest -m "$(FAST_SET)" --durations=10
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/run.py
@@ -81,10 +84,10 @@ types: $(VENV)/.dev-installed
 
 # Coverage settings (branch, sources, the 90% floor) live in pyproject.toml.
 tests-cov: $(VENV)/.dev-installed
-	$(PY) -m pytest --cov --cov-report=term-missing --ignore=tests/system/test_wheel.py
+	$(PY) -m pytest --cov --cov-report=term-missing -m "not wheel" --durations=15
 
 wheel-check: $(VENV)/.dev-installed
-	$(PY) -m pytest tests/system/test_wheel.py
+	$(PY) -m pytest -m wheel tests/system/test_wheel.py
 
 # The wheel (and sdist) into dist/, built from this checkout: pip install dist/cdk_iot_job-*.whl.
 wheel: $(VENV)/.dev-installed

@@ -13,6 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The exhaustive set (make check), not make test: about 20 s of synths and cold starts.
+pytestmark = pytest.mark.bench
+
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = (
     "## 1. Synth: template footprint, limits, time and memory",

@@ -201,6 +201,7 @@ def test_a_throttling_storm_short_of_the_retry_limit_ends_in_success(
     record(f"{operation} throttled {throttles} times in a row", f"ThrottlingException x{throttles}", result, operation)
 
 
+@pytest.mark.real_waits
 @pytest.mark.parametrize("operation", list(STORMS))
 def test_an_endless_throttling_storm_ends_in_one_clean_failure_in_time(
     cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch, operation: str
@@ -246,6 +247,7 @@ def test_a_failed_create_after_a_throttling_storm_rolls_back_cleanly(cfn: Cfn, a
     assert job_status(aws, "storm") is None
 
 
+@pytest.mark.real_waits
 def test_a_storm_that_outlasts_the_lambda_deadline_fails_before_the_timeout(
     cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -266,6 +268,7 @@ def test_a_storm_that_outlasts_the_lambda_deadline_fails_before_the_timeout(
     record("CreateJob throttled past the Lambda deadline", "ThrottlingException, 1.5 s left", result, "CreateJob")
 
 
+@pytest.mark.real_waits
 def test_a_storm_that_outlasts_the_service_timeout_fails_before_cloudformation_stops_waiting(
     cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -426,6 +429,7 @@ def test_a_deletion_slot_wait_survives_a_throttle_on_botocores_last_retry(
     )
 
 
+@pytest.mark.real_waits
 def test_delete_job_limit_that_never_clears_fails_before_the_timeout(
     cfn: Cfn, aws: Any, attempts: Attempts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -455,6 +459,7 @@ def polls_every(cfn: Cfn, seconds: float) -> Cfn:
 # --- Deletion outliving the invocation --------------------------------------
 
 
+@pytest.mark.real_waits
 def test_a_deletion_that_outlives_the_wait_succeeds_with_a_reason_and_finishes_on_its_own(
     cfn: Cfn, aws: Any, attempts: Attempts
 ) -> None:
@@ -554,6 +559,7 @@ def test_a_refused_response_url_gives_up_after_bounded_attempts(
     record_sending("Response URL refuses connections", "ECONNREFUSED x4", "gave up, logged", sent)
 
 
+@pytest.mark.real_waits
 def test_a_hanging_response_url_times_out_each_attempt(
     aws: Any,
     cfn_endpoint: FaultyCloudFormationEndpoint,
@@ -623,6 +629,7 @@ def without_response_reserve(cfn: Cfn) -> Cfn:
     return cfn.with_dependencies(reserve=handler.Reserve(response_seconds=0.0))
 
 
+@pytest.mark.real_waits
 def test_a_create_cut_off_mid_call_answers_once_and_its_job_is_rolled_back(
     cfn: Cfn, aws: Any, attempts: Attempts
 ) -> None:
@@ -687,6 +694,7 @@ def cut_off_replacement(cfn: Cfn, aws: Any, attempts: Attempts) -> CutOffReplace
     return CutOffReplacement(first, result, generated_job_id(owner))
 
 
+@pytest.mark.real_waits
 def test_a_replacement_cut_off_mid_call_says_a_replacement_may_exist(cfn: Cfn, aws: Any, attempts: Attempts) -> None:
     cut = cut_off_replacement(cfn, aws, attempts)
     result = cut.result
@@ -708,6 +716,7 @@ def test_a_replacement_cut_off_mid_call_says_a_replacement_may_exist(cfn: Cfn, a
     record("Replacement cut off by the Lambda timeout mid-call", "CreateJob takes 1.5 s, 1 s left", result, "CreateJob")
 
 
+@pytest.mark.real_waits
 def test_a_replacement_cut_off_mid_call_names_the_replacement_job(cfn: Cfn, aws: Any, attempts: Attempts) -> None:
     cut = cut_off_replacement(cfn, aws, attempts)
 

@@ -55,6 +55,7 @@ import boto3
 import figures
 import pytest
 from cfn_events import event
+from depth import examples
 from hypothesis import HealthCheck, Phase, example, given, note, settings
 from hypothesis import event as hypothesis_event
 from hypothesis import strategies as st
@@ -865,7 +866,7 @@ PROPERTY_CASES = st.one_of(
 )
 
 
-@settings(FUZZ_SETTINGS, max_examples=150)
+@settings(FUZZ_SETTINGS, max_examples=examples(150))
 @given(case=PROPERTY_CASES)
 # Found by this test: a calendar-invalid time, an integer beyond any bound (int()
 # of a huge exponent), and valid JSON nested deeper than Python's parser goes
@@ -969,7 +970,7 @@ def _deleted_or_canceled(fuzz: Fuzz, job_id: str, properties: Any) -> None:
         assert job_id not in fuzz.job_ids()
 
 
-@settings(FUZZ_SETTINGS, max_examples=60)
+@settings(FUZZ_SETTINGS, max_examples=examples(60))
 @given(created=valid_properties(), change=CHANGES, keep_job_id=st.booleans())
 def test_update_then_delete_of_the_resources_own_job(
     fuzz_aws: Any, cfn_endpoint: CloudFormationEndpoint, created: dict[str, Any], change: Case, keep_job_id: bool
@@ -1142,7 +1143,7 @@ def check_arbitrary_id_outcome(
 _OLD_PROPERTIES = st.one_of(valid_properties(), junk_properties())
 
 
-@settings(FUZZ_SETTINGS, max_examples=100)
+@settings(FUZZ_SETTINGS, max_examples=examples(100))
 @given(
     request_type=st.sampled_from(["Update", "Delete"]),
     physical_id=PHYSICAL_IDS,
@@ -1159,7 +1160,7 @@ def test_update_and_delete_of_ids_this_resource_never_created(
 
 # No shrinking: the explicit examples are already minimal, and shrinking 100 KB
 # ids through the handler takes minutes.
-@settings(FUZZ_SETTINGS, max_examples=10, phases=[Phase.explicit, Phase.generate])
+@settings(FUZZ_SETTINGS, max_examples=examples(10), phases=[Phase.explicit, Phase.generate])
 @given(
     request_type=st.sampled_from(["Update", "Delete"]),
     physical_id=HUGE_PHYSICAL_IDS,

@@ -91,6 +91,7 @@ from typing import Any
 import figures
 import pytest
 import regex
+from depth import examples
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
@@ -504,7 +505,7 @@ def test_updatable_properties_are_the_registrys_others() -> None:
 
 
 @pytest.mark.parametrize("name", SHARED_PROPERTIES)
-@settings(CONFORMANCE_SETTINGS, max_examples=40)
+@settings(CONFORMANCE_SETTINGS, max_examples=examples(40))
 @given(data=st.data())
 def test_a_value_ours_accepts_the_registry_accepts(name: str, data: st.DataObject) -> None:
     candidates = st.one_of(valid_value(schema.PROPERTIES[name], name), registry_values(REGISTRY["properties"][name]))
@@ -518,7 +519,7 @@ def test_a_value_ours_accepts_the_registry_accepts(name: str, data: st.DataObjec
         assert schema.check(name, stringify(value)) == schema.check(name, value)
 
 
-@settings(CONFORMANCE_SETTINGS, max_examples=150)
+@settings(CONFORMANCE_SETTINGS, max_examples=examples(150))
 @given(properties=valid_properties())
 def test_a_valid_set_of_ours_is_valid_for_the_registry_once_the_provider_names_the_job(
     properties: dict[str, Any],
@@ -538,7 +539,7 @@ def test_a_valid_set_of_ours_is_valid_for_the_registry_once_the_provider_names_t
 
 
 @pytest.mark.parametrize("name", SHARED_PROPERTIES)
-@settings(CONFORMANCE_SETTINGS, max_examples=40)
+@settings(CONFORMANCE_SETTINGS, max_examples=examples(40))
 @given(data=st.data())
 def test_a_value_the_registry_rejects_ours_rejects(name: str, data: st.DataObject) -> None:
     value = data.draw(registry_broken_values(name))
@@ -556,7 +557,7 @@ def test_a_value_the_registry_rejects_ours_rejects(name: str, data: st.DataObjec
 
 
 @pytest.mark.parametrize("name", SHARED_PROPERTIES)
-@settings(CONFORMANCE_SETTINGS, max_examples=40)
+@settings(CONFORMANCE_SETTINGS, max_examples=examples(40))
 @given(data=st.data())
 def test_a_registry_valid_value_ours_rejects_breaks_a_documented_rule(name: str, data: st.DataObject) -> None:
     value = data.draw(registry_values(REGISTRY["properties"][name]))
@@ -595,7 +596,7 @@ def registry_sets(draw: st.DrawFn) -> dict[str, Any]:
     return properties
 
 
-@settings(CONFORMANCE_SETTINGS, max_examples=150)
+@settings(CONFORMANCE_SETTINGS, max_examples=examples(150))
 @given(properties=registry_sets())
 def test_a_registry_valid_set_ours_rejects_breaks_a_documented_rule(properties: dict[str, Any]) -> None:
     assume(RESOURCE_VALIDATOR.is_valid(properties))
@@ -613,7 +614,7 @@ def test_a_registry_valid_set_ours_rejects_breaks_a_documented_rule(properties: 
 # ---------------------------------------------------------------------------
 
 
-@settings(CONFORMANCE_SETTINGS, max_examples=40)
+@settings(CONFORMANCE_SETTINGS, max_examples=examples(40))
 @given(properties=valid_properties())
 def test_every_single_breakage_of_a_valid_set_is_rejected_naming_its_path(properties: dict[str, Any]) -> None:
     for broken in breakages(properties):
@@ -627,7 +628,7 @@ def test_every_single_breakage_of_a_valid_set_is_rejected_naming_its_path(proper
                 )
 
 
-@settings(CONFORMANCE_SETTINGS, max_examples=150)
+@settings(CONFORMANCE_SETTINGS, max_examples=examples(150))
 @given(properties=st.one_of(junk_properties(), _REGISTRY_SETS, near_valid_properties().map(lambda b: b.properties)))
 # Each once escaped as ValueError or RecursionError, or hung converting a
 # million-digit int: a time that does not exist, an integer without a bound,
@@ -1013,7 +1014,7 @@ def test_synth_time_and_deploy_time_validation_agree_on_every_literal(synth_stac
     agreement = tally(agreement_name)
     expected: dict[str, dict[str, Any]] = {}
 
-    @settings(CONFORMANCE_SETTINGS, max_examples=80)
+    @settings(CONFORMANCE_SETTINGS, max_examples=examples(80))
     @given(candidate=_synth_candidates())
     def each(candidate: tuple[str, dict[str, Any]]) -> None:
         _kind, properties = candidate

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+# The exhaustive set (make check, its own gate): builds the wheel and a venv, about 1-2 minutes.
+pytestmark = pytest.mark.wheel
+
 REPO = Path(__file__).resolve().parents[2]
 STACK_NAME = "WheelStack"
 
