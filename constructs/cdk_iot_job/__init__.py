@@ -29,7 +29,8 @@ from .config import (
 )
 from .document import JobDocument
 from .iot_job import RESOURCE_TYPE, IotJob
-from .provider import IotJobProvider, IotJobProviderStack
+from .provider import IotJobProvider
+from .provider_stack import IotJobProviderStack
 from .targets import JobTarget, JobTemplate
 
 #: The installed distribution's version (``cdk-iot-job``), from its metadata.

@@ -38,15 +38,15 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from . import __version__
-from .provider import (
-    _BUCKET_NAME,
-    _JOB_TEMPLATE_ARN,
-    _KMS_KEY_ARN,
-    _PACKAGE_VERSION_ARN,
-    _ROLE_ARN,
+from .provider_asset import bundle_provider_files
+from .provider_stack import (
+    BUCKET_NAME,
     DEFAULT_EXPORT_NAME,
+    JOB_TEMPLATE_ARN,
+    KMS_KEY_ARN,
+    PACKAGE_VERSION_ARN,
+    ROLE_ARN,
     IotJobProviderStack,
-    _LocalBundling,
 )
 
 __all__ = [
@@ -111,31 +111,31 @@ GRANTS: tuple[GrantParameter, ...] = (
         "PassRoleArns",
         "Presigned-URL roles (PresignedUrlConfig.RoleArn) your jobs use, comma-separated: the provider may pass "
         "exactly these, to iot.amazonaws.com only (iam:PassRole). Default: none.",
-        _NO_WILDCARD + _ROLE_ARN.pattern,
+        _NO_WILDCARD + ROLE_ARN.pattern,
     ),
     GrantParameter(
         "DocumentSourceObjectArns",
         "S3 objects your jobs' DocumentSource names, comma-separated: object ARNs (arn:aws:s3:::bucket/key) or key "
         "prefixes ending in * (arn:aws:s3:::bucket/jobs/*); s3:GetObject on exactly these. Default: none.",
-        rf"arn:[a-z0-9-]+:s3:::{_BUCKET_NAME.pattern}/[^*?]*\*?",
+        rf"arn:[a-z0-9-]+:s3:::{BUCKET_NAME.pattern}/[^*?]*\*?",
     ),
     GrantParameter(
         "DocumentSourceKeyArns",
         "KMS keys those S3 objects are encrypted with, comma-separated key ARNs: kms:Decrypt on exactly these. "
         "Default: none.",
-        _NO_WILDCARD + _KMS_KEY_ARN.pattern,
+        _NO_WILDCARD + KMS_KEY_ARN.pattern,
     ),
     GrantParameter(
         "JobTemplateArns",
         "Job templates (JobTemplateArn) your jobs are created from, comma-separated ARNs (an AWS managed one is "
         "arn:aws:iot:<region>::jobtemplate/<name>:<version>): iot:CreateJob on exactly these. Default: none.",
-        _NO_WILDCARD + _JOB_TEMPLATE_ARN.pattern,
+        _NO_WILDCARD + JOB_TEMPLATE_ARN.pattern,
     ),
     GrantParameter(
         "PackageVersionArns",
         "Package versions (DestinationPackageVersions) your jobs install, comma-separated ARNs: iot:CreateJob on "
         "exactly these. Default: none.",
-        _NO_WILDCARD + _PACKAGE_VERSION_ARN.pattern,
+        _NO_WILDCARD + PACKAGE_VERSION_ARN.pattern,
     ),
 )
 
@@ -180,7 +180,7 @@ def _build_stack(app: App) -> IotJobProviderStack:
         CODE_BUCKET,
         type="String",
         description=f"The S3 bucket you uploaded {code_zip_name()} to, in this stack's region.",
-        allowed_pattern=f"^{_BUCKET_NAME.pattern}$",
+        allowed_pattern=f"^{BUCKET_NAME.pattern}$",
         constraint_description="must be an S3 bucket name",
     )
     CfnParameter(
@@ -224,7 +224,7 @@ def provider_template() -> dict[str, Any]:
         # No version reporting (CDKMetadata), no path metadata; statements kept one per grant, so that
         # each can be made conditional (minimizing would merge CreateJob grants into one list). CDK's
         # built-in validation would see the synthesized stack, before its grants are made conditional:
-        # the template written is checked with cfn-lint instead (tests/test_provider_template.py).
+        # the template written is checked with cfn-lint instead (tests/construct/test_provider_template.py).
         app = App(
             outdir=outdir,
             analytics_reporting=False,
@@ -374,7 +374,7 @@ def write_code_zip(path: Path) -> Path:
     """Write the provider's Lambda code to ``path``: the construct's asset files, reproducibly zipped."""
     with tempfile.TemporaryDirectory(prefix="cdk-iot-job-provider-code-") as bundle:
         root = Path(bundle)
-        _LocalBundling().try_bundle(bundle)
+        bundle_provider_files(root)
         files = sorted((file.relative_to(root).as_posix(), file) for file in root.rglob("*") if file.is_file())
         with zipfile.ZipFile(path, "w") as archive:
             for name, file in files:
