@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from cdk_iot_job_provider import schema
 
@@ -106,10 +107,16 @@ class BoundDocument:
     presigned_objects: tuple[S3ObjectRef, ...]
 
 
-# Placeholder string -> the object it was made for. Each placeholder holds a
-# token of its own (see _fresh_token), so an entry can never be hit by a
-# placeholder made for another bucket or in another app.
-_REGISTERED: dict[str, S3ObjectRef] = {}
+# Per app (its root construct): placeholder string -> the object it was made for.
+# Each placeholder holds a token of its own (see _fresh_token), so an entry can
+# never be hit by a placeholder made for another bucket; and an app's entries go
+# with the app instead of piling up for the life of the process.
+_REGISTERED: weakref.WeakKeyDictionary[IConstruct, dict[str, S3ObjectRef]] = weakref.WeakKeyDictionary()
+
+
+def _placeholders_of(scope: IConstruct) -> dict[str, S3ObjectRef]:
+    """The placeholders ``presigned_url`` made in the app ``scope`` belongs to."""
+    return _REGISTERED.setdefault(scope.node.root, {})
 
 
 class JobDocument:
@@ -203,7 +210,7 @@ class JobDocument:
         ref = _checked_object(bucket, key, _PLACEHOLDER_WHERE)
         url = f"https://s3.{Aws.REGION}.{Aws.URL_SUFFIX}/{_fresh_token(bucket.bucket_name)}/{ref.key}"
         placeholder = f"{PLACEHOLDER_PREFIX}{url}}}"
-        _REGISTERED[placeholder] = ref
+        _placeholders_of(bucket)[placeholder] = ref
         return placeholder
 
     @staticmethod
@@ -433,7 +440,7 @@ def _presigned_objects(scope: Construct, text: str, *, registered: bool) -> tupl
             if not schema.has_no_iam_wildcard(match.group("url")):
                 # The placeholder itself is not quoted: documents may be confidential.
                 raise schema.InvalidPropertyError(f"Document {schema.PLACEHOLDER_WILDCARD_RULE}")
-            ref = _REGISTERED.get(match.group(0)) if registered else None
+            ref = _placeholders_of(scope).get(match.group(0)) if registered else None
             if ref is None:
                 ref = _literal_object(scope, match.group("url"))
             if ref is None:

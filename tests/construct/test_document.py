@@ -274,6 +274,21 @@ def test_v1_placeholder_is_found_and_an_unterminated_one_is_not(scope: Construct
     assert [(ref.bucket.bucket_name, ref.key) for ref in objects] == [("old-bucket", "fw.bin")]
 
 
+def test_a_placeholder_is_known_only_in_the_app_that_made_it(scope: Construct) -> None:
+    # GIVEN a placeholder made for a bucket of another app
+    other = Stack(App(), "Other")
+    placeholder = JobDocument.presigned_url(s3.Bucket(other, "Firmware"), "fw/2.bin")
+
+    # WHEN a document of this app uses it
+    objects = JobDocument.from_object({"url": placeholder}).bind(scope).presigned_objects
+
+    # THEN it grants nothing on the other app's bucket: it is left unrecognised (and warned about)
+    assert objects == ()
+    assert Annotations.from_stack(Stack.of(scope)).find_warning(
+        "/Errors/Job", Match.string_like_regexp("1 presigned-URL placeholder")
+    )
+
+
 # ---------------------------------------------------------------------------
 # Documents in S3
 # ---------------------------------------------------------------------------
