@@ -55,8 +55,11 @@ plan deploy destroy: $(VENV)/.installed
 # The fast set (about 4 minutes here): everything but the exhaustive suites, which make check adds
 # (markers in pyproject.toml), and a tenth of the generated examples (tests/depth.py).
 FAST_SET := not load and not wheel and not bench and not real_waits
+# pytest-xdist: one worker per core (2 here); a test module stays on one worker, so its
+# module-scoped synths run once. Ports are ephemeral and state lives in tmp_path, per worker.
+PARALLEL ?= -n 2 --dist loadfile
 test: $(VENV)/.dev-installed
-	CDK_IOT_JOB_TEST_DEPTH=fast $(PY) -m pytest -m "$(FAST_SET)" --durations=10
+	CDK_IOT_JOB_TEST_DEPTH=fast $(PY) -m pytest $(PARALLEL) -m "$(FAST_SET)" --durations=10
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/run.py
@@ -84,7 +87,7 @@ types: $(VENV)/.dev-installed
 
 # Coverage settings (branch, sources, the 90% floor) live in pyproject.toml.
 tests-cov: $(VENV)/.dev-installed
-	$(PY) -m pytest --cov --cov-report=term-missing -m "not wheel" --durations=15
+	$(PY) -m pytest $(PARALLEL) --cov --cov-report=term-missing -m "not wheel" --durations=15
 
 wheel-check: $(VENV)/.dev-installed
 	$(PY) -m pytest -m wheel tests/system/test_wheel.py

@@ -114,10 +114,57 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("scan_after_all") is not None)
 
 
+# Under pytest-xdist each worker captures its own provider logs and figures. At its end a worker
+# hands them to the controller (workeroutput), which scans the union for planted secrets (the
+# whole-run guarantee of tests/system/test_log_secrets.py, whose test sees only its own worker)
+# and reports every worker's figures.
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A worker hands over its capture; the controller has received them all by now."""
+    import figures
+    import log_secrets
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["cdk_iot_job_log_lines"] = log_secrets.captured_lines()
+        workeroutput["cdk_iot_job_signatures"] = sorted(log_secrets.issued_signatures())
+        workeroutput["cdk_iot_job_figures"] = figures.tables()
+        return
+    if not _WORKER_OUTPUTS:
+        return
+    lines = [line for output in _WORKER_OUTPUTS for line in output.get("cdk_iot_job_log_lines", [])]
+    signatures = {sig for output in _WORKER_OUTPUTS for sig in output.get("cdk_iot_job_signatures", [])}
+    for output in _WORKER_OUTPUTS:
+        figures.merge(output.get("cdk_iot_job_figures", {}))
+    leaked = log_secrets.leaks(lines, signatures)
+    figures.record(
+        "Log scan (all workers)", lines_scanned=len(lines), response_url_signatures=len(signatures), leaks=len(leaked)
+    )
+    if leaked:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.section("planted secrets found in provider logs", red=True)
+            for line in leaked[:20]:
+                reporter.write_line(line)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_WORKER_OUTPUTS: list[dict[str, Any]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker finished; keep what it handed over."""
+    output = getattr(node, "workeroutput", None)
+    if output:
+        _WORKER_OUTPUTS.append(output)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the figures the fault, load and fuzz tests measured."""
     import figures
 
+    if getattr(terminalreporter.config, "workerinput", None) is not None:
+        return  # a pytest-xdist worker: the controller reports
     path = figures.write()
     if path is not None:
         terminalreporter.section("figures (also in build/test-figures.md)")

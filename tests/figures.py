@@ -40,3 +40,14 @@ def write() -> Path | None:
     FIGURES_PATH.parent.mkdir(parents=True, exist_ok=True)
     FIGURES_PATH.write_text(render() + "\n")
     return FIGURES_PATH
+
+
+def tables() -> dict[str, list[dict[str, str]]]:
+    """Every table recorded so far (a copy), e.g. for a pytest-xdist worker to hand to the controller."""
+    return {title: list(rows) for title, rows in _TABLES.items()}
+
+
+def merge(more: dict[str, list[dict[str, str]]]) -> None:
+    """Add the rows another process recorded (a pytest-xdist worker's)."""
+    for title, rows in more.items():
+        _TABLES.setdefault(title, []).extend(rows)

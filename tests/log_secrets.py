@@ -82,3 +82,8 @@ def issued_signatures() -> set[str]:
     """The signature of every response URL issued so far."""
     with _lock:
         return set(_signatures)
+
+
+def leaks(lines: list[str], signatures: set[str]) -> list[str]:
+    """The lines that hold a planted secret or a response URL signature."""
+    return [line for line in lines if any(secret in line for secret in (*PLANTED, *signatures))]
