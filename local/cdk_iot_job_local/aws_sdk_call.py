@@ -189,14 +189,14 @@ def _invoke(call: SdkCall, aws: LocalAws, physical_id: str, *, account: str, reg
 def _assumed_client(aws: LocalAws, service: str, role_arn: str, *, account: str, region: str) -> Any:
     sts = aws.any_client("sts", account=account, region=region)
     credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName="cdk-iot-job-local-sdk-call")["Credentials"]
-    make: Any = boto3.client  # boto3-stubs' overloads want a literal service name
-    return make(
+    return aws.client_with(
         service,
-        region_name=region,
-        endpoint_url=aws.endpoint_url,
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
+        {
+            "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"],
+        },
+        region,
     )
 
 

@@ -127,7 +127,7 @@ class LocalAws:
         if account == DEFAULT_ACCOUNT:
             return dict(_CREDENTIALS)
         if account not in self._credentials:
-            sts = self._client("sts", _CREDENTIALS, DEFAULT_REGION)
+            sts = self.client_with("sts", _CREDENTIALS, DEFAULT_REGION)
             assumed = sts.assume_role(
                 RoleArn=_ACCOUNT_ROLE.format(account=account),
                 RoleSessionName="cdk-iot-job-local",
@@ -176,13 +176,15 @@ class LocalAws:
     ) -> IoTClient | S3Client | IAMClient | STSClient:
         """A boto3 client for ``service`` on the embedded moto, in ``account`` and ``region``."""
         self._use(account, region if service == "iot" else None)
-        client: IoTClient | S3Client | IAMClient | STSClient = self._client(service, self.credentials(account), region)
+        client: IoTClient | S3Client | IAMClient | STSClient = self.client_with(
+            service, self.credentials(account), region
+        )
         return client
 
     def any_client(self, service: str, *, account: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION) -> Any:
         """A boto3 client for any service moto serves (an SDK call names it at deploy time)."""
         self._use(account, region if service == "iot" else None)
-        return self._client(service, self.credentials(account), region)
+        return self.client_with(service, self.credentials(account), region)
 
     def _use(self, account: str, region: str | None) -> None:
         """Remember an account (IAM, S3) and a region of it (IoT) for :meth:`snapshot`."""
@@ -190,7 +192,8 @@ class LocalAws:
         if region is not None:
             regions.add(region)
 
-    def _client(self, service: str, credentials: Mapping[str, str], region: str) -> Any:
+    def client_with(self, service: str, credentials: Mapping[str, str], region: str) -> Any:
+        """A boto3 client on the embedded moto with these ``AWS_*`` credentials (an assumed role's, say)."""
         make: Any = boto3.client  # boto3-stubs' overloads want a literal service name
         return make(
             service,
