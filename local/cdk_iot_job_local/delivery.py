@@ -15,16 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cdk_iot_job_provider.response import MAX_BODY_BYTES
+
 from . import aws_sdk_call, cdk_handlers
 from .environment import Environment
 from .runtime import CustomResourceResponse, LocalAws
 from .state import ResourceState
 from .support import Handling
 
-__all__ = ["MAX_RESPONSE_BYTES", "deliver"]
+__all__ = ["deliver"]
 
-#: CloudFormation's limit on a custom resource response body.
-MAX_RESPONSE_BYTES = 4096
 _DEFAULT_TIMEOUT = 3.0
 
 
@@ -99,7 +99,7 @@ def _within_limit(event: Mapping[str, Any], answer: CustomResourceResponse) -> C
         "NoEcho": False,
         "Data": answer.data,
     }
-    if len(json.dumps(body).encode()) <= MAX_RESPONSE_BYTES:
+    if len(json.dumps(body).encode()) <= MAX_BODY_BYTES:
         return answer
     # What CloudFormation answers a body over the limit (AwsCustomResource's outputPaths exist for this).
     return CustomResourceResponse("FAILED", answer.physical_id, "Response object is too long.", {})

@@ -22,36 +22,16 @@ from iot_faults import FaultyIotFake  # tests/ is on sys.path (pyproject: python
 from moto import mock_aws
 from moto.iot.models import FakeJob, IoTBackend
 from moto.iot.responses import IoTResponse
-from moto.server import ThreadedMotoServer
 
 from cdk_iot_job_local.iot_fake import StrictIotFake
 
 REGION = "us-east-1"
+# The environment of tests/local/conftest.py for each test; server_url is its moto server.
+pytestmark = pytest.mark.usefixtures("aws_env")
+
 ACCOUNT = "123456789012"
 TARGET = f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/device-1"
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IOT"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -12,12 +12,14 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.iot.models import iot_backends
-from moto.server import ThreadedMotoServer
 
 from cdk_iot_job_local.iot_fake import StrictIotFake, job_extras
 from cdk_iot_job_local.moto_state import DEFAULT_ACCOUNT, FORMAT_VERSION, restore, snapshot
 
 REGION = "us-east-1"
+# The environment of tests/local/conftest.py for each test; server_url is its moto server.
+pytestmark = pytest.mark.usefixtures("aws_env")
+
 ACCOUNT = DEFAULT_ACCOUNT
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1}, s3={"addressing_style": "path"})
 BINARY = bytes(range(256)) * 3
@@ -26,28 +28,6 @@ ASSUME = {
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
 INLINE = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_IOT"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def server_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def reset(url: str) -> None:
