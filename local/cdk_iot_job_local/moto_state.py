@@ -64,14 +64,13 @@ from botocore.exceptions import ClientError
 from moto.core.utils import utcnow
 from moto.iot.models import iot_backends
 
+from .environment import DEFAULT_ACCOUNT, DEFAULT_REGION
 from .iot_fake import StrictIotFake
 
 __all__ = ["DEFAULT_ACCOUNT", "FORMAT_VERSION", "restore", "restore_accounts", "snapshot", "snapshot_accounts"]
 
 #: Version of the snapshot layout; :func:`restore` refuses any other.
 FORMAT_VERSION = 1
-#: The account moto uses for credentials that are not a 12-digit number.
-DEFAULT_ACCOUNT = "123456789012"
 
 _DELETING = "DELETION_IN_PROGRESS"
 # DescribeJob fields that are CreateJob parameters of the same name.
@@ -150,7 +149,7 @@ def snapshot_accounts(
     accounts: dict[str, Any] = {}
     for account in sorted(regions):
         names = sorted(set(regions[account]))
-        clients = _Clients(session_for(account), endpoint_url, names[0] if names else "us-east-1")
+        clients = _Clients(session_for(account), endpoint_url, names[0] if names else DEFAULT_REGION)
         accounts[account] = {
             "iam": {"roles": _snapshot_roles(clients.client("iam"))},
             "s3": {"buckets": _snapshot_buckets(clients)},
@@ -367,7 +366,7 @@ def restore_accounts(
     accounts: Mapping[str, Any] = snapshot.get("accounts", {})
     clients: dict[str, _Clients] = {}
     for account, saved in sorted(accounts.items()):
-        clients[account] = _Clients(session_for(account), endpoint_url, "us-east-1")
+        clients[account] = _Clients(session_for(account), endpoint_url, DEFAULT_REGION)
         reached = clients[account].client("sts").get_caller_identity()["Account"]
         if reached != account:
             raise ValueError(f"the credentials for account {account} reach moto account {reached}")
