@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import iot_api, lifecycle, physical_id, redaction, schema
+from . import gate_api, gate_rules, iot_api, lifecycle, physical_id, redaction, rollout_gate, schema
 from .ownership import Owner
 from .response import DEFAULT_SENDER, MAX_PHYSICAL_ID_BYTES, OneResponseCfnResource
 
@@ -82,7 +82,11 @@ class Dependencies:
     monotonic
         The clock deadlines are reckoned on. Default ``time.monotonic``.
     clock
-        The wall clock the schedule rules are checked against (UTC).
+        The wall clock the schedule rules and rollout gates are reckoned on (UTC).
+    gate_timing
+        How a rollout gate polls.
+    gate_api
+        Gives the Lambda and CloudFormation calls of a waiting gate (hand-over, stack status).
     """
 
     iot_client: Callable[[str | None], iot_api.DeadlineClient] = iot_api.client_for
@@ -92,6 +96,8 @@ class Dependencies:
     sleep: Callable[[float], None] = time.sleep
     monotonic: Callable[[], float] = time.monotonic
     clock: Callable[[], datetime] = lifecycle.utc_now
+    gate_timing: rollout_gate.GateTiming = field(default_factory=rollout_gate.GateTiming)
+    gate_api: Callable[[], gate_api.GateApi] = gate_api.default_gate_api
 
 
 def _owner(event: dict[str, Any]) -> Owner:
@@ -151,11 +157,14 @@ def _service_timeout(event: dict[str, Any]) -> float | None:
     return float(seconds) if seconds in _SERVICE_TIMEOUT_RANGE else None
 
 
-def _request_deadline(event: dict[str, Any], context: Any, dependencies: Dependencies) -> float:
+def _request_deadline(
+    event: dict[str, Any], context: Any, dependencies: Dependencies, gate: rollout_gate.GateState | None
+) -> float:
     """The ``monotonic()`` after which no IoT request may start.
 
     The earlier of the Lambda timeout and the resource's ServiceTimeout, each
-    less the time an attempt and the answer take.
+    less the time an attempt and the answer take. A gate's later invocation
+    reckons ServiceTimeout from the event's first invocation (``answer_by``).
     """
     reserve = dependencies.reserve
     now = dependencies.monotonic()
@@ -164,11 +173,49 @@ def _request_deadline(event: dict[str, Any], context: Any, dependencies: Depende
         + context.get_remaining_time_in_millis() / 1000.0
         - (reserve.response_seconds - reserve.last_request_margin_seconds)
     )
+    if gate is not None:
+        return min(deadline, now + gate.answer_by - dependencies.clock().timestamp())
     service_timeout = _service_timeout(event)
     if service_timeout is not None:
         margin = min(reserve.service_timeout_margin_seconds, service_timeout / 2)
         deadline = min(deadline, now + service_timeout - margin)
     return deadline
+
+
+def _answer_by(event: dict[str, Any], dependencies: Dependencies) -> float:
+    """The wall-clock time by which CloudFormation must have the answer, less the time to send it."""
+    service_timeout = _service_timeout(event) or float(schema.MAX_SERVICE_TIMEOUT_SECONDS)
+    margin = min(dependencies.reserve.service_timeout_margin_seconds, service_timeout / 2)
+    return dependencies.clock().timestamp() + service_timeout - margin
+
+
+def _gate_state(event: dict[str, Any]) -> rollout_gate.GateState | None:
+    """The state a hand-over event carries, or ``None`` for CloudFormation's own event."""
+    if rollout_gate.GATE_KEY not in event:
+        return None
+    return rollout_gate.GateState.of(event[rollout_gate.GATE_KEY])
+
+
+def _gate_config(request: lifecycle.JobRequest, event: dict[str, Any]) -> gate_rules.GateConfig | None:
+    """The resource's rollout gate; rejects one CloudFormation would stop waiting for.
+
+    Raises
+    ------
+    schema.InvalidPropertyError
+        When the gate's timeout plus the provider's margin exceeds ServiceTimeout.
+    """
+    gate = request.properties.get("RolloutGate")
+    if not isinstance(gate, dict):
+        return None
+    config = gate_rules.GateConfig.of(gate)
+    service_timeout = _service_timeout(event) or float(schema.MAX_SERVICE_TIMEOUT_SECONDS)
+    if config.timeout_seconds + schema.GATE_MARGIN_SECONDS > service_timeout:
+        raise schema.InvalidPropertyError(
+            f"RolloutGate.TimeoutInMinutes {config.timeout_seconds / 60:g} does not fit ServiceTimeout "
+            f"{service_timeout:g} s: a gate needs its timeout plus {schema.GATE_MARGIN_SECONDS} s; "
+            "raise ServiceTimeout (at most 3600) or shorten the gate"
+        )
+    return config
 
 
 def _iot(event: dict[str, Any], deadline: float, dependencies: Dependencies) -> iot_api.IotApi:
@@ -198,7 +245,7 @@ def _request(
     except schema.InvalidPropertyError:
         old = None
     # Neither waits nor IoT requests may run into the time needed to answer.
-    request_deadline = _request_deadline(event, context, dependencies)
+    request_deadline = _request_deadline(event, context, dependencies, _gate_state(event))
     iot = _iot(event, request_deadline, dependencies)
     return lifecycle.JobRequest(
         owner=_owner(event),
@@ -217,9 +264,81 @@ def _request(
     )
 
 
-def _respond(helper: OneResponseCfnResource, result: lifecycle.JobResult) -> str:
-    helper.Data.update(result.attributes())
+def _respond(helper: OneResponseCfnResource, result: lifecycle.JobResult, *, gated: bool = False) -> str:
+    helper.Data.update(result.attributes(gated=gated))
     return result.job_arn
+
+
+class GateFailedError(Exception):
+    """The rollout gate failed; the message is the response's Reason."""
+
+
+def _create_or_update(
+    helper: OneResponseCfnResource,
+    event: dict[str, Any],
+    context: Any,
+    dependencies: Dependencies,
+    attempt: lifecycle.CreateAttempt,
+) -> str:
+    """Create or update the job and, for a new job with a rollout gate, wait for the fleet.
+
+    A hand-over event (:data:`rollout_gate.GATE_KEY`) only continues its gate.
+    """
+    state = _gate_state(event)
+    request = _request(event, context, dependencies, attempt)
+    gate = _gate_config(request, event)
+    if state is not None:
+        if gate is None:
+            raise schema.InvalidPropertyError(f"{rollout_gate.GATE_KEY} was sent for a resource without RolloutGate")
+        attempt.job_arn = state.job_arn
+        outcome = rollout_gate.resume(_gate_run(request, gate, event, context, dependencies), state)
+        return _gate_answer(helper, event, state.job_arn, lifecycle.JobResult(state.job_id, state.job_arn), outcome)
+    answer_by = _answer_by(event, dependencies)
+    change = lifecycle.create if event.get("RequestType") == "Create" else lifecycle.update
+    result = change(request)
+    if gate is None or not result.created:
+        return _respond(helper, result, gated=gate is not None)
+    run = _gate_run(request, gate, event, context, dependencies)
+    outcome = rollout_gate.start(run, result, answer_by=answer_by)
+    return _gate_answer(helper, event, result.job_arn, result, outcome)
+
+
+def _gate_run(
+    request: lifecycle.JobRequest,
+    gate: gate_rules.GateConfig,
+    event: dict[str, Any],
+    context: Any,
+    dependencies: Dependencies,
+) -> rollout_gate.GateRun:
+    return rollout_gate.GateRun(
+        request=request,
+        gate=gate,
+        api=dependencies.gate_api(),
+        event={key: value for key, value in event.items() if key != rollout_gate.GATE_KEY},
+        function_arn=str(getattr(context, "invoked_function_arn", "")),
+        timing=dependencies.gate_timing,
+    )
+
+
+def _gate_answer(
+    helper: OneResponseCfnResource,
+    event: dict[str, Any],
+    job_arn: str,
+    result: lifecycle.JobResult,
+    outcome: rollout_gate.GateOutcome,
+) -> str:
+    """Answer the gate's verdict, or nothing when another invocation holds the event."""
+    if outcome.kind in ("HANDED_OVER", "SUPERSEDED"):
+        logger.info("no answer from this invocation: %s", outcome.reason)
+        helper.withhold()
+        return job_arn
+    helper.Data.update({**result.attributes(gated=True), **outcome.attributes})
+    if outcome.kind == "PASS":
+        helper.Data["GateVerdict"] = "PASS"
+        return job_arn
+    # The failed request's own job: CloudFormation's rollback deletes exactly that job.
+    helper.PhysicalResourceId = physical_id.may_have_created(job_arn, str(event.get("RequestId", "")))
+    raise GateFailedError(outcome.reason)
 
 
 def _delete(helper: OneResponseCfnResource, request: lifecycle.JobRequest) -> str | None:
@@ -270,13 +389,13 @@ class ProviderHandler:
 
         @helper.create
         def create(event: dict[str, Any], context: Any) -> str:
-            """Create the job; the physical id is its ARN."""
-            return _respond(helper, lifecycle.create(_request(event, context, dependencies, attempt)))
+            """Create the job (and wait for its gate); the physical id is its ARN."""
+            return _create_or_update(helper, event, context, dependencies, attempt)
 
         @helper.update
         def update(event: dict[str, Any], context: Any) -> str:
-            """Update in place, or return a new job's ARN when the job was replaced."""
-            return _respond(helper, lifecycle.update(_request(event, context, dependencies, attempt)))
+            """Update in place, or return a new job's ARN when the job was replaced (after its gate)."""
+            return _create_or_update(helper, event, context, dependencies, attempt)
 
         @helper.delete
         def delete(event: dict[str, Any], context: Any) -> str | None:

@@ -305,9 +305,22 @@ class IotApi:
         """Remove tags by key."""
         self._call("untag_resource", resourceArn=job_arn, tagKeys=list(keys))
 
-    def cancel_job(self, job_id: str, *, comment: str) -> None:
-        """Cancel the job; executions already in progress are left to finish."""
-        self._call("cancel_job", jobId=job_id, reasonCode="CLOUDFORMATION_DELETE", comment=comment, force=False)
+    def cancel_job(
+        self, job_id: str, *, comment: str, reason_code: str = "CLOUDFORMATION_DELETE", force: bool = False
+    ) -> None:
+        """Cancel the job; executions already in progress are left to finish unless ``force``."""
+        self._call("cancel_job", jobId=job_id, reasonCode=reason_code, comment=comment, force=force)
+
+    def group_things(self, group_name: str) -> set[str]:
+        """The names of the things in a thing group and, recursively, in its child groups."""
+        things: set[str] = set()
+        kwargs: dict[str, Any] = {"thingGroupName": group_name, "recursive": True, "maxResults": 250}
+        while True:
+            response = self._call("list_things_in_thing_group", **kwargs)
+            things.update(response.get("things", []))
+            if not response.get("nextToken"):
+                return things
+            kwargs["nextToken"] = response["nextToken"]
 
     def delete_job(self, job_id: str, *, force: bool, namespace_id: str | None = None) -> None:
         """Start the (asynchronous) deletion of the job."""

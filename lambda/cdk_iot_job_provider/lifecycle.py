@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from . import schema
+from .gate_rules import Counts
 from .iot_api import IotApi, IotUnavailableError, JobNotFoundError, error_code, http_status, retry_attempts
 from .ownership import FINGERPRINT_TAG, REPLACES_TAG, REQUEST_TAG, Owner, generated_job_id, is_job_id, user_tags
 from .physical_id import JobRef, job_arn, parse_physical_id
@@ -130,20 +131,43 @@ class JobResult:
     """The job a Create or Update leaves in place.
 
     ``created_at`` is empty only for a job deleted outside the stack.
+    ``created`` tells whether this request created the job (a Create, or a
+    replacement), which is when a rollout gate applies. ``counts`` are
+    DescribeJob's execution counts when the job was last read.
     """
 
     job_id: str
     job_arn: str
     created_at: str = ""
+    # How the job was reached and what it counted then: not part of which job it is.
+    created: bool = field(default=False, compare=False)
+    counts: Counts = field(default_factory=Counts, compare=False)
 
-    def attributes(self) -> dict[str, str]:
-        """``Fn::GetAtt`` attributes: ``Arn`` and ``CreatedAt`` as ``AWS::IoT::Job``, plus ``JobId``."""
-        return {"Arn": self.job_arn, "CreatedAt": self.created_at, "JobId": self.job_id}
+    def attributes(self, *, gated: bool = False) -> dict[str, str]:
+        """``Fn::GetAtt`` attributes.
+
+        ``Arn`` and ``CreatedAt`` as ``AWS::IoT::Job``, plus ``JobId``. A
+        resource with a ``RolloutGate`` also gets the execution counts
+        (``SucceededThings``, ...), ``TargetedThings`` (here the executions
+        less REMOVED; a gate that ran answers its denominator) and
+        ``GateVerdict`` (``NONE``: no gate ran in this operation).
+        """
+        attributes = {"Arn": self.job_arn, "CreatedAt": self.created_at, "JobId": self.job_id}
+        if gated:
+            targeted = self.counts.executions - self.counts["REMOVED"]
+            attributes.update({**self.counts.attributes(), "TargetedThings": str(targeted), "GateVerdict": "NONE"})
+        return attributes
 
     @classmethod
-    def of(cls, job: Mapping[str, Any]) -> JobResult:
+    def of(cls, job: Mapping[str, Any], *, created: bool = False) -> JobResult:
         """The result for a job as DescribeJob returned it."""
-        return cls(str(job["jobId"]), str(job["jobArn"]), format_created_at(job.get("createdAt")))
+        return cls(
+            str(job["jobId"]),
+            str(job["jobArn"]),
+            format_created_at(job.get("createdAt")),
+            created=created,
+            counts=Counts.of(job.get("jobProcessDetails")),
+        )
 
 
 def format_created_at(value: Any) -> str:
@@ -405,7 +429,7 @@ def _created(iot: IotApi, job_id: str) -> JobResult:
     if job is None:
         # Only a deletion racing the Create gets here; CreatedAt is unknown.
         raise JobConflictError(f"job {job_id} was deleted right after it was created")
-    return JobResult.of(job)
+    return JobResult.of(job, created=True)
 
 
 def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str, Any]) -> JobResult:
@@ -415,7 +439,7 @@ def _resolve_existing(request: JobRequest, job_id: str, api_request: Mapping[str
         tags = request.iot.list_tags(job["jobArn"])
         if request.owner.created(tags):
             logger.info("job %s was already created by this request", job_id)
-            return JobResult.of(job)
+            return JobResult.of(job, created=True)
         # The job is someone else's, or kept from an earlier request: this
         # request made none, so its failure must not point a rollback at it.
         request.attempt.job_arn = None

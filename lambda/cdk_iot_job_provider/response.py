@@ -215,6 +215,11 @@ class OneResponseCfnResource(CfnResource):
             return
         super().__call__(self._event, context)
 
+    def withhold(self) -> None:
+        """Send no response for this event: another invocation holds it (a rollout gate's hand-over)."""
+        with self._response_lock:
+            self._responded = True
+
     def _timeout(self) -> None:
         """crhelper's timer, 0.5 s before the Lambda timeout: name the job that may exist."""
         logger.error("the invocation is about to time out: answering FAILED")

@@ -287,6 +287,19 @@ _TAG = _object(
     required=("Key", "Value"),
 )
 
+#: What a rollout gate counts as failed executions, unless FailureTypes says otherwise.
+GATE_FAILURE_TYPES = ("FAILED", "REJECTED", "TIMED_OUT")
+#: What the provider does to the new job when its gate fails (default CANCEL).
+GATE_FAILURE_ACTIONS = ("CANCEL", "CANCEL_FORCE", "DELETE")
+#: CloudFormation waits at most 3600 s; the provider keeps this much of it beyond a gate's
+#: timeout for CreateJob, the failure action and the answer.
+GATE_MARGIN_SECONDS = 300
+MAX_SERVICE_TIMEOUT_SECONDS = 3600
+MAX_GATE_TIMEOUT_MINUTES = (MAX_SERVICE_TIMEOUT_SECONDS - GATE_MARGIN_SECONDS) // 60
+DEFAULT_GATE_TIMEOUT_MINUTES = 30
+#: A gated job carries one more provider tag (the gate's baton), so one user tag fewer fits.
+GATE_TAG_COUNT = 1
+
 PROPERTIES: Mapping[str, Field] = {
     "JobId": _string(1, 64, r"[a-zA-Z0-9_-]+"),
     "Targets": _list(
@@ -378,9 +391,23 @@ PROPERTIES: Mapping[str, Field] = {
     # Not in AWS::IoT::Job: CreateJob's namespace, and what Delete does.
     "NamespaceId": _string(1, 64, r"[a-zA-Z0-9_-]+"),
     "DeleteBehavior": _enum("DELETE", "CANCEL"),
+    # Not in AWS::IoT::Job: the deploy waits for the fleet's answer (gate_rules.py, rollout_gate.py).
+    "RolloutGate": _object(
+        {
+            "MinSucceededPercent": _number(0, 100, decimals=2),
+            "MaxFailedPercent": _number(0, 100, decimals=2),
+            "FailureTypes": _list(_enum(*GATE_FAILURE_TYPES), 1, len(GATE_FAILURE_TYPES)),
+            "BakeTimeInMinutes": _integer(0, MAX_GATE_TIMEOUT_MINUTES - 1),
+            "TimeoutInMinutes": _integer(1, MAX_GATE_TIMEOUT_MINUTES),
+            "OnFailure": _enum(*GATE_FAILURE_ACTIONS),
+            "ExpectedTargets": _integer(1),
+        },
+        required=("MinSucceededPercent",),
+    ),
 }
 
 REQUIRED_PROPERTIES = ("Targets",)
+
 
 # As AWS::IoT::Job's createOnlyProperties, plus NamespaceId.
 CREATE_ONLY_PROPERTIES = frozenset(
@@ -410,10 +437,10 @@ UPDATABLE_API_PROPERTIES = (
 )
 
 # Everything an Update can change without a new job.
-UPDATABLE_PROPERTIES = (*UPDATABLE_API_PROPERTIES, "Tags", "DeleteBehavior")
+UPDATABLE_PROPERTIES = (*UPDATABLE_API_PROPERTIES, "Tags", "DeleteBehavior", "RolloutGate")
 
 # Properties that never reach CreateJob.
-_PROVIDER_ONLY = frozenset({"DeleteBehavior"})
+_PROVIDER_ONLY = frozenset({"DeleteBehavior", "RolloutGate"})
 
 _MANAGED_TEMPLATE = re.compile(r"arn:[a-z0-9-]+:iot:[a-z0-9-]*::jobtemplate/AWS-[!-~]+")
 
@@ -454,6 +481,7 @@ def parse_properties(raw: Mapping[str, Any], *, is_unresolved: Unresolved | None
     root = _object(dict(PROPERTIES), required=REQUIRED_PROPERTIES)
     parsed = _parse_object(root, properties, "", unresolved)
     _check_document_rules(parsed, unresolved)
+    _check_rollout_gate(parsed, unresolved)
     _check_schedule_order(parsed.get("SchedulingConfig"), unresolved)
     return parsed
 
@@ -525,6 +553,28 @@ def _schedule_time(value: Any, unresolved: Unresolved) -> datetime | None:
     if value is None or unresolved(value):
         return None
     return datetime.strptime(value, SCHEDULE_TIME_FORMAT)
+
+
+def _check_rollout_gate(props: Mapping[str, Any], unresolved: Unresolved) -> None:
+    gate = props.get("RolloutGate")
+    if not isinstance(gate, Mapping):
+        return
+    bake = gate.get("BakeTimeInMinutes", 0)
+    timeout = gate.get("TimeoutInMinutes", DEFAULT_GATE_TIMEOUT_MINUTES)
+    if not unresolved(bake) and not unresolved(timeout) and bake >= timeout:
+        raise InvalidPropertyError(
+            f"RolloutGate.BakeTimeInMinutes {bake} must be less than RolloutGate.TimeoutInMinutes {timeout}: "
+            "the bake time runs inside the gate's timeout"
+        )
+    failure_types = gate.get("FailureTypes")
+    if isinstance(failure_types, list) and len(set(map(str, failure_types))) != len(failure_types):
+        raise InvalidPropertyError("RolloutGate.FailureTypes must not repeat a failure type")
+    tags = props.get("Tags")
+    if isinstance(tags, list) and len(tags) > MAX_USER_TAGS - GATE_TAG_COUNT:
+        raise InvalidPropertyError(
+            f"Tags must have at most {MAX_USER_TAGS - GATE_TAG_COUNT} item(s) on a job with a RolloutGate "
+            f"(got {len(tags)}): the gate uses one more of IoT's 50 tags"
+        )
 
 
 def _check_document_rules(props: Mapping[str, Any], unresolved: Unresolved) -> None:
