@@ -225,6 +225,13 @@ def evaluate(
             f"({_summary(counts, total, config)})",
         )
     met = _percent(counts["SUCCEEDED"], total) >= config.min_succeeded_percent
+    if job_status == "COMPLETED" and not met:
+        # Things expected but never given an execution will not get one now.
+        return Verdict(
+            "FAIL",
+            f"the job completed with {_summary(counts, total, config)}, below the required "
+            f"{config.min_succeeded_percent:g}%",
+        )
     since = (threshold_met_at if threshold_met_at is not None else elapsed_seconds) if met else None
     if since is not None and elapsed_seconds - since >= config.bake_seconds:
         return Verdict("PASS", f"{_summary(counts, total, config)}; threshold held for the bake time", since)

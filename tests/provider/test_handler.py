@@ -674,3 +674,73 @@ def test_update_of_a_scheduled_job_whose_start_has_passed_still_deploys(cfn: Cfn
     # THEN the update is in place: the time rule is CreateJob's, not UpdateJob's
     assert response["Status"] == "SUCCESS"
     assert job(aws, job_id)["description"] == "later"
+
+
+# --- Rollout gates: what the handler checks before and around a gate ---------
+
+
+def gated(**gate: Any) -> dict[str, Any]:
+    # The construct sets ServiceTimeout to the gate's timeout plus 300 s (here 30 + 5 min).
+    return {**props(RolloutGate={"MinSucceededPercent": "95", **gate}), "ServiceTimeout": "2100"}
+
+
+def test_a_gate_that_does_not_fit_service_timeout_fails_before_any_job_is_created(cfn: Cfn, aws: Any) -> None:
+    response = cfn.create({**gated(TimeoutInMinutes="30"), "ServiceTimeout": "1200"})
+
+    assert response["Status"] == "FAILED"
+    assert response["Reason"] == (
+        "RolloutGate.TimeoutInMinutes 30 does not fit ServiceTimeout 1200 s: a gate needs its timeout plus 300 s; "
+        "raise ServiceTimeout (at most 3600) or shorten the gate"
+    )
+    assert aws.iot.list_jobs()["jobs"] == []
+
+
+def test_a_gate_state_for_a_resource_without_a_gate_is_refused(cfn: Cfn, aws: Any) -> None:
+    url = cfn.endpoint.response_url("handover")
+    built = event("Create", props(), response_url=url)
+    built["CdkIotJobGate"] = {
+        "job_id": "j",
+        "job_arn": arn("j"),
+        "chain": "c",
+        "seq": 1,
+        "baton": "c.0.x",
+        "started_at": 0,
+        "answer_by": time.time() + 600,
+        "counted": 1,
+    }
+
+    response = cfn.deliver(built)
+
+    assert response["Status"] == "FAILED"
+    assert response["Reason"] == "CdkIotJobGate was sent for a resource without RolloutGate"
+    assert aws.iot.list_jobs()["jobs"] == []
+
+
+def test_a_duplicated_gated_create_sends_no_second_response(cfn: Cfn, aws: Any) -> None:
+    url = cfn.endpoint.response_url("duplicate")
+    built = event("Create", gated(), response_url=url)
+    first_job = None
+    # The first delivery holds the gate (its baton is on the job) when the duplicate arrives.
+    aws.iot.create_job(
+        jobId=generated_job_id(Owner(built["StackId"], built["LogicalResourceId"], built["RequestId"])),
+        targets=[GROUP],
+        document=sample_properties()["Document"],
+        tags=[
+            *({"Key": key, "Value": value} for key, value in _owner_tags(built).items()),
+            {"Key": "cdk-iot-job:gate", "Value": "first.0.n1"},
+        ],
+    )
+    first_job = aws.iot.list_jobs()["jobs"][0]["jobId"]
+
+    cfn.handler(built, LambdaContext())
+
+    assert cfn.endpoint.requests_for(url) == []
+    assert [job["jobId"] for job in aws.iot.list_jobs()["jobs"]] == [first_job]
+
+
+def _owner_tags(built: dict[str, Any]) -> dict[str, str]:
+    from cdk_iot_job_provider import schema
+
+    owner = Owner(built["StackId"], built["LogicalResourceId"], built["RequestId"])
+    parsed = schema.parse_properties({**gated(), "ServiceTimeout": None})
+    return owner.tags(schema.create_only_fingerprint(parsed))
