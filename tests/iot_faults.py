@@ -54,7 +54,9 @@ from typing import Any
 from moto.iot.exceptions import IoTClientError
 from moto.iot.responses import IoTResponse
 
+from cdk_iot_job_local.fleet import FleetPolicy
 from cdk_iot_job_local.iot_fake import StrictIotFake
+from cdk_iot_job_local.job_executions import Clock
 
 __all__ = ["DEFAULT_STATUS", "OPERATIONS", "FaultyIotFake", "InjectedError", "OperationStats"]
 
@@ -175,12 +177,20 @@ class FaultyIotFake(StrictIotFake):
     """
 
     def __init__(
-        self, *, deletion_polls: int = 2, max_concurrent_deletions: int = 10, check_targets: bool = False
+        self,
+        *,
+        deletion_polls: int = 2,
+        max_concurrent_deletions: int = 10,
+        check_targets: bool = False,
+        fleet: FleetPolicy | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__(
             deletion_polls=deletion_polls,
             max_concurrent_deletions=max_concurrent_deletions,
             check_targets=check_targets,
+            fleet=fleet,
+            clock=clock,
         )
         self._faults: dict[str, deque[_Fault]] = {}
         self._fraction_rules: dict[str, _FractionRule] = {}

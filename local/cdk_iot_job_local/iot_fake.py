@@ -28,10 +28,43 @@ DeleteJob
     DELETION_IN_PROGRESS and the next ``deletion_polls`` DescribeJob calls on
     it still see that, after which the job, its executions and its tags are
     gone (``deletion_polls=0``: gone at once). Deterministic, no sleeps.
+    While DELETION_IN_PROGRESS, the job's executions are no longer played.
 Delete/Cancel/Update of a job being deleted
     Real: an error. moto: allowed. Fake: InvalidStateTransitionException (409).
 CancelJob
-    Fake: status CANCELED, keeps reasonCode, comment and force.
+    Real: status CANCELED; QUEUED executions CANCELED, and IN_PROGRESS ones
+    too with ``force=true``. moto: status CANCELED, executions untouched.
+    Fake: as real; keeps reasonCode, comment and force. A canceled job never
+    becomes COMPLETED.
+Job executions (CreateJob, DescribeJob's jobProcessDetails, ListJobs,
+DescribeJobExecution, ListJobExecutionsForJob, ListJobExecutionsForThing)
+    Real: one execution per targeted thing (thing groups expanded through
+    their child groups); devices move them QUEUED, IN_PROGRESS, then
+    SUCCEEDED, FAILED or REJECTED, or the in-progress timer makes them
+    TIMED_OUT; the rollout rate paces notifications; abort criteria cancel
+    the job; jobProcessDetails counts each status; a SNAPSHOT job is
+    COMPLETED when every execution has ended; a CONTINUOUS job gives
+    executions to things that join a targeted group; things deleted or
+    removed from the targets while QUEUED or IN_PROGRESS are REMOVED.
+    moto: one execution per target ARN (a group's too, never expanded),
+    ``executionNumber`` always 123, statuses never change, jobProcessDetails
+    a static stub, no numberOfTimedOutThings. Fake: all of the real
+    behaviour, in :mod:`.job_executions` (its docstring lists the
+    approximations: pacing, abort reasonCode, retries, scheduling). The
+    devices are a :class:`~.fleet.FleetPolicy` (``fleet=``); without one
+    nobody answers and executions stay QUEUED. Nothing runs in the
+    background: a job's executions are played, in time order, up to the
+    fake's clock whenever the job is read or changed (and every job of the
+    account and region when a thing or group membership changes).
+    processingTargets is present only while the job is IN_PROGRESS.
+CancelJobExecution/DeleteJobExecution of an unknown execution
+    Real: ResourceNotFoundException (404). moto: raw ``KeyError`` (500 over
+    HTTP). Fake: 404.
+Time
+    Every time the fake writes (createdAt, lastUpdatedAt, completedAt,
+    execution times) is read from its ``clock`` (real time by default, or the
+    local engine's :class:`~.virtual_time.TimeScale`); moto reads the wall
+    clock.
 jobId pattern
     Real: ``^[a-zA-Z0-9_-]{1,64}$``. moto: checks the first character only.
     Fake: the whole pattern, else InvalidRequestException (400).
@@ -78,7 +111,9 @@ from a test:
   handles requests on threads of that process, which see the patched classes.
 
 Extra per-job state lives on moto's ``FakeJob`` objects, which moto keys by
-account and region, so several accounts and regions stay independent.
+account and region, so several accounts and regions stay independent; the
+executions are moto's own ``job_executions`` entries (of a subclass,
+:class:`~.job_executions.SimulatedExecution`).
 
 Examples
 --------
@@ -86,6 +121,12 @@ In-process (install the fake around ``mock_aws``; order does not matter)::
 
     with mock_aws(), StrictIotFake(deletion_polls=1):
         run_handler(...)                  # boto3 inside sees the fake
+
+With a fleet that answers, on a clock 60 times faster than real time::
+
+    fleet = FleetPolicy.parse("succeed=0.9,fail=0.1,delay=1..5m,seed=3")
+    with mock_aws(), StrictIotFake(fleet=fleet, clock=TimeScale(60)):
+        ...                               # DescribeJob counts move a minute a second
 
 Over HTTP (the server thread lives in the test process, so it is patched)::
 
@@ -125,7 +166,6 @@ from types import TracebackType
 from typing import Any, ClassVar, Protocol, cast
 
 from moto.core.responses import ActionResult, EmptyResult
-from moto.core.utils import utcnow
 from moto.iot.exceptions import (
     InvalidRequestException,
     InvalidStateTransitionException,
@@ -133,8 +173,13 @@ from moto.iot.exceptions import (
     ResourceAlreadyExistsException,
     ResourceNotFoundException,
 )
-from moto.iot.models import FakeJob, IoTBackend
+from moto.iot.models import FakeJob, IoTBackend, iot_backends
 from moto.iot.responses import IoTResponse
+
+from . import job_executions
+from .fleet import FleetPolicy
+from .job_executions import Clock, SimulatedExecution
+from .virtual_time import REAL_TIME
 
 __all__ = ["JobExtras", "LimitExceededException", "StrictIotFake", "job_extras"]
 
@@ -250,6 +295,15 @@ class StrictIotFake:
     check_targets : bool, default False
         Whether CreateJob's targets must be things or thing groups moto holds
         in the job's account and region. May be changed while installed.
+    fleet : FleetPolicy, optional
+        How the simulated devices answer job executions
+        (:mod:`~cdk_iot_job_local.fleet`). ``None`` (the default): nobody
+        answers, executions stay ``QUEUED``. May be changed while installed.
+    clock : Clock, optional
+        Where every time the fake writes comes from (``createdAt``,
+        ``lastUpdatedAt``, execution times) and what executions are played up
+        to: a :class:`~cdk_iot_job_local.virtual_time.TimeScale` or any object
+        whose ``now()`` answers an aware UTC datetime. Real time by default.
 
     Notes
     -----
@@ -263,11 +317,19 @@ class StrictIotFake:
     _install_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
-        self, *, deletion_polls: int = 2, max_concurrent_deletions: int = 10, check_targets: bool = False
+        self,
+        *,
+        deletion_polls: int = 2,
+        max_concurrent_deletions: int = 10,
+        check_targets: bool = False,
+        fleet: FleetPolicy | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.deletion_polls = deletion_polls
         self.max_concurrent_deletions = max_concurrent_deletions
         self.check_targets = check_targets
+        self.fleet = fleet
+        self.clock: Clock = clock if clock is not None else REAL_TIME
         # RLock: backend methods take it and are called from handlers holding it.
         self._lock = threading.RLock()
         self._saved: dict[tuple[type, str], Any] = {}
@@ -315,6 +377,64 @@ class StrictIotFake:
         """Whether this instance's patches are in place."""
         return StrictIotFake._installed is self
 
+    def jobs_tagged(self, key: str, value: str) -> list[str]:
+        """ARNs of the jobs, in every account and region, that carry the tag ``key`` = ``value``.
+
+        Jobs being deleted are left out. For the local engine's live progress:
+        the provider tags each job with ``cdk-iot-job:request-id``.
+
+        Parameters
+        ----------
+        key, value
+            The tag.
+
+        Returns
+        -------
+        list[str]
+            Sorted job ARNs.
+        """
+        with self._lock:
+            found = []
+            for regions in list(iot_backends.values()):
+                for backend in list(regions.values()):
+                    for job in list(backend.jobs.values()):
+                        tags = job_extras(job).tags
+                        if job.status != DELETING and any(t["Key"] == key and t.get("Value") == value for t in tags):
+                            found.append(job.job_arn)
+            return sorted(found)
+
+    def restore_executions(self, backend: IoTBackend, job_id: str, records: list[dict[str, Any]]) -> None:
+        """Put back a job's executions as a state file recorded them (see :func:`.job_executions.restore_executions`).
+
+        Parameters
+        ----------
+        backend
+            moto's IoT backend of the job's account and region.
+        job_id
+            The job, already created again.
+        records
+            One per execution: ``thingName``, ``status``, ``executionNumber``
+            and the ``queuedAt``, ``startedAt`` and ``lastUpdatedAt`` times
+            (naive UTC datetimes).
+        """
+        with self._lock:
+            job_executions.restore_executions(backend, _get_job(backend, job_id), records)
+
+    def _now(self) -> datetime.datetime:
+        """The clock's now, as moto keeps times: naive UTC."""
+        now = self.clock.now()
+        if now.tzinfo is not None:
+            now = now.astimezone(datetime.UTC).replace(tzinfo=None)
+        return now
+
+    def _advance(self, backend: IoTBackend, job: FakeJob) -> None:
+        """Play the job's executions up to now (the caller holds the lock)."""
+        job_executions.advance(backend, job, self._now(), self.fleet)
+
+    def _advance_all(self, backend: IoTBackend) -> None:
+        for job in list(backend.jobs.values()):
+            self._advance(backend, job)
+
     def __enter__(self) -> StrictIotFake:
         return self.install()
 
@@ -350,6 +470,18 @@ class StrictIotFake:
             self._untag_resource,
             self._list_tags_for_resource,
             self._get_job_document,
+            self._list_jobs,
+            self._describe_job_execution,
+            self._list_job_executions_for_job,
+            self._list_job_executions_for_thing,
+            self._cancel_job_execution,
+            self._delete_job_execution,
+            # Membership changes: executions of things that leave a job's targets are REMOVED,
+            # joiners of a CONTINUOUS job get one, at the time of the change.
+            self._membership_change("add_thing_to_thing_group"),
+            self._membership_change("remove_thing_from_thing_group"),
+            self._membership_change("delete_thing"),
+            self._membership_change("delete_thing_group"),
         ):
             patches[(IoTBackend, impl.__name__.lstrip("_"))] = backend_method(impl)
 
@@ -457,6 +589,8 @@ class StrictIotFake:
         )
         job = backend.jobs[job_id]
         job.status = "IN_PROGRESS"
+        job.created_at = job.last_updated_at = self._now()
+        job_executions.create_executions(backend, job, job.created_at)
         extras = job_extras(job)
         extras.tags = tags
         extras.namespace_id = namespace_id
@@ -473,6 +607,7 @@ class StrictIotFake:
 
     def _describe_job(self, backend: IoTBackend, job_id: str) -> FakeJob:
         job = _get_job(backend, job_id)
+        self._advance(backend, job)
         if job.status == DELETING:
             extras = job_extras(job)
             extras.deletion_polls_left -= 1
@@ -492,6 +627,7 @@ class StrictIotFake:
         job_executions_retry_config: dict[str, Any] | None = None,
     ) -> None:
         job = _get_job(backend, job_id)
+        self._advance(backend, job)  # what happened before the change happened under the old settings
         if job.status == DELETING:
             raise InvalidStateTransitionException(f"Job {job_id} is being deleted and cannot be updated")
         changes = {
@@ -505,10 +641,11 @@ class StrictIotFake:
         for attr, value in changes.items():
             if value is not None:  # UpdateJob leaves omitted fields unchanged
                 setattr(job, attr, value)
-        _touch(job)
+        _touch(job, self._now())
 
     def _delete_job(self, backend: IoTBackend, job_id: str, force: bool | None = False) -> None:
         job = _get_job(backend, job_id)
+        self._advance(backend, job)  # it may have completed since it was last read
         if job.status == DELETING:
             raise InvalidStateTransitionException(f"Job {job_id} is already being deleted")
         if job.status not in ("COMPLETED", "CANCELED") and not force:
@@ -523,7 +660,7 @@ class StrictIotFake:
             return
         job.status = DELETING
         job_extras(job).deletion_polls_left = self.deletion_polls
-        _touch(job)
+        _touch(job, self._now())
 
     def _cancel_job(
         self,
@@ -534,6 +671,7 @@ class StrictIotFake:
         force: bool | None = None,
     ) -> FakeJob:
         job = _get_job(backend, job_id)
+        self._advance(backend, job)
         if job.status == DELETING:
             raise InvalidStateTransitionException(f"Job {job_id} is being deleted and cannot be canceled")
         if reason_code is not None:
@@ -543,8 +681,74 @@ class StrictIotFake:
         if force is not None:
             job.force = force
         job.status = "CANCELED"
-        _touch(job)
+        now = self._now()
+        _touch(job, now)
+        job_executions.cancel_executions(backend, job, now, force=bool(force))
         return job
+
+    # Job executions: moto's own methods answer, from executions played up to now.
+    def _original(self, name: str) -> Callable[..., Any]:
+        """moto's own ``IoTBackend`` method, as install() saved it."""
+        original: Callable[..., Any] = self._saved[(IoTBackend, name)]
+        return original
+
+    def _list_jobs(self, backend: IoTBackend, *args: Any, **kwargs: Any) -> Any:
+        self._advance_all(backend)  # ListJobs shows each job's status
+        return self._original("list_jobs")(backend, *args, **kwargs)
+
+    def _describe_job_execution(
+        self, backend: IoTBackend, job_id: str, thing_name: str, execution_number: int | None = None
+    ) -> Any:
+        if job_id in backend.jobs:
+            self._advance(backend, backend.jobs[job_id])
+        return self._original("describe_job_execution")(backend, job_id, thing_name, execution_number)
+
+    def _list_job_executions_for_job(self, backend: IoTBackend, *args: Any, **kwargs: Any) -> Any:
+        job_id = kwargs["job_id"] if "job_id" in kwargs else args[0]
+        self._advance(backend, _get_job(backend, job_id))
+        return self._original("list_job_executions_for_job")(backend, *args, **kwargs)
+
+    def _list_job_executions_for_thing(self, backend: IoTBackend, *args: Any, **kwargs: Any) -> Any:
+        self._advance_all(backend)
+        return self._original("list_job_executions_for_thing")(backend, *args, **kwargs)
+
+    def _cancel_job_execution(self, backend: IoTBackend, job_id: str, thing_name: str, force: bool | None) -> None:
+        execution = self._execution(backend, job_id, thing_name)
+        before = execution.status
+        self._original("cancel_job_execution")(backend, job_id, thing_name, force)
+        if isinstance(execution, SimulatedExecution) and execution.status != before:
+            execution.set_status(execution.status, self._now())
+        self._advance(backend, backend.jobs[job_id])
+
+    def _delete_job_execution(
+        self, backend: IoTBackend, job_id: str, thing_name: str, execution_number: int, force: bool | None
+    ) -> None:
+        self._execution(backend, job_id, thing_name)
+        self._original("delete_job_execution")(backend, job_id, thing_name, execution_number, force)
+        self._advance(backend, backend.jobs[job_id])
+
+    def _execution(self, backend: IoTBackend, job_id: str, thing_name: str) -> Any:
+        """The execution, played up to now; ResourceNotFoundException where moto raises a raw KeyError."""
+        self._advance(backend, _get_job(backend, job_id))
+        execution = backend.job_executions.get((job_id, thing_name))
+        if execution is None:
+            raise ResourceNotFoundException(f"No execution of job {job_id} on thing {thing_name}")
+        return execution
+
+    def _membership_change(self, name: str) -> Callable[..., Any]:
+        """moto's ``name``, with every job played up to the change and matched to its targets after it."""
+
+        def change(backend: IoTBackend, *args: Any, **kwargs: Any) -> Any:
+            self._advance_all(backend)
+            result = self._original(name)(backend, *args, **kwargs)
+            now = self._now()
+            for job in list(backend.jobs.values()):
+                job_executions.reconcile(backend, job, now)
+            self._advance_all(backend)  # counts, and a SNAPSHOT job whose last active thing left
+            return result
+
+        change.__name__ = name
+        return change
 
     def _tag_resource(self, backend: IoTBackend, resource_arn: str, tags: list[dict[str, str]]) -> None:
         job = _job_by_arn(backend, resource_arn)
@@ -624,9 +828,9 @@ def _forget(backend: IoTBackend, job_id: str) -> None:
         del backend.job_executions[key]
 
 
-def _touch(job: FakeJob) -> None:
+def _touch(job: FakeJob, now: datetime.datetime) -> None:
     # At least 1 ms later: the wire format has millisecond resolution.
-    job.last_updated_at = max(utcnow(), job.last_updated_at + datetime.timedelta(milliseconds=1))
+    job.last_updated_at = max(now, job.last_updated_at + datetime.timedelta(milliseconds=1))
 
 
 def _checked_tags(current: list[dict[str, str]], new: list[dict[str, str]]) -> list[dict[str, str]]:

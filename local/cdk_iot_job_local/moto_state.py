@@ -26,7 +26,13 @@ IoT jobs
     jobExecutionsRolloutConfig, abortConfig, timeoutConfig,
     jobExecutionsRetryConfig, schedulingConfig, documentParameters,
     jobTemplateArn, namespaceId, destinationPackageVersions, tags, plus
-    comment, reasonCode and forceCanceled.
+    comment, reasonCode, forceCanceled, createdAt and completedAt.
+IoT job executions
+    for each job, what ListJobExecutionsForJob shows of each execution:
+    thing name, status, executionNumber, queuedAt, startedAt and
+    lastUpdatedAt. So a deployed job's executions and its jobProcessDetails
+    counts (which the fake computes from them) survive between runs, and
+    the fake's fleet goes on playing them from there.
 IAM roles (global)
     name, path, assume role policy, description, maximum session duration,
     tags and inline policies.
@@ -36,16 +42,19 @@ S3 buckets (all of the account's)
 
 Everything is read through the AWS API, so a snapshot shows what a client
 would see. A job's ``createdAt`` is kept (it is the ``CreatedAt`` attribute
-of its ``Custom::IotJob``, which must not change between runs); other
-timestamps, ARNs (derived from names, account and region), versions, job
-process details and job executions are not: a restored job gets fresh
-executions.
+of its ``Custom::IotJob``, which must not change between runs), and so are
+the times of its executions and ``completedAt``; other timestamps, ARNs
+(derived from names, account and region) and versions are not. A state file
+of format 1 has no executions: its jobs get fresh ones, as CreateJob makes
+them.
 
 Restoring goes through the API too, except where no API exists: the generated
-``thingId``/``thingGroupId`` and a job status other than ``IN_PROGRESS`` or
-``CANCELED`` (such as ``COMPLETED``) and a job's ``createdAt`` are written onto moto's objects, found
-through ``moto.iot.models.iot_backends``. That is why moto must run in the
-calling process. A job that was ``DELETION_IN_PROGRESS`` is recorded by id and
+``thingId``/``thingGroupId``, a job status other than ``IN_PROGRESS`` or
+``CANCELED`` (such as ``COMPLETED``), a job's ``createdAt`` and
+``completedAt`` and its executions are written onto moto's objects (the
+executions through :meth:`StrictIotFake.restore_executions`), found through
+``moto.iot.models.iot_backends``. That is why moto must run in the calling
+process. A job that was ``DELETION_IN_PROGRESS`` is recorded by id and
 status only (DescribeJob would advance the fake's deletion countdown) and is
 treated as deleted: :func:`restore` skips it.
 """
@@ -61,16 +70,25 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from moto.core.utils import utcnow
 from moto.iot.models import iot_backends
 
 from .environment import DEFAULT_ACCOUNT, DEFAULT_REGION
 from .iot_fake import StrictIotFake
 
-__all__ = ["DEFAULT_ACCOUNT", "FORMAT_VERSION", "restore", "restore_accounts", "snapshot", "snapshot_accounts"]
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "FORMAT_VERSION",
+    "READABLE_VERSIONS",
+    "restore",
+    "restore_accounts",
+    "snapshot",
+    "snapshot_accounts",
+]
 
-#: Version of the snapshot layout; :func:`restore` refuses any other.
-FORMAT_VERSION = 1
+#: Version of the snapshot layout that :func:`snapshot` writes (2: with job executions).
+FORMAT_VERSION = 2
+#: Versions :func:`restore` reads; it refuses any other.
+READABLE_VERSIONS = (1, 2)
 
 _DELETING = "DELETION_IN_PROGRESS"
 # DescribeJob fields that are CreateJob parameters of the same name.
@@ -91,6 +109,8 @@ _JOB_PARAMETERS = (
 )
 # Filled in after CreateJob, by CancelJob or directly on moto's job.
 _JOB_OUTCOME = ("status", "comment", "reasonCode", "forceCanceled")
+# Snapshot members that are no CreateJob parameter.
+_NOT_PARAMETERS = (*_JOB_OUTCOME, "createdAt", "completedAt", "executions")
 # Path-style S3 addressing: a bucket name cannot be a subdomain of 127.0.0.1.
 _CONFIG = Config(s3={"addressing_style": "path"}, retries={"mode": "standard"})
 
@@ -209,11 +229,30 @@ def _snapshot_jobs(iot: Any) -> list[dict[str, Any]]:
             if document or "jobTemplateArn" not in record:
                 record["document"] = document
         record.update({name: job[name] for name in _JOB_OUTCOME if job.get(name) is not None})
-        if job.get("createdAt") is not None:
-            record["createdAt"] = job["createdAt"].isoformat()
+        for name in ("createdAt", "completedAt"):
+            if job.get(name) is not None:
+                record[name] = job[name].isoformat()
         record["tags"] = _items(iot, "list_tags_for_resource", "tags", resourceArn=job["jobArn"])
+        record["executions"] = _snapshot_executions(iot, job_id)
         jobs.append(record)
     return jobs
+
+
+def _snapshot_executions(iot: Any, job_id: str) -> list[dict[str, Any]]:
+    executions = []
+    for listed in _items(iot, "list_job_executions_for_job", "executionSummaries", jobId=job_id):
+        summary = listed["jobExecutionSummary"]
+        record: dict[str, Any] = {
+            # Thing names may hold colons, never slashes.
+            "thingName": listed["thingArn"].rsplit("/", 1)[-1],
+            "status": summary["status"],
+            "executionNumber": summary["executionNumber"],
+        }
+        for name in ("queuedAt", "startedAt", "lastUpdatedAt"):
+            if summary.get(name) is not None:
+                record[name] = summary[name].isoformat()
+        executions.append(record)
+    return sorted(executions, key=lambda e: str(e["thingName"]))
 
 
 def _snapshot_roles(iam: Any) -> list[dict[str, Any]]:
@@ -313,7 +352,7 @@ def restore(
     Raises
     ------
     ValueError
-        On an unknown ``format_version``, another region, or when the
+        On a ``format_version`` not in :data:`READABLE_VERSIONS`, another region, or when the
         credentials reach another moto account than ``account``.
     RuntimeError
         If no :class:`StrictIotFake` is installed (job tags and status would be
@@ -321,9 +360,7 @@ def restore(
     botocore.exceptions.ClientError
         If moto refuses a call, e.g. because a resource already exists.
     """
-    version = snapshot.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(f"unknown moto state format_version {version!r}; this version reads {FORMAT_VERSION}")
+    _check_version(snapshot)
     if snapshot.get("region") != region:
         raise ValueError(f"the moto state is of region {snapshot.get('region')!r}, not {region!r}")
 
@@ -358,9 +395,7 @@ def restore_accounts(
     RuntimeError
         If no :class:`StrictIotFake` is installed.
     """
-    version = snapshot.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(f"unknown moto state format_version {version!r}; this version reads {FORMAT_VERSION}")
+    _check_version(snapshot)
     if StrictIotFake._installed is None:
         raise RuntimeError("restore needs a StrictIotFake installed in this process")
     accounts: Mapping[str, Any] = snapshot.get("accounts", {})
@@ -377,6 +412,12 @@ def restore_accounts(
             _restore_iot(clients[account].client("iot", region), iot_backends[account][region], iot)
 
 
+def _check_version(snapshot: Mapping[str, Any]) -> None:
+    version = snapshot.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"unknown moto state format_version {version!r}; this version reads {READABLE_VERSIONS}")
+
+
 def _restore_iot(iot: Any, backend: Any, saved: dict[str, Any]) -> None:
     _restore_things(iot, backend, saved["things"])
     _restore_thing_groups(iot, backend, saved["thing_groups"])
@@ -386,7 +427,7 @@ def _restore_iot(iot: Any, backend: Any, saved: dict[str, Any]) -> None:
     checking = fake.check_targets
     fake.check_targets = False
     try:
-        _restore_jobs(iot, backend, saved["jobs"])
+        _restore_jobs(iot, backend, fake, saved["jobs"])
     finally:
         fake.check_targets = checking
 
@@ -453,31 +494,36 @@ def _restore_thing_groups(iot: Any, backend: Any, groups: list[dict[str, Any]]) 
         pending = [g for g in pending if g["thingGroupName"] not in created]
 
 
-def _restore_jobs(iot: Any, backend: Any, jobs: list[dict[str, Any]]) -> None:
+def _restore_jobs(iot: Any, backend: Any, fake: StrictIotFake, jobs: list[dict[str, Any]]) -> None:
     for job in jobs:
         status = job["status"]
         if status == _DELETING:
             continue  # its deletion has finished by now, as far as anyone can tell
-        params = {name: value for name, value in job.items() if name not in (*_JOB_OUTCOME, "createdAt")}
-        iot.create_job(**params)
+        iot.create_job(**{name: value for name, value in job.items() if name not in _NOT_PARAMETERS})
         if "createdAt" in job:
             # No API sets it: write it on moto's job, so DescribeJob answers the original.
             backend.jobs[job["jobId"]].created_at = _timestamp(job["createdAt"])
-        if status == "IN_PROGRESS":
-            continue
         if status == "CANCELED":
             cancel: dict[str, Any] = {"jobId": job["jobId"], "force": job.get("forceCanceled", False)}
             cancel.update({name: job[name] for name in ("comment", "reasonCode") if name in job})
             iot.cancel_job(**cancel)
-            continue
-        # No API sets COMPLETED (or any other status): write it on moto's job.
-        fake_job = backend.jobs[job["jobId"]]
-        fake_job.status = status
-        fake_job.comment = job.get("comment")
-        fake_job.reason_code = job.get("reasonCode")
-        fake_job.force = job.get("forceCanceled", False)
-        if status == "COMPLETED":
-            fake_job.completed_at = utcnow()
+        elif status != "IN_PROGRESS":
+            # No API sets COMPLETED (or any other status): write it on moto's job.
+            fake_job = backend.jobs[job["jobId"]]
+            fake_job.status = status
+            fake_job.comment = job.get("comment")
+            fake_job.reason_code = job.get("reasonCode")
+            fake_job.force = job.get("forceCanceled", False)
+            if "completedAt" in job:
+                fake_job.completed_at = _timestamp(job["completedAt"])
+        if "executions" in job:  # a format 1 file has none: CreateJob's fresh ones stay
+            fake.restore_executions(backend, job["jobId"], [_execution(record) for record in job["executions"]])
+
+
+def _execution(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A snapshot's execution record with its times as moto keeps them."""
+    times = ("queuedAt", "startedAt", "lastUpdatedAt")
+    return {name: _timestamp(value) if name in times else value for name, value in record.items()}
 
 
 # ------------------------------------------------------------------- helpers

@@ -136,6 +136,11 @@ def test_round_trip_restores_the_same_state(url: str) -> None:
     assert created.endswith("+00:00")
     restored = client(url, "iot").describe_job(jobId="stopped")["job"]["createdAt"]
     assert restored.isoformat() == created
+    # executions are kept: the group's things through its child group; CancelJob canceled the queued one
+    summary = [(e["thingName"], e["status"], e["executionNumber"]) for e in jobs["running"]["executions"]]
+    assert summary == [("sensor-1", "QUEUED", 1), ("sensor-2", "QUEUED", 1)]
+    (stopped,) = jobs["stopped"].pop("executions")
+    assert (stopped["thingName"], stopped["status"], stopped["executionNumber"]) == ("sensor-2", "CANCELED", 2)
     assert jobs["stopped"] == {
         "jobId": "stopped",
         "targets": [f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/sensor-2"],
