@@ -4,7 +4,8 @@
 changes the synthesized resources (a generated presigned-URL role, a given
 one, a document asset, a document in a KMS-encrypted bucket of the stack,
 tags, AWS managed and customer templates, package versions, construct
-targets), and between them every ``IotJob`` prop at least once.
+targets, rollout gates on known and on deploy-time targets), and between
+them every ``IotJob`` prop at least once.
 ``build_provider_stack`` is the provider on its own, for plain CloudFormation.
 
 The resources the stack declares for the jobs to use (a KMS key, buckets,
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Environment, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnParameter, Duration, Environment, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -29,6 +30,7 @@ from cdk_iot_job import (
     AbortCriteria,
     DeleteBehavior,
     ExponentialRolloutRate,
+    GateFailureAction,
     IotJob,
     IotJobProviderStack,
     JobDocument,
@@ -42,6 +44,7 @@ from cdk_iot_job import (
     RateIncreaseCriteria,
     RetryableFailureType,
     RetryCriteria,
+    RolloutGate,
     SchedulingConfig,
     TargetSelection,
     TimeoutConfig,
@@ -198,6 +201,31 @@ def build_jobs_stack(scope: Construct, construct_id: str) -> JobsStack:
         targets=[GROUP_ARN],
         document='{"operation":"reboot"}',
         job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=50),
+    )
+    # A rollout gate: the gate's own policy (self-invoke, DescribeStacks, the group targets' members) ...
+    add(
+        "Gated",
+        targets=[fleet, GROUP_ARN, device],
+        document={"operation": "firmware-update", "version": "2.4.2"},
+        rollout_gate=RolloutGate(
+            min_succeeded_percent=95,
+            max_failed_percent=2.5,
+            failure_types=[JobExecutionFailureType.FAILED, "TIMED_OUT"],
+            bake_time=Duration.minutes(10),
+            timeout=Duration.minutes(45),
+            expected_targets=100,
+            on_failure=GateFailureAction.CANCEL_FORCE,
+        ),
+    )
+    # ... and one whose targets are known only at deploy time: every thing group of the account and region.
+    deploy_time_targets = CfnParameter(
+        stack, "GatedTargets", type="CommaDelimitedList", description="Thing or thing group ARNs of the gated job"
+    )
+    add(
+        "GatedDeployTimeTargets",
+        targets=deploy_time_targets.value_as_list,
+        document={"operation": "reboot"},
+        rollout_gate=RolloutGate(min_succeeded_percent=100),
     )
     return built
 

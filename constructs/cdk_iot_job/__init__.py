@@ -1,7 +1,8 @@
 """cdk-iot-job: an AWS IoT job as a CloudFormation resource, for the AWS CDK.
 
 >>> job = IotJob(self, "FirmwareRollout", targets=[group_arn], document={"operation": "update"},
-...              job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=50))
+...              job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=50),
+...              rollout_gate=RolloutGate(min_succeeded_percent=95, max_failed_percent=2))
 """
 
 from importlib.metadata import version as _distribution_version
@@ -31,6 +32,7 @@ from .document import JobDocument
 from .iot_job import RESOURCE_TYPE, IotJob
 from .provider import IotJobProvider
 from .provider_stack import IotJobProviderStack
+from .rollout_gate import GateFailureAction, RolloutGate
 from .targets import JobTarget, JobTemplate
 
 #: The installed distribution's version (``cdk-iot-job``), from its metadata.
@@ -43,6 +45,7 @@ __all__ = [
     "AbortCriteria",
     "DeleteBehavior",
     "ExponentialRolloutRate",
+    "GateFailureAction",
     "InvalidPropertyError",
     "IotJob",
     "IotJobProvider",
@@ -59,6 +62,7 @@ __all__ = [
     "RateIncreaseCriteria",
     "RetryCriteria",
     "RetryableFailureType",
+    "RolloutGate",
     "SchedulingConfig",
     "TargetSelection",
     "TimeoutConfig",

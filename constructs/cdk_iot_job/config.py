@@ -16,6 +16,7 @@ from typing import Any
 from aws_cdk import Duration
 
 __all__ = [
+    "CFN_NAME",
     "AbortAction",
     "AbortConfig",
     "AbortCriteria",
@@ -210,11 +211,16 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
+#: A dataclass field's ``metadata`` key naming its property when PascalCase of the
+#: field name is not it (``bake_time`` renders as ``BakeTimeInMinutes``).
+CFN_NAME = "cfn_name"
+
+
 def to_cfn(value: Any) -> Any:
     """Render a config value as CloudFormation properties (PascalCase, no ``None``)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            _pascal(item.name): to_cfn(getattr(value, item.name))
+            item.metadata.get(CFN_NAME, _pascal(item.name)): to_cfn(getattr(value, item.name))
             for item in dataclasses.fields(value)
             if getattr(value, item.name) is not None
         }

@@ -9,6 +9,7 @@ from typing import Any
 import jsii
 from aws_cdk import Annotations, CustomResource, ITaggable, RemovalPolicy, Stack, TagManager, TagType
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
 from constructs import Construct
 
 from cdk_iot_job_provider import schema
@@ -26,6 +27,8 @@ from .config import (
 )
 from .document import JobDocument, presigned_url_role
 from .provider import SERVICE_TIMEOUT, IotJobProvider
+from .provider_policy import check_no_wildcard
+from .rollout_gate import RolloutGate, service_timeout
 from .targets import JobTarget, JobTemplate, PackageVersionLike, TargetLike, TemplateLike, package_version_arns
 from .tokens import is_unresolved
 
@@ -107,6 +110,12 @@ class IotJob(Construct):
     delete_behavior
         ``DeleteBehavior.CANCEL`` cancels the job instead of deleting it, keeping
         its record. Default: ``DeleteBehavior.DELETE``.
+    rollout_gate
+        A ``RolloutGate``: the Create (or a replacement) waits until the fleet
+        answers and fails, rolling the stack back, when it does not pass. It
+        sets the resource's ``ServiceTimeout`` to the gate's timeout plus 5
+        minutes, and gives the provider the gate's grants. Changing it alone
+        is an in-place update that does not wait. Default: none (no waiting).
     removal_policy
         ``RemovalPolicy.RETAIN`` keeps the job when the resource leaves the
         stack. Default: ``RemovalPolicy.DESTROY``.
@@ -141,6 +150,7 @@ class IotJob(Construct):
         namespace_id: str | None = None,
         tags: Mapping[str, str] | None = None,
         delete_behavior: DeleteBehavior | None = None,
+        rollout_gate: RolloutGate | None = None,
         removal_policy: RemovalPolicy | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -190,11 +200,12 @@ class IotJob(Construct):
             "NamespaceId": namespace_id,
             "Tags": [{"Key": key, "Value": tags[key]} for key in sorted(tags)] if tags else None,
             "DeleteBehavior": delete_behavior if delete_behavior not in (None, DeleteBehavior.DELETE) else None,
+            "RolloutGate": rollout_gate,
         }
         if bound_document and bound_document.document_source and document_source is not None:
             raise schema.InvalidPropertyError("document_source cannot be combined with a file or S3 JobDocument")
         properties = {name: to_cfn(value) for name, value in candidates.items() if value is not None}
-        schema.parse_properties(properties, is_unresolved=is_unresolved)
+        parsed = schema.parse_properties(properties, is_unresolved=is_unresolved)
         # Time-relative rules only warn: the provider enforces them on Create, and
         # an app whose schedule has passed must still synthesize for other changes.
         for problem in schema.schedule_problems(properties, datetime.now(UTC)):
@@ -220,6 +231,9 @@ class IotJob(Construct):
         extra_create_resources += properties.get("DestinationPackageVersions", [])
         if extra_create_resources:
             provider.allow_create_with(extra_create_resources)
+        gate_policy = (
+            provider.allow_rollout_gate(_thing_group_arns(targets, target_arns)) if rollout_gate is not None else None
+        )
 
         # Tags render lazily, so Tags.of(...) added later still reach the job.
         properties["Tags"] = self._tag_manager.rendered_tags
@@ -231,11 +245,14 @@ class IotJob(Construct):
             service_token=provider.service_token,
             resource_type=RESOURCE_TYPE,
             properties=properties,
-            service_timeout=SERVICE_TIMEOUT,
+            service_timeout=service_timeout(parsed.get("RolloutGate"), without_gate=SERVICE_TIMEOUT),
             removal_policy=removal_policy,
         )
         self.node.default_child = self.resource
-        provider.check_tags_at_synth(self, self._tag_manager)
+        if gate_policy is not None:
+            # No gated Create before the provider may hand over to itself and count the groups.
+            self.resource.node.add_dependency(gate_policy)
+        provider.check_tags_at_synth(self, self._tag_manager, gated=rollout_gate is not None)
 
     @property
     def tags(self) -> TagManager:
@@ -272,3 +289,28 @@ def _target_arns(targets: Sequence[TargetLike], stack: Stack) -> Any:
     ):
         return targets
     return [JobTarget.of(target).arn_in(stack) for target in targets]
+
+
+def _thing_group_arns(targets: Sequence[TargetLike], target_arns: Any) -> list[str] | None:
+    """The targets a rollout gate lists the members of: thing groups, and tokens that may be one.
+
+    ``None`` when the targets are a list token, known only at deploy time.
+
+    Raises
+    ------
+    ValueError
+        (``InvalidPropertyError``) when a literal thing group ARN holds ``*``
+        or ``?``: it becomes an IAM resource.
+    """
+    if isinstance(target_arns, str) or is_unresolved(list(target_arns)):
+        return None
+    groups: list[str] = []
+    for index, (target, arn) in enumerate(zip(targets, target_arns, strict=True)):
+        # The kind shows in a literal ARN and in a formatted one (JobTarget.thing(name)); an
+        # opaque token may name either, and a grant on a thing would be harmless.
+        if isinstance(target, iot.CfnThing) or ":thing/" in arn:
+            continue
+        if ":thinggroup/" in arn or is_unresolved(arn):
+            check_no_wildcard(f"Targets[{index}]", arn)
+            groups.append(arn)
+    return groups

@@ -1,6 +1,6 @@
 """The cdk-nag findings no change can fix, acknowledged with their reasons.
 
-Only on the provider's own role, tracing policy and function, never on a stack,
+Only on the provider's own role, tracing and gate policies and function, never on a stack,
 an app or a job (docs/operations.md: "cdk-nag findings acknowledged"). The ids
 are cdk-nag's own, without the plugin prefix: cdk-nag then matches each one
 against the finding's resource and that resource's ancestors only.
@@ -14,9 +14,14 @@ from typing import Any
 from aws_cdk import Acknowledgment, Stack, Validations
 from constructs import Construct
 
-from .provider_policy import iot_arn
+from .provider_policy import cloudformation_stacks_arn, iot_arn
 
-__all__ = ["acknowledge_document_prefix", "acknowledge_provider_findings"]
+__all__ = [
+    "acknowledge_document_prefix",
+    "acknowledge_gate_stacks",
+    "acknowledge_gate_thing_groups",
+    "acknowledge_provider_findings",
+]
 
 _JOB_WILDCARD_REASON = (
     "Job ids are chosen at deploy time (generated per stack, resource and request unless job_id is given, and by "
@@ -42,6 +47,19 @@ _DOCUMENT_PREFIX_REASON = (
     "time; IotJobProviderStack's document_source_buckets option names the bucket and key prefix they live under, "
     "checked at synth to hold no other wildcard. Only s3:GetObject is granted there, for CreateJob to read the job "
     "document."
+)
+_GATE_THING_GROUPS_REASON = (
+    "A rollout gate counts the things its job targets when the gate starts, which needs iot:ListThingsInThingGroup "
+    "on the job's thing group targets. Here they are known only at deploy time (targets given as a list token, or "
+    "the jobs of plain CloudFormation templates using the exported ServiceToken). Bounded to thing groups of this "
+    "stack's partition, region and account and to that one read-only action, in the policy holding only the gate's "
+    "grants."
+)
+_GATE_STACKS_REASON = (
+    "The exported provider serves gated jobs of any stack that imports its ServiceToken, whose names and ids are "
+    "known only at deploy time. While a gate waits, the provider reads the status of the stack that sent the event "
+    "(cloudformation:DescribeStacks, read-only) so that it stops waiting when that stack rolls back or is cancelled. "
+    "Bounded to stacks of this partition, region and account and to that one action, in the gate's own policy."
 )
 _DLQ_REASON = (
     "Only CloudFormation invokes the provider, asynchronously, and waits for the answer at the request's presigned "
@@ -82,6 +100,20 @@ def acknowledge_provider_findings(*, role: Construct, tracing_policy: Construct,
 def acknowledge_document_prefix(role: Construct, resource: str) -> None:
     """Acknowledge the trailing ``*`` of one ``document_source_buckets`` grant on ``role``, for that resource only."""
     _acknowledge(role, f"AwsSolutions-IAM5[Resource::{_nag_text(Stack.of(role), resource)}]", _DOCUMENT_PREFIX_REASON)
+
+
+def acknowledge_gate_thing_groups(gate_policy: Construct) -> None:
+    """Acknowledge ``iot:ListThingsInThingGroup`` on every thing group (``thinggroup/*``) in the gate's policy."""
+    stack = Stack.of(gate_policy)
+    resource = _nag_text(stack, iot_arn(stack, "thinggroup"))
+    _acknowledge(gate_policy, f"AwsSolutions-IAM5[Resource::{resource}]", _GATE_THING_GROUPS_REASON)
+
+
+def acknowledge_gate_stacks(gate_policy: Construct) -> None:
+    """Acknowledge ``cloudformation:DescribeStacks`` on every stack (``stack/*/*``) in the gate's policy."""
+    stack = Stack.of(gate_policy)
+    resource = _nag_text(stack, cloudformation_stacks_arn(stack))
+    _acknowledge(gate_policy, f"AwsSolutions-IAM5[Resource::{resource}]", _GATE_STACKS_REASON)
 
 
 def _acknowledge(scope: Construct, rule_id: str, reason: str) -> None:

@@ -10,7 +10,7 @@ are acknowledged on its own resources (:mod:`cdk_iot_job.nag_acknowledgements`).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 import jsii
@@ -23,12 +23,22 @@ from constructs import Construct, IValidation
 from cdk_iot_job_provider import schema
 
 from .depends_on import depend_on_all_but
-from .nag_acknowledgements import acknowledge_document_prefix, acknowledge_provider_findings
+from .nag_acknowledgements import (
+    acknowledge_document_prefix,
+    acknowledge_gate_stacks,
+    acknowledge_gate_thing_groups,
+    acknowledge_provider_findings,
+)
 from .provider_asset import PROVIDER_HANDLER, RUNTIME, provider_code
 from .provider_policy import (
+    cloudformation_stacks_arn,
     create_with_statement,
     decrypt_documents_statement,
+    describe_stacks_statement,
+    invoke_self_statement,
+    iot_arn,
     job_lifecycle_statements,
+    list_group_members_statement,
     log_writes_statement,
     pass_role_statement,
     read_documents_statement,
@@ -63,16 +73,24 @@ class _JobTagsValidation:
     """
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[Construct, TagManager]] = []
+        self.jobs: list[tuple[Construct, TagManager, bool]] = []
 
     def validate(self) -> list[str]:
         errors: list[str] = []
-        for job, tags in self.jobs:
+        for job, tags, gated in self.jobs:
             values = tags.tag_values()
             try:
                 schema.check("Tags", [{"Key": key, "Value": values[key]} for key in sorted(values)])
             except schema.InvalidPropertyError as error:
                 errors.append(f"{job.node.path}: {error}")
+                continue
+            # As schema.parse_properties rules for a job with a RolloutGate (its baton is one more tag).
+            limit = schema.MAX_USER_TAGS - schema.GATE_TAG_COUNT
+            if gated and len(values) > limit:
+                errors.append(
+                    f"{job.node.path}: Tags must have at most {limit} item(s) on a job with a RolloutGate "
+                    f"(got {len(values)}): the gate uses one more of IoT's 50 tags"
+                )
         return errors
 
 
@@ -104,6 +122,9 @@ class IotJobProvider(Construct):
     tracing_policy
         The X-Ray write permissions of the function's active tracing, apart
         from the role's other grants.
+    gate_policy
+        The rollout gates' grants (see :meth:`allow_rollout_gate`), apart from
+        the role's default policy; ``None`` until a job of the stack has a gate.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, code: lambda_.Code | None = None) -> None:
@@ -154,6 +175,9 @@ class IotJobProvider(Construct):
         # already orders (cfn-lint W3005).
         depend_on_all_but(cfn_function, cast(CfnResource, self.role.node.default_child))
         self._passable_roles: set[str] = set()
+        self.gate_policy: iam.Policy | None = None
+        self._gate_statements: dict[str, iam.PolicyStatement] = {}
+        self._gate_resources: set[str] = set()
         self._tag_checks = _JobTagsValidation()
         self.node.add_validation(self._tag_checks)
         acknowledge_provider_findings(role=self.role, tracing_policy=self.tracing_policy, function=self.function)
@@ -196,9 +220,80 @@ class IotJobProvider(Construct):
         if document.bucket.encryption_key is not None:
             document.bucket.encryption_key.grant_decrypt(self.role)
 
-    def check_tags_at_synth(self, job: Construct, tags: TagManager) -> None:
-        """Check the job's final tags (``Tags.of`` included) with the schema's rules at synth."""
-        self._tag_checks.jobs.append((job, tags))
+    def check_tags_at_synth(self, job: Construct, tags: TagManager, *, gated: bool = False) -> None:
+        """Check the job's final tags (``Tags.of`` included) with the schema's rules at synth.
+
+        A ``gated`` job (one with a ``RolloutGate``) has room for one tag fewer.
+        """
+        self._tag_checks.jobs.append((job, tags, gated))
+
+    def allow_rollout_gate(self, thing_group_arns: Sequence[str] | None) -> iam.Policy:
+        """Let the provider run a rollout gate for a job of this stack; returns :attr:`gate_policy`.
+
+        The first call creates the gate's policy, apart from the role's default
+        policy (the function depends on that one, and this one names the
+        function: in it, the two would form a cycle): ``lambda:InvokeFunction``
+        on the provider's own function (a waiting gate hands over to a new
+        invocation) and ``cloudformation:DescribeStacks`` on this stack (a
+        waiting gate stops when the stack rolls back). Every call adds
+        ``iot:ListThingsInThingGroup`` on ``thing_group_arns``, the job's
+        thing group targets the gate counts; ``None`` when they are only known
+        at deploy time (a list token): every thing group of the stack's
+        account and region. A gated job's resource must depend on the
+        returned policy, so that its Create never runs before the grants exist.
+        """
+        return self._allow_gates([Stack.of(self).stack_id], thing_group_arns)
+
+    def allow_rollout_gates_of_any_stack(self) -> iam.Policy:
+        """Let the provider run the rollout gates of any stack of its account and region; returns :attr:`gate_policy`.
+
+        For :class:`~cdk_iot_job.IotJobProviderStack`, whose exported provider
+        serves templates it cannot know: as :meth:`allow_rollout_gate`, with
+        ``cloudformation:DescribeStacks`` on ``stack/*/*`` and
+        ``iot:ListThingsInThingGroup`` on ``thinggroup/*``, each acknowledged
+        for cdk-nag on the gate's policy only.
+        """
+        policy = self._allow_gates([cloudformation_stacks_arn(Stack.of(self))], None)
+        acknowledge_gate_stacks(policy)
+        return policy
+
+    def _allow_gates(self, stack_arns: list[str], thing_group_arns: Sequence[str] | None) -> iam.Policy:
+        if self.gate_policy is None:
+            self.gate_policy = iam.Policy(
+                self, "GatePolicy", roles=[self.role], statements=[invoke_self_statement(self.function.function_arn)]
+            )
+        policy = self.gate_policy
+        self._gate_grant(policy, describe_stacks_statement, stack_arns)
+        if thing_group_arns is None:
+            if self._gate_grant(policy, list_group_members_statement, [iot_arn(Stack.of(self), "thinggroup")]):
+                acknowledge_gate_thing_groups(policy)
+        elif thing_group_arns:
+            self._gate_grant(policy, list_group_members_statement, thing_group_arns)
+        return policy
+
+    def _gate_grant(
+        self,
+        policy: iam.Policy,
+        statement_of: Callable[[Sequence[str]], iam.PolicyStatement],
+        resources: Sequence[str],
+    ) -> bool:
+        """Add ``resources`` to the gate policy's statement made by ``statement_of``; whether any was new.
+
+        One statement per action, its resources added as jobs ask for them,
+        each once.
+        """
+        keys = {resource: f"{statement_of.__name__}:{resource}" for resource in resources}
+        new = [resource for resource, key in keys.items() if key not in self._gate_resources]
+        if not new:
+            return False
+        self._gate_resources.update(keys[resource] for resource in new)
+        statement = self._gate_statements.get(statement_of.__name__)
+        if statement is None:
+            self._gate_statements[statement_of.__name__] = statement_of(new)
+            policy.add_statements(self._gate_statements[statement_of.__name__])
+        else:
+            statement.add_resources(*new)
+        return True
 
     def allow_create_with(self, resource_arns: list[str]) -> None:
         """Let CreateJob use further resources (job templates, package versions).

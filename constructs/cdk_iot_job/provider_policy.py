@@ -21,10 +21,14 @@ from cdk_iot_job_provider.ownership import STACK_TAG
 
 __all__ = [
     "check_no_wildcard",
+    "cloudformation_stacks_arn",
     "create_with_statement",
     "decrypt_documents_statement",
+    "describe_stacks_statement",
+    "invoke_self_statement",
     "iot_arn",
     "job_lifecycle_statements",
+    "list_group_members_statement",
     "log_writes_statement",
     "pass_role_statement",
     "read_documents_statement",
@@ -67,6 +71,13 @@ def iot_arn(stack: Stack, resource: str) -> str:
     """Every IoT ``resource`` (``job``, ``thing``, ``thinggroup``) of the stack's partition, region and account."""
     return stack.format_arn(
         service="iot", resource=resource, resource_name="*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
+    )
+
+
+def cloudformation_stacks_arn(stack: Stack) -> str:
+    """Every CloudFormation stack of the stack's partition, region and account: ``stack/*/*``."""
+    return stack.format_arn(
+        service="cloudformation", resource="stack", resource_name="*/*", arn_format=ArnFormat.SLASH_RESOURCE_NAME
     )
 
 
@@ -134,3 +145,18 @@ def read_documents_statement(object_arns: Sequence[str]) -> iam.PolicyStatement:
 def decrypt_documents_statement(key_arns: Sequence[str]) -> iam.PolicyStatement:
     """``kms:Decrypt`` on exactly ``key_arns``, the keys ``DocumentSource`` objects are encrypted with."""
     return iam.PolicyStatement(actions=["kms:Decrypt"], resources=list(key_arns))
+
+
+def invoke_self_statement(function_arn: str) -> iam.PolicyStatement:
+    """``lambda:InvokeFunction`` on the provider's own function: a waiting gate hands over to a new invocation."""
+    return iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[function_arn])
+
+
+def describe_stacks_statement(stack_arns: Sequence[str]) -> iam.PolicyStatement:
+    """``cloudformation:DescribeStacks`` on ``stack_arns``: a waiting gate stops when its stack rolls back."""
+    return iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=list(stack_arns))
+
+
+def list_group_members_statement(group_arns: Sequence[str]) -> iam.PolicyStatement:
+    """``iot:ListThingsInThingGroup`` on ``group_arns``: a gate counts the targeted things when it starts."""
+    return iam.PolicyStatement(actions=["iot:ListThingsInThingGroup"], resources=list(group_arns))

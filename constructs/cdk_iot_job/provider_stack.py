@@ -87,7 +87,10 @@ class IotJobProviderStack(Stack):
     ``ServiceToken: !ImportValue cdk-iot-job-ServiceToken``.
 
     The provider's own grants cover ``Document`` jobs on the stack's things and
-    thing groups. Whatever else the templates' jobs use must be named here,
+    thing groups, and rollout gates (``RolloutGate``) of any stack in its
+    account and region: it may invoke itself, ``cloudformation:DescribeStacks``
+    on ``stack/*/*`` and ``iot:ListThingsInThingGroup`` on ``thinggroup/*``,
+    in a policy of their own. Whatever else the templates' jobs use must be named here,
     or CreateJob fails with AccessDenied: each option grants exactly what it
     lists. No value may hold ``*`` or ``?`` (except through tokens, which are
     passed on as given): each becomes an IAM policy resource.
@@ -189,6 +192,8 @@ class IotJobProviderStack(Stack):
         )
         super().__init__(scope, construct_id, **kwargs)
         self.provider = IotJobProvider.of(self, code=code)
+        # Its templates' gated jobs are unknown here: any stack and thing group of its account and region.
+        self.provider.allow_rollout_gates_of_any_stack()
         for role_arn in role_arns:
             self.provider.allow_pass_role(role_arn)
         for bucket, prefix in buckets:

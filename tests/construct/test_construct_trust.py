@@ -524,11 +524,20 @@ def test_a_bare_provider_stack_grants_no_documents_templates_or_keys(synthesized
     assert resources == {"job/*", "thing/*", "thinggroup/*"}
 
 
+# Every stack of the provider's region and account, literal or pseudo parameters.
+STACKS_ARN = r"arn:<AWS::Partition>:cloudformation:(<AWS::Region>|[a-z0-9-]+):(<AWS::AccountId>|[0-9]{12}):stack/\*/\*"
+
+
 def test_iam_wildcards_in_the_provider_stacks_are_only_the_intended_ones(synthesized: Synthesized) -> None:
     for stack in ("TrustProviderOptions", "TrustProviderBare"):
         for statement in synthesized.statements(stack):
             if set(as_list(statement["Action"])) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}:
                 continue  # the tracing policy's "*", acknowledged and tested in test_nag.py
+            if as_list(statement["Action"]) == ["cloudformation:DescribeStacks"]:
+                # The gates of any stack the exported provider serves, acknowledged and tested in test_nag.py.
+                for resource in as_list(statement["Resource"]):
+                    assert re.fullmatch(STACKS_ARN, text(resource))
+                continue
             for resource in as_list(statement["Resource"]):
                 value = text(resource)
                 if "*" in value or "?" in value:

@@ -41,6 +41,7 @@ OPERATIONS_DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
 # The provider's ARNs as cdk-nag spells them in an env-agnostic stack.
 STACK_ARN = "arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>"
+STACKS_ARN = "arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack/*/*"
 PROVIDER_ACKNOWLEDGEMENTS = {
     # (construct below the provider, rule id)
     ("Role", f"AwsSolutions-IAM5[Resource::{STACK_ARN}:job/*]"),
@@ -49,6 +50,14 @@ PROVIDER_ACKNOWLEDGEMENTS = {
     ("TracingPolicy", "AwsSolutions-IAM5[Resource::*]"),
     ("Function", "Serverless-LambdaDLQ"),
     ("Function", "Serverless-LambdaAsyncFailureDestination"),
+}
+# A gated job whose targets are a list token: its thing groups are known only at deploy time.
+GATE_THING_GROUPS_ACKNOWLEDGEMENT = ("GatePolicy", f"AwsSolutions-IAM5[Resource::{STACK_ARN}:thinggroup/*]")
+# The exported provider serves the gates of any stack (and any thing group) of its account and region.
+EXPORTED_PROVIDER_ACKNOWLEDGEMENTS = {
+    *PROVIDER_ACKNOWLEDGEMENTS,
+    GATE_THING_GROUPS_ACKNOWLEDGEMENT,
+    ("GatePolicy", f"AwsSolutions-IAM5[Resource::{STACKS_ARN}]"),
 }
 
 
@@ -133,7 +142,9 @@ def acknowledgements(scope: IConstruct) -> Iterator[tuple[str, str, str]]:
 
 def env_agnostic(rule_id: str) -> str:
     """The id as an env-agnostic stack spells it (the provider stack's account and region are literal)."""
-    return rule_id.replace(f":iot:{REGION}:{ACCOUNT}:", ":iot:<AWS::Region>:<AWS::AccountId>:")
+    for service in ("iot", "cloudformation"):
+        rule_id = rule_id.replace(f":{service}:{REGION}:{ACCOUNT}:", f":{service}:<AWS::Region>:<AWS::AccountId>:")
+    return rule_id
 
 
 def readme_section(title: str) -> str:
@@ -161,6 +172,9 @@ def test_gate_stack_covers_the_resource_changing_props(synth: Synth) -> None:
     assert jobs["GivenRole"].presigned_url_role is None
     # the rest are there, each changing the provider's grants or the stack
     assert {"DocumentInKmsBucket", "Tagged", "ManagedTemplate", "CustomerTemplate", "Packaged"} <= set(jobs)
+    # rollout gates, on known targets and on a list token (the gate's policy, every thing group)
+    assert {"Gated", "GatedDeployTimeTargets"} <= set(jobs)
+    assert all(provider.gate_policy is not None for provider in providers(synth))
 
 
 def test_synth_with_both_packs_passes(synth: Synth) -> None:
@@ -173,12 +187,13 @@ def test_no_unacknowledged_error_or_warning_on_any_resource(synth: Synth) -> Non
 
 
 def test_provider_acknowledges_exactly_the_documented_findings_on_its_own_resources(synth: Synth) -> None:
-    for provider in providers(synth):
+    expected = [PROVIDER_ACKNOWLEDGEMENTS | {GATE_THING_GROUPS_ACKNOWLEDGEMENT}, EXPORTED_PROVIDER_ACKNOWLEDGEMENTS]
+    for provider, acknowledged in zip(providers(synth), expected, strict=True):
         root = provider.node.path
         found = {
             (path.removeprefix(f"{root}/"), env_agnostic(rule_id)) for path, rule_id, _ in acknowledgements(provider)
         }
-        assert found == PROVIDER_ACKNOWLEDGEMENTS, root
+        assert found == acknowledged, root
 
 
 def test_every_acknowledgement_has_a_specific_reason(synth: Synth) -> None:
@@ -213,7 +228,7 @@ def test_nothing_is_acknowledged_for_a_whole_stack_or_app(synth: Synth) -> None:
 def test_readme_lists_every_acknowledgement_with_its_reason(synth: Synth) -> None:
     section = readme_section("cdk-nag findings acknowledged")
     listed = set(re.findall(r"`((?:AwsSolutions|Serverless)-[A-Za-z0-9]+(?:\[[^`]*\])?)`", section))
-    assert listed == {rule_id for _, rule_id in PROVIDER_ACKNOWLEDGEMENTS}
+    assert listed == {rule_id for _, rule_id in EXPORTED_PROVIDER_ACKNOWLEDGEMENTS}
 
 
 # ---------------------------------------------------------------------------

@@ -286,18 +286,60 @@ def document_properties(draw: st.DrawFn) -> dict[str, Any]:
     return chosen
 
 
-# Properties drawn on their own; the document group and the schedule are drawn together.
+_GATE_FIELDS = schema.PROPERTIES["RolloutGate"].fields
+
+
+@st.composite
+def rollout_gate(draw: st.DrawFn) -> dict[str, Any]:
+    """A gate whose cross-field rules hold: distinct failure types, a bake shorter than the timeout."""
+    gate: dict[str, Any] = draw(
+        st.fixed_dictionaries(
+            {
+                "MinSucceededPercent": valid_value(
+                    _GATE_FIELDS["MinSucceededPercent"], "RolloutGate.MinSucceededPercent"
+                )
+            },
+            optional={
+                name: valid_value(_GATE_FIELDS[name], f"RolloutGate.{name}")
+                for name in ("MaxFailedPercent", "OnFailure", "ExpectedTargets")
+            },
+        )
+    )
+    if draw(st.booleans()):
+        gate["FailureTypes"] = draw(st.lists(st.sampled_from(schema.GATE_FAILURE_TYPES), min_size=1, unique=True))
+    timeout = draw(st.integers(1, schema.MAX_GATE_TIMEOUT_MINUTES))
+    if draw(st.booleans()):
+        gate["TimeoutInMinutes"] = timeout
+    if draw(st.booleans()):
+        gate["BakeTimeInMinutes"] = draw(st.integers(0, min(timeout, schema.DEFAULT_GATE_TIMEOUT_MINUTES) - 1))
+    return gate
+
+
+# Properties drawn on their own; the document group, the schedule and the gate are drawn together.
 _INDEPENDENT = [
     name
     for name in schema.PROPERTIES
-    if name not in {"Targets", "Document", "DocumentSource", "JobTemplateArn", "DocumentParameters", "SchedulingConfig"}
+    if name
+    not in {
+        "Targets",
+        "Document",
+        "DocumentSource",
+        "JobTemplateArn",
+        "DocumentParameters",
+        "SchedulingConfig",
+        "RolloutGate",
+    }
 ]
 _VALID = {name: valid_value(schema.PROPERTIES[name], name) for name in schema.PROPERTIES}
 
 
 @st.composite
-def valid_properties(draw: st.DrawFn) -> dict[str, Any]:
-    """A property set the schema, CreateJob and the synth-time checks all accept (typed values)."""
+def valid_properties(draw: st.DrawFn, *, gated: bool = False) -> dict[str, Any]:
+    """A property set the schema, CreateJob and the synth-time checks all accept (typed values).
+
+    With ``gated``, some sets carry a ``RolloutGate``. The handler fuzzing here
+    leaves gates out: a gated Create waits for a fleet (tests/system/test_gate.py).
+    """
     properties: dict[str, Any] = {"Targets": draw(_VALID["Targets"])}
     for name in _INDEPENDENT:
         if draw(st.booleans()):
@@ -305,6 +347,10 @@ def valid_properties(draw: st.DrawFn) -> dict[str, Any]:
     properties.update(draw(document_properties()))
     if draw(st.booleans()):
         properties["SchedulingConfig"] = draw(scheduling_config())
+    if gated and draw(st.booleans()):
+        properties["RolloutGate"] = draw(rollout_gate())
+        # The gate's baton takes one of IoT's tags.
+        properties["Tags"] = properties.get("Tags", [])[: schema.MAX_USER_TAGS - schema.GATE_TAG_COUNT]
     return properties
 
 
@@ -531,9 +577,9 @@ def breakages(properties: dict[str, Any]) -> list[Broken]:
 
 
 @st.composite
-def near_valid_properties(draw: st.DrawFn) -> Broken:
-    """A valid property set with exactly one value broken."""
-    properties = draw(valid_properties())
+def near_valid_properties(draw: st.DrawFn, *, gated: bool = False) -> Broken:
+    """A valid property set with exactly one value broken (see :func:`valid_properties` for ``gated``)."""
+    properties = draw(valid_properties(gated=gated))
     candidates = breakages(properties)
     # Kind first, so that no kind of breakage crowds out the others.
     how = draw(st.sampled_from(sorted({broken.how for broken in candidates})))
