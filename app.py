@@ -14,12 +14,14 @@ from cdk_iot_job import (
     AbortConfig,
     AbortCriteria,
     ExponentialRolloutRate,
+    GateFailureAction,
     IotJob,
     IotJobProviderStack,
     JobDocument,
     JobExecutionFailureType,
     JobExecutionsRolloutConfig,
     RateIncreaseCriteria,
+    RolloutGate,
     TargetSelection,
     TimeoutConfig,
 )
@@ -73,6 +75,31 @@ class FirmwareRolloutStack(cdk.Stack):
         )
         reboot.node.add_dependency(sensor)
 
+        # The canary: the deploy succeeds only when these devices have installed the firmware.
+        canaries = [iot.CfnThing(self, f"Canary{index}", thing_name=f"demo-canary-00{index}") for index in (1, 2, 3)]
+        canary = IotJob(
+            self,
+            "CanaryFirmware",
+            targets=canaries,
+            description="Sensor firmware 2.4.1, canary devices first",
+            document={
+                "operation": "firmware-update",
+                "version": "2.4.1",
+                "url": "https://firmware.example.com/sensor/2.4.1.bin",
+            },
+            job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=10),
+            timeout_config=TimeoutConfig(in_progress_timeout_in_minutes=15),
+            rollout_gate=RolloutGate(
+                min_succeeded_percent=100,
+                max_failed_percent=0,
+                bake_time=cdk.Duration.minutes(5),
+                timeout=cdk.Duration.minutes(20),
+                on_failure=GateFailureAction.CANCEL,
+            ),
+        )
+
+        cdk.CfnOutput(self, "CanaryFirmwareVerdict", value=canary.resource.get_att_string("GateVerdict"))
+        cdk.CfnOutput(self, "CanaryFirmwareSucceeded", value=canary.resource.get_att_string("SucceededThings"))
         cdk.CfnOutput(self, "FirmwareRolloutJobId", value=rollout.job_id)
         cdk.CfnOutput(self, "FirmwareRolloutJobArn", value=rollout.job_arn)
         cdk.CfnOutput(self, "FirmwareRolloutCreatedAt", value=rollout.created_at)

@@ -33,7 +33,7 @@ from botocore.exceptions import ClientError
 from . import gate_rules, physical_id
 from .gate_api import GateApi, HandOverError
 from .iot_api import DeadlineReachedError, IotApi, JobNotFoundError, error_code
-from .lifecycle import JobRequest, JobResult
+from .lifecycle import JobRequest, JobResult, format_created_at
 from .schema import OWNERSHIP_TAG_PREFIX
 
 __all__ = ["BATON_TAG", "GATE_KEY", "GateOutcome", "GateRun", "GateState", "GateTiming", "resume", "start"]
@@ -299,7 +299,11 @@ def _judge(run: GateRun, state: GateState, job: Mapping[str, Any] | None) -> gat
 def _attributes(state: GateState, job: Mapping[str, Any] | None, run: GateRun) -> dict[str, str]:
     counts = gate_rules.Counts.of(job.get("jobProcessDetails") if job else None)
     total = gate_rules.denominator(counts, counted=state.counted, expected=run.gate.expected_targets)
-    return {**counts.attributes(), "TargetedThings": str(total)}
+    attributes = {**counts.attributes(), "TargetedThings": str(total)}
+    if job is not None:
+        # A later invocation knows the job only from DescribeJob.
+        attributes["CreatedAt"] = format_created_at(job.get("createdAt"))
+    return attributes
 
 
 def _hand_over(run: GateRun, state: GateState, baton: str, job: Mapping[str, Any] | None) -> GateOutcome:

@@ -8,6 +8,7 @@ document on stdout and nothing else there. Run through
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -21,23 +22,28 @@ from typing import TYPE_CHECKING, Any, TextIO
 from . import output
 from .assembly import SynthError, app_command, from_assembly, from_template, synthesize
 from .engine import IOT_JOB_TYPE, LocalCloudFormation, PlannedChange, StackResult
+from .fleet import DEFAULT_FLEET, FleetPolicy
+from .iot_fake import StrictIotFake
 from .job_ids import job_id_of
 from .resources import put_file
 from .runtime import LocalAws
-from .state import DEFAULT_STATE_FILE, State
+from .state import DEFAULT_STATE_FILE, ResourceState, State
 from .template import Stack, UnsupportedTemplateError, with_parameters
 from .validate import check_template
+from .virtual_time import TimeScale
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "main"]
+__all__ = ["DEFAULT_TIME_SCALE", "EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "main"]
 
 EXIT_OK = 0
 #: A plan row will fail, or a deploy or destroy failed.
 EXIT_FAILED = 1
 #: Refused before anything changed (argparse uses 2 for bad arguments too).
 EXIT_BAD_INPUT = 2
+#: Virtual seconds per real second of a local run (``--time-scale``): a minute per second.
+DEFAULT_TIME_SCALE = 60.0
 
 _DESCRIPTION = """\
 Play CloudFormation's lifecycle for a CDK app (or a plain template) against
@@ -50,13 +56,15 @@ verbs:
             resource rolls its stack back, as CloudFormation does
   destroy   delete the stacks in reverse dependency order (DeletionPolicy
             Retain honoured); refused while another stack imports an export
+  status    show the deployed stacks' IoT jobs: IoT status, progress and
+            each rollout gate's verdict (status [STACK ...]); changes nothing
 """
 
 _EPILOG = f"""\
 exit codes:
   {EXIT_OK}  success
   {EXIT_FAILED}  plan: a change will fail; deploy, destroy: a stack failed (and was
-     rolled back)
+     rolled back); status: a rollout gate's verdict is FAIL
   {EXIT_BAD_INPUT}  bad input, refused before the stack changes: bad arguments, a
      failing synth, an unknown stack, an unreadable or unsupported template,
      or a custom resource the local engine cannot run (see --skip-unsupported)
@@ -72,6 +80,7 @@ examples:
       --parameter CodeBucket=my-bucket \\
       --parameter CodeKey=cdk-iot-job-provider-<version>.zip
   cdk-iot-job-local destroy --json
+  cdk-iot-job-local status CdkIotJobDemo --json
 """
 
 #: What makes the input unusable: reported in one line, exit 2, nothing changed.
@@ -85,7 +94,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["plan", "deploy", "destroy"], help="what to do (see verbs above)")
+    parser.add_argument("command", choices=["plan", "deploy", "destroy", "status"], help="what to do (see verbs above)")
+    parser.add_argument(
+        "stacks", nargs="*", metavar="STACK", help="status: the stacks to show (default: every deployed stack)"
+    )
     # Shown as its own section: where the stacks come from.
     group = parser.add_argument_group("stacks from (one of; default: synthesize cdk.json's app)")
     source = group.add_mutually_exclusive_group()
@@ -135,6 +147,33 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record custom resources the local engine cannot run as skipped instead of refusing the deploy",
     )
+    # How the simulated devices answer job executions, and how fast local time runs: deploy (and plan).
+    parser.add_argument(
+        "--fleet",
+        metavar="SPEC",
+        type=_fleet,
+        help="plan, deploy: how the simulated devices answer job executions, e.g. "
+        "succeed=0.97,fail=0.03,delay=2..20s,seed=7 (fractions of succeed, fail, reject and silent summing "
+        "to 1; delay: how long after its execution starts a device answers; default: every device succeeds "
+        "1 to 10 s after start)",
+    )
+    parser.add_argument(
+        "--fleet-thing",
+        metavar="NAME=OUTCOME[@DELAY]",
+        action="append",
+        default=[],
+        type=_fleet_thing,
+        help="plan, deploy: what one thing does, whatever --fleet says (repeatable), e.g. Sensor-1=fail@5s; "
+        "OUTCOME is succeed, fail, reject or silent",
+    )
+    parser.add_argument(
+        "--time-scale",
+        metavar="N",
+        type=_time_scale,
+        default=DEFAULT_TIME_SCALE,
+        help="local only: N virtual seconds per real second; a 10-minute bake takes 10 s at 60; it has no "
+        f"effect in Lambda (default: {DEFAULT_TIME_SCALE:g})",
+    )
     parser.add_argument(
         "--json", action="store_true", help="print one JSON document on stdout instead of tables and event lines"
     )
@@ -164,8 +203,18 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         parser.error("--parameter and --upload go with a --template")
     if args.upload and args.command == "destroy":
         parser.error("--upload is for plan and deploy")
+    if args.stacks and args.command != "status":
+        parser.error("stacks are named with --stack, except for status")
+    if (args.fleet or args.fleet_thing) and args.command not in ("plan", "deploy"):
+        parser.error("--fleet and --fleet-thing are for plan and deploy")
+    things = [name for name, _ in args.fleet_thing]
+    if len(set(things)) != len(things):
+        twice = sorted({name for name in things if things.count(name) > 1})
+        parser.error(f"argument --fleet-thing: {', '.join(twice)} given more than once")
     out = out or sys.stdout
     err = err or sys.stderr
+    if args.command == "status":
+        return _status(args, out, err)
     with tempfile.TemporaryDirectory(prefix="cdk-iot-job-synth-") as outdir:
         try:
             state = State.load(args.state)
@@ -231,6 +280,56 @@ def _upload(text: str) -> _Upload:
     return _Upload(path, bucket, key if key and not key.endswith("/") else f"{key}{path.name}")
 
 
+def _fleet(text: str) -> str:
+    try:
+        FleetPolicy.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("fleet: ")) from None
+    return text
+
+
+def _fleet_thing(text: str) -> tuple[str, str]:
+    name, separator, answer = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=OUTCOME[@DELAY]")
+    try:
+        FleetPolicy.parse("succeed=1", {name: answer})
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("fleet: ")) from None
+    return name, answer
+
+
+def _time_scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = float("nan")
+    # Not nan, not inf: a finite number of virtual seconds per real second.
+    if not 0 < scale < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of virtual seconds per real second")
+    return scale
+
+
+def _fleet_policy(args: argparse.Namespace) -> FleetPolicy:
+    """``--fleet`` with the ``--fleet-thing`` overrides (the default fleet without ``--fleet``)."""
+    overrides = dict(args.fleet_thing)
+    if args.fleet is not None:
+        return FleetPolicy.parse(args.fleet, overrides)
+    return dataclasses.replace(DEFAULT_FLEET, overrides=FleetPolicy.parse("succeed=1", overrides).overrides)
+
+
+def _local_aws(args: argparse.Namespace, state: State) -> LocalAws:
+    """The embedded AWS of a run: the fleet answers jobs, and it and every provider share one clock.
+
+    The clock goes on from the one the state's jobs ran on, and is saved with them.
+    """
+    scale = args.time_scale
+    clock = TimeScale.continuing(scale, state.clock) if scale != 1.0 or state.clock else None
+    state.clock = clock.to_json() if clock is not None else None
+    fake = StrictIotFake(deletion_polls=1, check_targets=True, fleet=_fleet_policy(args), clock=clock)
+    return LocalAws(fake=fake, time_scale=clock)
+
+
 def _selected(stacks: list[Stack], names: list[str]) -> list[Stack]:
     """The stacks ``--stack`` names (all without it); an unknown name is bad input."""
     if not names:
@@ -243,14 +342,16 @@ def _selected(stacks: list[Stack], names: list[str]) -> list[Stack]:
 
 def _run(args: argparse.Namespace, state: State, stacks: list[Stack], out: TextIO, err: TextIO) -> int:
     screen = None if args.json else output.console(out)
-    with LocalAws() as aws:
+    with _local_aws(args, state) as aws:
         aws.restore(state.moto)
         for upload in args.upload:
             # --upload goes with --template: one stack, deployed to its environment.
             put_file(aws, stacks[0].environment, upload.file, upload.bucket, upload.key)
         # --json: the events are in the document; nothing but it goes to stdout.
         progress = None if screen is None else partial(output.print_event, screen)
-        engine = LocalCloudFormation(aws, state, progress, skip_unsupported=args.skip_unsupported)
+        # A live line while a rollout gate waits: on a terminal only (GateWatch checks).
+        watcher = None if screen is None else output.GateWatch(screen, aws)
+        engine = LocalCloudFormation(aws, state, progress, skip_unsupported=args.skip_unsupported, watcher=watcher)
         if args.command == "plan":
             try:
                 plans = {stack.name: engine.plan(stack) for stack in stacks}
@@ -360,13 +461,58 @@ def _result_json(result: StackResult, jobs: dict[str, dict[str, object]]) -> dic
         "resources": {name: asdict(resource) for name, resource in result.resources.items()},
         "outputs": result.outputs,
         "jobs": {
-            name: jobs.get(job_id_of(resource.physical_id) or "")
+            name: _job_json(jobs.get(job_id_of(resource.physical_id) or ""), resource)
             for name, resource in result.resources.items()
             if resource.type == IOT_JOB_TYPE
         },
     }
 
 
+def _job_json(described: dict[str, object] | None, resource: ResourceState) -> dict[str, object] | None:
+    """A job of the ``--json`` document: as IoT holds it, and a gated job's final counts under ``gate``."""
+    gate = output.gate_summary(resource)
+    if described is None or gate is None:
+        return described
+    return {**described, "gate": gate}
+
+
 def _dump(document: dict[str, Any], out: TextIO) -> None:
     json.dump(document, out, indent=2)
     print(file=out)
+
+
+def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``status [STACK ...]``: the jobs of deployed stacks as their moto holds them; changes nothing."""
+    from .status import collect_local, render, to_json
+    from .virtual_time import REAL_TIME
+
+    try:
+        state = State.load(args.state)
+        names = [*args.stacks, *args.stack] or list(state.stacks)
+        unknown = [name for name in names if name not in state.stacks]
+        if unknown:
+            raise ValueError(
+                f"no deployed stack named {', '.join(unknown)} (have: {', '.join(state.stacks) or 'none'})"
+            )
+    except _BAD_INPUT as error:
+        return _refuse(error, err)
+    # The clock the saved jobs ran on (and still run on, between runs).
+    saved = state.clock
+    clock = TimeScale.continuing(float(saved["scale"]), saved) if saved else REAL_TIME
+    with LocalAws() as aws:
+        aws.restore(state.moto)
+        views = []
+        for name in dict.fromkeys(names):
+            stack = state.stacks[name]
+            iot = aws.client("iot", account=stack.account, region=stack.region)
+            views.append(collect_local(stack, iot, now=clock.now()))
+    if args.json:
+        _dump({"stacks": [to_json(view) for view in views]}, out)
+    else:
+        screen = output.console(out)
+        if not views:
+            screen.print(f"no deployed stacks in {args.state}", soft_wrap=True)
+        for view in views:
+            screen.print()
+            screen.print(render(view, screen.width))
+    return EXIT_FAILED if any(view.failed for view in views) else EXIT_OK

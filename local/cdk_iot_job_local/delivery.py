@@ -5,13 +5,16 @@ with its ``Environment.Variables``, in the stack's account and region; CDK's
 handlers and ``Custom::AWS`` calls run in-process. Whatever runs it, the
 engine gets back what CloudFormation would have received. An in-process
 answer is held to CloudFormation's 4096-byte limit on the response body, as a
-provider's PUT is.
+provider's PUT is. While a provider keeps the resource in progress (a rollout
+gate handing over from one invocation to the next), a :data:`Watcher` may
+show what it waits for.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +26,13 @@ from .runtime import CustomResourceResponse, LocalAws
 from .state import ResourceState
 from .support import Handling
 
-__all__ = ["deliver"]
+__all__ = ["Watcher", "deliver"]
 
 _DEFAULT_TIMEOUT = 3.0
+
+Watcher = Callable[[Mapping[str, Any]], AbstractContextManager[Callable[[], None] | None]]
+"""Given an event about to be sent to a provider function: a context that lasts while the engine
+waits for its answer, yielding what to call about every 0.2 s meanwhile (``None``: nothing)."""
 
 
 def deliver(
@@ -36,6 +43,7 @@ def deliver(
     environment: Environment,
     provider: ResourceState | None,
     assets_dir: Path,
+    watcher: Watcher | None = None,
 ) -> CustomResourceResponse:
     """Send ``event`` and return the answer CloudFormation would get.
 
@@ -53,6 +61,8 @@ def deliver(
         For :attr:`Handling.PROVIDER`: the deployed function its ServiceToken names, if any.
     assets_dir
         Where functions' code folders are kept.
+    watcher
+        For a provider function: what to run while its invocations go on.
     """
     if handling is Handling.CDK:
         s3 = aws.client("s3", account=environment.account, region=environment.region)
@@ -70,15 +80,18 @@ def deliver(
             {},
         )
     variables = _variables(provider.properties)
-    # Only when there are some: subclasses of LocalAws may override invoke() without the keyword.
-    extra: dict[str, Any] = {"variables": variables} if variables else {}
-    response, _logs = aws.invoke(
-        assets_dir / provider.asset,
-        provider.handler or "index.handler",
-        event,
-        timeout=provider.timeout or _DEFAULT_TIMEOUT,
-        **extra,
-    )
+    with watcher(event) if watcher is not None else nullcontext(None) as on_wait:
+        # Only when there are some: subclasses of LocalAws may override invoke() without these keywords.
+        extra: dict[str, Any] = {"variables": variables} if variables else {}
+        if on_wait is not None:
+            extra["on_wait"] = on_wait
+        response, _logs = aws.invoke(
+            assets_dir / provider.asset,
+            provider.handler or "index.handler",
+            event,
+            timeout=provider.timeout or _DEFAULT_TIMEOUT,
+            **extra,
+        )
     return response
 
 

@@ -14,7 +14,15 @@ deleted outside the stack, which the provider does not create again.
 A replacement rolled back is played as CloudFormation plays it: the rollback
 Update, carrying the old properties, goes to the *new* physical id; an answer
 naming another id (the old job) is a replacement back, and the new one is
-deleted in the rollback cleanup, after every rollback Update.
+deleted in the rollback cleanup, after every rollback Update. An Update that
+fails naming another physical id than the resource's (a gated replacement
+whose new job failed: ``<job ARN>?request-id=<RequestId>``) gets the same
+treatment: that id is deleted in the rollback cleanup, after the rollback
+Update, as CloudFormation deletes the ids it no longer points at.
+
+The stack's status, as the engine moves through these phases, is what
+``DescribeStacks`` answers for it (:attr:`.LocalAws.stack_status`): a provider
+that waits stops when its stack is no longer in progress.
 
 Each stack is deployed to its own account and region (:mod:`.environment`).
 How each custom resource runs is :mod:`.support`'s decision: a stack with one
@@ -34,7 +42,7 @@ from cdk_iot_job_provider import schema
 from cdk_iot_job_provider.update_decision import decide_update
 
 from . import resources
-from .delivery import deliver
+from .delivery import Watcher, deliver
 from .environment import Environment
 from .events import custom_resource_event
 from .job_ids import job_id_of
@@ -146,6 +154,9 @@ class LocalCloudFormation:
     skip_unsupported
         Record custom resources the engine cannot run (:mod:`.support`)
         without creating them, instead of refusing the stack.
+    watcher
+        What to run while a provider function keeps a resource in progress
+        (:data:`.delivery.Watcher`), e.g. a live view of a rollout gate.
     """
 
     def __init__(
@@ -155,10 +166,12 @@ class LocalCloudFormation:
         progress: Callable[[Progress], None] | None = None,
         *,
         skip_unsupported: bool = False,
+        watcher: Watcher | None = None,
     ) -> None:
         self.aws = aws
         self.state = state
         self.skip_unsupported = skip_unsupported
+        self.watcher = watcher
         self._progress = progress or (lambda _event: None)
         self._events: list[Progress] = []
         # How each custom resource of the stack being deployed or planned runs.
@@ -210,6 +223,7 @@ class LocalCloudFormation:
         previous = self.state.stacks.get(stack.name)
         creating = previous is None or previous.status in {"ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
         stack_id = previous.stack_id if previous is not None and not creating else self._new_stack_id(stack)
+        self._set_status(stack_id, "CREATE_IN_PROGRESS" if creating else "UPDATE_IN_PROGRESS")
         old = {} if creating or previous is None else dict(previous.resources)
         resolver = TemplateResolver(stack, stack_id, imports=self.state.exports(excluding=stack.name))
         ctx = resources.ResourceContext(self.aws, stack, stack_id, self.state.assets_dir)
@@ -236,6 +250,8 @@ class LocalCloudFormation:
 
         removed = [name for name in reversed(self._order_of(old)) if name not in stack.resources]
         changed = changed or bool(removed)
+        if cleanup or removed:
+            self._set_status(stack_id, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
         # UPDATE_COMPLETE_CLEANUP_IN_PROGRESS: replaced resources, dependents first.
         for logical_id, replaced in reversed(cleanup):
             self._remove(ctx, logical_id, replaced, policy=replaced.update_replace_policy)
@@ -244,6 +260,7 @@ class LocalCloudFormation:
 
         status = "CREATE_COMPLETE" if creating else ("UPDATE_COMPLETE" if changed else "NO_CHANGES")
         recorded = "UPDATE_COMPLETE" if status == "NO_CHANGES" else status
+        self._set_status(stack_id, recorded)
         self.state.stacks[stack.name] = StackState(
             name=stack.name,
             stack_id=stack_id,
@@ -368,7 +385,15 @@ class LocalCloudFormation:
                     ctx.stack.name, logical_id, resource_type, "UPDATE_FAILED", previous.physical_id, response.reason
                 )
                 failed = ResourceState(**{**previous.__dict__, "properties": props})
-                raise _StepFailed(response.reason, lambda: self._undo_update(ctx, logical_id, failed, previous))
+                # A failed replacement may name what it created: deleted in the rollback cleanup.
+                orphan = (
+                    dataclasses.replace(failed, physical_id=response.physical_id)
+                    if response.physical_id and response.physical_id != previous.physical_id
+                    else None
+                )
+                raise _StepFailed(
+                    response.reason, lambda: self._undo_failed_update(ctx, logical_id, failed, previous, orphan)
+                )
             state = ResourceState(
                 **{**previous.__dict__, "physical_id": response.physical_id, "properties": props, "handling": handling}
             )
@@ -405,6 +430,8 @@ class LocalCloudFormation:
     ) -> StackResult:
         undo = ([failure.undo] if failure.undo is not None else []) + [step.undo for step in reversed(done)]
         self._rollback_cleanup, self._restored = [], {}
+        prefix = "ROLLBACK" if creating else "UPDATE_ROLLBACK"
+        self._set_status(stack_id, f"{prefix}_IN_PROGRESS")
         failed = False
         for action in undo:
             try:
@@ -412,13 +439,15 @@ class LocalCloudFormation:
             except _StepFailed:
                 failed = True
         # UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS: what the failed update created goes last.
+        if self._rollback_cleanup and not creating:
+            self._set_status(stack_id, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
         for action in self._rollback_cleanup:
             try:
                 action()
             except _StepFailed:
                 failed = True
-        prefix = "ROLLBACK" if creating else "UPDATE_ROLLBACK"
         status = f"{prefix}_{'FAILED' if failed else 'COMPLETE'}"
+        self._set_status(stack_id, status)
         if creating:
             where = stack.environment
             self.state.stacks[stack.name] = StackState(
@@ -447,6 +476,26 @@ class LocalCloudFormation:
             self._rollback_update(ctx, logical_id, current, previous, addressed=current)
             return
         self._queue_cleanup(ctx, logical_id, current)
+
+    def _undo_failed_update(
+        self,
+        ctx: resources.ResourceContext,
+        logical_id: str,
+        failed: ResourceState,
+        previous: ResourceState,
+        orphan: ResourceState | None,
+    ) -> None:
+        """Roll back an Update that failed: the rollback Update, then the failed attempt's own resource.
+
+        ``orphan`` is the physical id the FAILED answer named, when it is not
+        the resource's: CloudFormation no longer points at it, so it is
+        deleted in the rollback cleanup (after every rollback Update).
+        """
+        try:
+            self._undo_update(ctx, logical_id, failed, previous)
+        finally:
+            if orphan is not None:
+                self._queue_cleanup(ctx, logical_id, orphan)
 
     def _undo_update(
         self, ctx: resources.ResourceContext, logical_id: str, current: ResourceState, previous: ResourceState
@@ -521,6 +570,7 @@ class LocalCloudFormation:
             environment=deployed.environment,
         )
         ctx = resources.ResourceContext(self.aws, stack, deployed.stack_id, self.state.assets_dir)
+        self._set_status(deployed.stack_id, "DELETE_IN_PROGRESS")
         failed = False
         for logical_id in reversed(self._order_of(deployed.resources)):
             resource = deployed.resources[logical_id]
@@ -532,7 +582,9 @@ class LocalCloudFormation:
             del deployed.resources[logical_id]
         if failed:
             deployed.status = "DELETE_FAILED"
+            self._set_status(deployed.stack_id, "DELETE_FAILED")
             return StackResult(stack_name, "DELETE_FAILED", list(self._events), dict(deployed.resources))
+        self._set_status(deployed.stack_id, "DELETE_COMPLETE")
         del self.state.stacks[stack_name]
         return StackResult(stack_name, "DELETE_COMPLETE", list(self._events))
 
@@ -713,6 +765,7 @@ class LocalCloudFormation:
             environment=ctx.environment,
             provider=provider,
             assets_dir=self.state.assets_dir,
+            watcher=self.watcher,
         )
 
     def _function(self, arn: str) -> ResourceState | None:
@@ -770,6 +823,10 @@ class LocalCloudFormation:
         for name in deployed:
             visit(name)
         return ordered
+
+    def _set_status(self, stack_id: str, status: str) -> None:
+        """The stack's status from now on, as DescribeStacks answers it."""
+        self.aws.stack_status[stack_id] = status
 
     def _emit(
         self, stack: str, logical_id: str, resource_type: str, status: str, physical_id: str = "", reason: str = ""

@@ -23,7 +23,19 @@ Protocol (one JSON object per line):
 An event ``{"__harness__": "introspect", "importable": [names...]}`` is not
 passed to the handler; the reply's ``result`` describes the interpreter
 (``sys_path``, loaded top-level ``modules``, their ``module_files``, an
-``importable`` map for the requested names, ``env_keys``, ``flags``).
+``importable`` map for the requested names, ``env_keys``, ``flags``,
+``time_scale``: the scale of the clock the bootstrap gave the handler, ``1.0``
+in real time, and ``handler``: its type and, for a handler with
+``dependencies`` (our provider's), what each of them is).
+
+Local time scale
+    When the parent sets :mod:`.virtual_time`'s variables, the context's
+    remaining time counts down in virtual time, and our own provider's handler
+    (:data:`PROVIDER_HANDLER`) is built by its ``make_handler`` with scaled
+    clocks and waits instead of the module's ``handler``. The shipped provider
+    never reads those variables: only this harness does. ``virtual_time.py``
+    (standard library only) is loaded from next to this file under a private
+    name, so the handler still cannot import ``cdk_iot_job_local``.
 """
 
 from __future__ import annotations
@@ -37,9 +49,17 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 MARKER = "\x1e__harness_end__"
+#: The provider's Lambda entry point; under a time scale it is rebuilt with scaled Dependencies.
+PROVIDER_HANDLER = "cdk_iot_job_provider.handler.handler"
+# A name no asset can shadow: the clock module is loaded by path, never from sys.path.
+_CLOCK_MODULE = "_cdk_iot_job_local_virtual_time"
+#: ``virtual_time.ENV_SCALE``, read before loading that module: real time loads nothing more than before.
+SCALE_VARIABLE = "CDK_IOT_JOB_LOCAL_TIME_SCALE"
 
 
 class LambdaContext:
@@ -54,11 +74,26 @@ class LambdaContext:
         down from it starting at construction (invocation start).
     account_id : str
         Account used in ``invoked_function_arn``.
+    monotonic : Callable[[], float]
+        The clock the remaining time is read on (a virtual one under a local
+        time scale); ``time.monotonic`` by default.
+    function_arn : str, optional
+        ``invoked_function_arn``, when the parent knows the function's ARN;
+        otherwise built from ``AWS_REGION``, ``account_id`` and the function name.
     """
 
-    def __init__(self, request_id: str, timeout_s: float, account_id: str) -> None:
+    def __init__(
+        self,
+        request_id: str,
+        timeout_s: float,
+        account_id: str,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        function_arn: str | None = None,
+    ) -> None:
         env = os.environ
-        self._deadline = time.monotonic() + timeout_s
+        self._monotonic = monotonic
+        self._deadline = monotonic() + timeout_s
         self.aws_request_id = request_id
         self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "harness-function")
         self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -66,13 +101,15 @@ class LambdaContext:
         self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{self.function_name}")
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "harness/[$LATEST]0")
         region = env.get("AWS_REGION", "us-east-1")
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{self.function_name}"
+        self.invoked_function_arn = (
+            function_arn or f"arn:aws:lambda:{region}:{account_id}:function:{self.function_name}"
+        )
         self.identity = None
         self.client_context = None
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before the function times out (never negative)."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - self._monotonic()) * 1000))
 
 
 class _RequestIdFilter(logging.Filter):
@@ -106,7 +143,33 @@ def _setup_logging(stream: TextIO) -> _RequestIdFilter:
     return rid
 
 
-def _introspect(request: dict[str, Any]) -> dict[str, Any]:
+def _describe(value: Any) -> str:
+    """A dependency by name: ``module.qualname`` of a callable, ``Type(field=...)`` of a dataclass."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = ", ".join(f"{f.name}={_describe(getattr(value, f.name))}" for f in dataclasses.fields(value))
+        return f"{type(value).__qualname__}({fields})"
+    qualname = getattr(value, "__qualname__", None)
+    if qualname is None:
+        return repr(value)
+    return f"{getattr(value, '__module__', None) or ''}.{qualname}".lstrip(".")
+
+
+def _describe_handler(handler: Any) -> dict[str, Any] | None:
+    if handler is None:
+        return None
+    import dataclasses
+
+    described: dict[str, Any] = {"type": type(handler).__qualname__}
+    dependencies = getattr(handler, "dependencies", None)
+    if dataclasses.is_dataclass(dependencies) and not isinstance(dependencies, type):
+        fields = dataclasses.fields(dependencies)
+        described["dependencies"] = {f.name: _describe(getattr(dependencies, f.name)) for f in fields}
+    return described
+
+
+def _introspect(request: dict[str, Any], time_scale: Any, handler: Any) -> dict[str, Any]:
     importable: dict[str, bool] = {}
     for name in request.get("importable", []):
         try:
@@ -126,12 +189,39 @@ def _introspect(request: dict[str, Any]) -> dict[str, Any]:
         "env_keys": sorted(os.environ),
         "executable": sys.executable,
         "flags": {"no_site": sys.flags.no_site, "safe_path": sys.flags.safe_path},
+        "time_scale": time_scale.scale if time_scale is not None else 1.0,
+        "handler": _describe_handler(handler),
     }
 
 
-def _load_handler(dotted: str) -> Any:
+def _time_scale() -> Any:
+    """The parent's :class:`~.virtual_time.TimeScale`, or ``None`` in real time."""
+    if SCALE_VARIABLE not in os.environ:
+        return None
+    spec = importlib.util.spec_from_file_location(_CLOCK_MODULE, Path(__file__).with_name("virtual_time.py"))
+    if spec is None or spec.loader is None:  # pragma: no cover - the file ships next to this one
+        raise ImportError("virtual_time.py is missing next to the bootstrap")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_CLOCK_MODULE] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module.TimeScale.from_environment(os.environ)
+
+
+def _load_handler(dotted: str, time_scale: Any = None) -> Any:
     module_name, _, func_name = dotted.rpartition(".")
     module = importlib.import_module(module_name)
+    if time_scale is not None and dotted == PROVIDER_HANDLER:
+        # The provider's waits and deadlines on the shared virtual clock; every other
+        # Dependencies field keeps its production default.
+        from cdk_iot_job_provider.response import ResponseSender
+
+        dependencies = module.Dependencies(
+            sleep=time_scale.sleep,
+            monotonic=time_scale.monotonic,
+            clock=time_scale.now,
+            send_response=ResponseSender(sleep=time_scale.sleep),
+        )
+        return module.make_handler(dependencies)
     return getattr(module, func_name)
 
 
@@ -144,6 +234,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--handler", required=True)
     parser.add_argument("--timeout-s", type=float, default=60.0)
     parser.add_argument("--account-id", default="123456789012")
+    parser.add_argument("--function-arn", default=None)
     args = parser.parse_args(argv)
 
     # Keep private copies of the protocol pipes, then point fd 0/1 elsewhere
@@ -166,8 +257,10 @@ def main(argv: list[str]) -> None:
     handler = None
     init_error = None
     t0 = time.perf_counter()
+    time_scale = _time_scale()
+    monotonic = time_scale.monotonic if time_scale is not None else time.monotonic
     try:
-        handler = _load_handler(args.handler)
+        handler = _load_handler(args.handler, time_scale)
     except Exception as exc:
         init_error = f"Runtime.ImportModuleError: {type(exc).__name__}: {exc}"
         traceback.print_exc(file=sys.stderr)
@@ -186,11 +279,17 @@ def main(argv: list[str]) -> None:
         start = time.perf_counter()
         try:
             if isinstance(event, dict) and event.get("__harness__") == "introspect":
-                reply["result"] = _introspect(event)
+                reply["result"] = _introspect(event, time_scale, handler)
             elif handler is None:
                 reply.update(ok=False, error=init_error)
             else:
-                context = LambdaContext(request["request_id"], args.timeout_s, args.account_id)
+                context = LambdaContext(
+                    request["request_id"],
+                    args.timeout_s,
+                    args.account_id,
+                    monotonic=monotonic,
+                    function_arn=args.function_arn,
+                )
                 result = handler(event, context)
                 try:
                     json.dumps(result)

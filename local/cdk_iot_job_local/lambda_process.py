@@ -11,6 +11,11 @@ The handler module is imported once (cold start) and then invoked once per
 :meth:`LambdaProcess.invoke`, with a Lambda-like context object.  The child's
 stderr (handler logs, prints) is collected by a reader thread and available
 through :meth:`LambdaProcess.logs`.
+
+Under a local :class:`~.virtual_time.TimeScale` the child's context counts the
+function timeout down in virtual time, while the parent still kills a child
+that overruns it on the wall clock: after the timeout's real duration (never
+less than :data:`MIN_REAL_TIMEOUT_S`) plus a grace.
 """
 
 from __future__ import annotations
@@ -27,16 +32,19 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
 from .lambda_bootstrap import MARKER
+from .virtual_time import TimeScale
 
 __all__ = [
     "DEFAULT_HANDLER",
+    "MIN_REAL_TIMEOUT_S",
     "RUNTIME_ROOT_DISTRIBUTIONS",
+    "LambdaPool",
     "LambdaProcess",
     "lambda_runtime_path",
     "runtime_distributions",
@@ -51,6 +59,9 @@ BOOTSTRAP = Path(__file__).with_name("lambda_bootstrap.py")
 # Slack on top of the function timeout before the parent declares the
 # invocation timed out: the child needs a moment to write its reply.
 _TIMEOUT_GRACE_S = 1.0
+#: Under a time scale, the least real time an invocation gets before it is killed:
+#: a 3 s function at scale 60 lasts 0.05 s on the wall clock, less than a cold boto3 call.
+MIN_REAL_TIMEOUT_S = 5.0
 
 
 # --------------------------------------------------------------------------
@@ -178,6 +189,12 @@ class LambdaProcess:
         Seconds to wait for the child's cold start.
     account_id : str
         Account used in ``context.invoked_function_arn``.
+    function_arn : str, optional
+        ``context.invoked_function_arn`` (the deployed function's ARN); by
+        default built from the region, ``account_id`` and the function name.
+    time_scale : TimeScale, optional
+        The local virtual clock the child shares (its variables are added to
+        the environment); ``None``: real time.
 
     Notes
     -----
@@ -196,6 +213,8 @@ class LambdaProcess:
         python: str | None = None,
         startup_timeout: float = 30.0,
         account_id: str = "123456789012",
+        function_arn: str | None = None,
+        time_scale: TimeScale | None = None,
     ) -> None:
         self.asset_dir = Path(asset_dir).resolve()
         self.handler = handler
@@ -203,7 +222,9 @@ class LambdaProcess:
         self.python = python or sys.executable
         self.startup_timeout = startup_timeout
         self.account_id = account_id
-        self._extra_env = dict(env or {})
+        self.function_arn = function_arn
+        self.time_scale = time_scale
+        self._extra_env = dict(env or {}) | (time_scale.environment() if time_scale is not None else {})
         self._runtime_path = Path(runtime_path).resolve() if runtime_path else None
         self._owned_tmp: str | None = None
 
@@ -299,6 +320,14 @@ class LambdaProcess:
         return self._proc is not None and self._proc.poll() is None
 
     @property
+    def kill_after(self) -> float:
+        """Real seconds after which a running invocation is killed as timed out."""
+        scale = self.time_scale.scale if self.time_scale is not None else 1.0
+        if scale == 1.0:
+            return self.function_timeout + _TIMEOUT_GRACE_S
+        return max(self.function_timeout / scale, MIN_REAL_TIMEOUT_S) + _TIMEOUT_GRACE_S
+
+    @property
     def pid(self) -> int | None:
         """Process id of the current child, if any."""
         return self._proc.pid if self._proc is not None else None
@@ -317,6 +346,7 @@ class LambdaProcess:
             repr(self.function_timeout),
             "--account-id",
             self.account_id,
+            *(["--function-arn", self.function_arn] if self.function_arn else []),
         ]
         self._replies = queue.Queue()
         with self._log_cond:
@@ -437,8 +467,8 @@ class LambdaProcess:
             JSON-serializable event (e.g. a CloudFormation custom-resource
             request).
         timeout : float
-            Harness safety bound in seconds.  If it is shorter than
-            ``function_timeout`` and expires, the child is killed and
+            Harness safety bound in real seconds.  If it is shorter than
+            :attr:`kill_after` and expires, the child is killed and
             ``TimeoutError`` raised.
         request_id : str, optional
             ``context.aws_request_id``; a random UUID by default.
@@ -479,7 +509,7 @@ class LambdaProcess:
             except (BrokenPipeError, OSError):
                 pass  # the child died; the stdout reader reports EOF below
 
-            limit = self.function_timeout + _TIMEOUT_GRACE_S
+            limit = self.kill_after
             wait = min(timeout, limit)
             reply: dict[str, Any] | None
             try:
@@ -554,3 +584,86 @@ class LambdaProcess:
     def _logs_since(self, index: int) -> str:
         with self._log_cond:
             return "\n".join(self._lines[index:])
+
+
+# --------------------------------------------------------------------------
+# concurrent invocations
+# --------------------------------------------------------------------------
+class LambdaPool:
+    """The execution environments of one function, as Lambda keeps them.
+
+    Lambda runs concurrent invocations in separate environments and reuses a
+    warm one when it is idle: :meth:`invoke` takes an idle
+    :class:`LambdaProcess` (the oldest) or starts another, so an
+    asynchronous hand-over, a second delivery of an event or a Delete runs
+    while an earlier invocation is still running. Thread-safe.
+
+    Parameters
+    ----------
+    start
+        Builds and starts one more process (a cold start).
+    """
+
+    def __init__(self, start: Callable[[], LambdaProcess]) -> None:
+        self._start = start
+        self._lock = threading.Lock()
+        self._processes: list[LambdaProcess] = []
+        self._idle: list[LambdaProcess] = []
+        self._stopped = threading.Event()
+
+    @property
+    def processes(self) -> list[LambdaProcess]:
+        """Every process started so far, oldest first."""
+        with self._lock:
+            return list(self._processes)
+
+    def primary(self) -> LambdaProcess:
+        """The oldest process (started now if there is none): the one sequential invocations use."""
+        with self._lock:
+            if self._processes:
+                return self._processes[0]
+        process = self._take()
+        self._give_back(process)
+        return process
+
+    def invoke(self, event: Mapping[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        """Invoke in an idle environment (or a new one); :meth:`LambdaProcess.invoke`'s reply.
+
+        ``timeout`` is the harness bound in real seconds; by default 30 s
+        past the point where the process kills the invocation.
+        """
+        process = self._take()
+        try:
+            return process.invoke(event, timeout=timeout if timeout is not None else process.kill_after + 30)
+        finally:
+            self._give_back(process)
+
+    def stop(self) -> None:
+        """Stop every process; a running invocation ends as if its child died."""
+        with self._lock:
+            self._stopped.set()
+            processes, self._processes, self._idle = self._processes, [], []
+        for process in processes:
+            process.stop()
+
+    def _take(self) -> LambdaProcess:
+        with self._lock:
+            if self._stopped.is_set():
+                raise RuntimeError("the function's environments are stopped")
+            if self._idle:
+                process = min(self._idle, key=self._processes.index)
+                self._idle.remove(process)
+                return process
+        # A cold start takes a while: outside the lock, so other invocations go on meanwhile.
+        process = self._start()
+        with self._lock:
+            if self._stopped.is_set():
+                process.stop()
+                raise RuntimeError("the function's environments are stopped")
+            self._processes.append(process)
+        return process
+
+    def _give_back(self, process: LambdaProcess) -> None:
+        with self._lock:
+            if process in self._processes and process not in self._idle:
+                self._idle.append(process)

@@ -5,36 +5,52 @@ or ``COLUMNS``): identifiers and ARNs fold onto the next line instead of being
 cut, so a long job ARN stays whole and searchable, and no line is wider than
 the console. Data is always passed as :class:`~rich.text.Text`, never as markup,
 so a reason such as ``status [FAILED]`` prints as written.
+
+While the engine waits on a resource with a ``RolloutGate``, a terminal shows
+one live line for its job (:class:`GateWatch`): how many things succeeded,
+failed and are in progress of how many, and the gate's time left. Off a
+terminal nothing is printed while waiting. A gated job's card, and the
+``--json`` document (:func:`gate_summary`), then give the final counts the
+provider answered.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
+from rich.live import Live
 from rich.padding import Padding
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
+
+from cdk_iot_job_provider.gate_rules import COUNT_ATTRIBUTES, Counts, GateConfig
+from cdk_iot_job_provider.ownership import REQUEST_TAG
 
 from .job_ids import job_id_of
 from .template import IOT_JOB_TYPE
 
 if TYPE_CHECKING:
     from .engine import PlannedChange, Progress, StackResult
+    from .runtime import LocalAws
     from .state import ResourceState
     from .template import Stack
 
 __all__ = [
+    "GateWatch",
     "JobSummary",
     "console",
     "fit_widths",
+    "gate_summary",
     "job_summaries",
     "print_event",
     "print_plan",
@@ -53,7 +69,8 @@ _DETAIL_LABELS = {
     "presignedUrlConfig": "Presigned URL",
     "jobTemplateArn": "Job template",
 }
-_LABEL_WIDTH = max(len(label) for label in (*_DETAIL_LABELS.values(), "IoT status"))
+_GATE_LABEL = "Rollout gate"
+_LABEL_WIDTH = max(len(label) for label in (*_DETAIL_LABELS.values(), "IoT status", _GATE_LABEL))
 #: The jobs as IoT describes them after the run, by JobId.
 JobsById = Mapping[str, Mapping[str, object]]
 
@@ -250,6 +267,8 @@ class JobSummary:
     targets: list[str]
     iot_status: str
     details: dict[str, str]
+    #: The gated job's final counts (:func:`gate_summary`); empty for a job without a gate.
+    gate: dict[str, Any] = field(default_factory=dict)
 
 
 def _action(event: Progress | None) -> str:
@@ -292,6 +311,7 @@ def _summary(
         details={
             label: _compact(described[key]) for key, label in _DETAIL_LABELS.items() if described and described.get(key)
         },
+        gate=(gate_summary(resource) or {}) if resource else {},
     )
 
 
@@ -320,6 +340,7 @@ def _job_card(job: JobSummary) -> RenderableType:
         "Targets": "\n".join(job.targets),
         "IoT status": job.iot_status,
         **job.details,
+        _GATE_LABEL: _gate_text(job.gate),
     }
     for label, value in facts.items():
         if value:  # a failed Create has no job to describe
@@ -363,3 +384,146 @@ def print_result(screen: Console, result: StackResult, jobs: JobsById, seconds: 
     if result.outputs:
         screen.print(Text("Outputs:", style="bold"))
         screen.print(Padding(_outputs_table(result.outputs), (0, 0, 0, 2), expand=False))
+
+
+# ------------------------------------------------------------- rollout gates
+def _gate_of(properties: object) -> Mapping[str, Any] | None:
+    gate = properties.get("RolloutGate") if isinstance(properties, Mapping) else None
+    return gate if isinstance(gate, Mapping) else None
+
+
+def _count(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None  # "" (no gate answered) or an attribute the provider did not send
+
+
+def gate_summary(resource: ResourceState) -> dict[str, Any] | None:
+    """A gated job's final counts, from the attributes its provider answered; ``None`` without a gate.
+
+    Keys: ``verdict`` (``GateVerdict``: PASS, or NONE when no gate passed in
+    the last operation), ``targeted`` (``TargetedThings``, the gate's
+    denominator) and one per execution status (``succeeded``, ``failed``,
+    ``rejected``, ``timed_out``, ``canceled``, ``removed``, ``in_progress``,
+    ``queued``). A count the provider did not answer is ``None``.
+    """
+    if _gate_of(resource.properties) is None:
+        return None
+    attributes = resource.attributes
+    summary: dict[str, Any] = {
+        "verdict": attributes.get("GateVerdict") or None,
+        "targeted": _count(attributes.get("TargetedThings")),
+    }
+    for status, attribute in COUNT_ATTRIBUTES.items():
+        summary[status.lower()] = _count(attributes.get(attribute))
+    return summary
+
+
+def _gate_text(gate: Mapping[str, Any]) -> str:
+    """``PASS: 97 of 100 succeeded, 3 failed`` and whichever other counts are not 0."""
+    if not gate:
+        return ""
+    verdict = str(gate.get("verdict") or "no verdict")
+    if gate.get("succeeded") is None:
+        return verdict
+    of = f" of {gate['targeted']}" if gate.get("targeted") is not None else ""
+    parts = [f"{gate['succeeded']}{of} succeeded", f"{gate.get('failed') or 0} failed"]
+    for key in ("rejected", "timed_out", "canceled", "removed", "in_progress", "queued"):
+        if gate.get(key):
+            parts.append(f"{gate[key]} {key.replace('_', ' ')}")
+    return f"{verdict}: {', '.join(parts)}"
+
+
+class GateWatch:
+    """What the engine runs while it waits on a provider (a :data:`.delivery.Watcher`).
+
+    For an event of a resource with a ``RolloutGate``, on a terminal, it keeps
+    one live line while the engine waits: the job's succeeded, failed and in
+    progress executions of the gate's denominator (``ExpectedTargets``, else
+    every execution IoT counts), and the gate's time left on the local
+    clock. The job is the one the provider tagged with the event's
+    ``RequestId``; it is read with DescribeJob. The line goes away when the
+    answer comes. Off a terminal, or for an event without a gate, nothing is
+    shown.
+
+    Parameters
+    ----------
+    screen
+        Where the line is drawn.
+    aws
+        The embedded AWS: its IoT fake finds the job, its time scale says
+        how fast the gate's time passes.
+    clock
+        Real seconds (``time.monotonic``).
+    """
+
+    def __init__(self, screen: Console, aws: LocalAws, clock: Callable[[], float] = time.monotonic) -> None:
+        self._screen = screen
+        self._aws = aws
+        self._clock = clock
+
+    @contextmanager
+    def __call__(self, event: Mapping[str, Any]) -> Iterator[Callable[[], None] | None]:
+        gate = _gate_of(event.get("ResourceProperties"))
+        if gate is None or event.get("RequestType") == "Delete" or not self._screen.is_terminal:
+            yield None
+            return
+        line = _GateLine(self._aws, event, GateConfig.of(gate), self._clock)
+        with Live(line.render(), console=self._screen, transient=True, auto_refresh=False) as live:
+            yield lambda: live.update(line.poll(), refresh=True)
+
+
+class _GateLine:
+    """One gated job's live line: found by the event's RequestId tag, read with DescribeJob."""
+
+    def __init__(self, aws: LocalAws, event: Mapping[str, Any], config: GateConfig, clock: Callable[[], float]) -> None:
+        self._aws = aws
+        self._request_id = str(event.get("RequestId", ""))
+        self._logical_id = str(event.get("LogicalResourceId", ""))
+        self._config = config
+        self._clock = clock
+        self._started = clock()
+        self._job_arn: str | None = None
+        self._counts: Counts | None = None
+
+    def poll(self) -> RenderableType:
+        """Read the job's counts now, and render them."""
+        try:
+            if self._job_arn is None:
+                found = self._aws.fake.jobs_tagged(REQUEST_TAG, self._request_id)
+                self._job_arn = found[0] if found else None
+            if self._job_arn is not None:
+                _arn, _partition, _service, region, account, _resource = self._job_arn.split(":", 5)
+                iot = self._aws.client("iot", account=account, region=region)
+                job = iot.describe_job(jobId=job_id_of(self._job_arn) or "")["job"]
+                self._counts = Counts.of(cast("Mapping[str, Any]", job.get("jobProcessDetails") or {}))
+        except Exception:  # a live view never fails the deploy: the next poll tries again
+            pass
+        return self.render()
+
+    def render(self) -> RenderableType:
+        """The line, from the last counts read."""
+        scale = self._aws.time_scale.scale if self._aws.time_scale is not None else 1.0
+        left = max(0.0, self._config.timeout_seconds - (self._clock() - self._started) * scale)
+        minutes, seconds = divmod(int(left), 60)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(width=20, no_wrap=True)
+        grid.add_column(overflow="fold")
+        name = Text(self._logical_id, style="bold")
+        counts = self._counts
+        if counts is None:
+            grid.add_row(name, "", Text(f"waiting for the job; {minutes}m {seconds:02d}s left", style="dim"))
+            return grid
+        total = self._config.expected_targets or counts.executions
+        failed = sum(counts[status] for status in self._config.failure_types)
+        text = Text.assemble(
+            (f"{counts['SUCCEEDED']} succeeded", "green"),
+            ", ",
+            (f"{failed} failed", "red" if failed else ""),
+            f", {counts['IN_PROGRESS'] + counts['QUEUED']} in progress of {total}",
+            (f"; {minutes}m {seconds:02d}s left", "dim"),
+        )
+        grid.add_row(name, ProgressBar(total=max(total, 1), completed=counts["SUCCEEDED"], width=20), text)
+        return grid

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from botocore.exceptions import ClientError
 
+from cdk_iot_job_provider.gate_rules import COUNT_ATTRIBUTES
+
 from .environment import Environment
 from .runtime import LocalAws
 from .state import ResourceState
@@ -55,7 +57,8 @@ __all__ = [
 #: ``Fn::GetAtt`` attributes each type has locally (the creators below return them).
 ATTRIBUTES: dict[str, frozenset[str]] = {
     # The provider's response Data (issue 11: parity with AWS::IoT::Job).
-    IOT_JOB_TYPE: frozenset({"Arn", "JobId", "CreatedAt"}),
+    # A gated job also answers its counts and verdict (docs/rollout-gates.md).
+    IOT_JOB_TYPE: frozenset({"Arn", "JobId", "CreatedAt", "TargetedThings", "GateVerdict", *COUNT_ATTRIBUTES.values()}),
     "AWS::IoT::ThingGroup": frozenset({"Arn", "Id"}),
     "AWS::IoT::Thing": frozenset({"Arn", "Id"}),
     "AWS::IAM::Role": frozenset({"Arn", "RoleId"}),

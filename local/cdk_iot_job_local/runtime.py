@@ -13,6 +13,24 @@ Accounts
     overrides everything, so :class:`LocalAws` refuses to start with it set),
     and the ``x-moto-account-id`` header cannot be added by a provider's own
     boto3.
+
+Invocations
+    Each function keeps a pool of Lambda-like processes (:class:`LambdaPool`):
+    concurrent invocations run in separate ones, as in Lambda. A function
+    :meth:`LocalAws.invoke` or :meth:`LocalAws.provider` ran under its ARN can
+    be invoked asynchronously through the Lambda API (:mod:`.lambda_invoke`),
+    which is how a provider hands a long wait over to a new invocation of
+    itself; :meth:`LocalAws.invoke` waits for the whole chain of invocations of
+    its event and returns the response that reaches the ResponseURL.
+
+Stacks
+    :attr:`LocalAws.stack_status` is what ``DescribeStacks`` answers for the
+    stacks the engine deploys (:mod:`.stack_status`).
+
+Time
+    With a :class:`~.virtual_time.TimeScale`, every provider process shares
+    its virtual clock (:mod:`.lambda_bootstrap`), and CloudFormation's
+    ``ServiceTimeout`` is waited for in virtual time too.
 """
 
 from __future__ import annotations
@@ -20,9 +38,11 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
+import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -35,7 +55,10 @@ from .cfn_endpoint import CloudFormationEndpoint
 from .environment import DEFAULT_ACCOUNT, DEFAULT_PARTITION, DEFAULT_REGION
 from .iot_fake import StrictIotFake
 from .job_ids import job_id_of
-from .lambda_process import LambdaProcess, lambda_runtime_path
+from .lambda_invoke import AsyncInvoke, LocalFunction, function_address
+from .lambda_process import LambdaPool, LambdaProcess, lambda_runtime_path
+from .stack_status import StackStatuses
+from .virtual_time import TimeScale
 
 if TYPE_CHECKING:  # boto3-stubs: development only
     from mypy_boto3_iam import IAMClient
@@ -50,6 +73,14 @@ _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testin
 _ACCOUNT_ROLE = "arn:aws:iam::{account}:role/cdk-iot-job-local"
 # Path-style S3 addressing: a bucket name cannot be a subdomain of 127.0.0.1.
 _CONFIG = Config(s3={"addressing_style": "path"})
+#: How long CloudFormation waits for a custom resource without a ServiceTimeout (seconds).
+_DEFAULT_SERVICE_TIMEOUT_S = 3600.0
+#: Real seconds between looks at the ResponseURL while a chain of invocations runs.
+_POLL_S = 0.05
+#: Real seconds between two calls of ``on_wait``.
+_ON_WAIT_S = 0.2
+#: Real seconds a chain may go on after its response arrived, for its last logs.
+_LOG_GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -67,23 +98,58 @@ class CustomResourceResponse:
         return self.status == "SUCCESS"
 
 
+@dataclass
+class _Chain:
+    """The invocations of one event (by its ResponseURL): how many run, and what they logged."""
+
+    running: int = 0
+    logs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    #: What kept an invocation from running at all (its process would not start, say).
+    crash: Exception | None = None
+
+
 class LocalAws:
-    """moto on loopback, the HTTPS response endpoint and one process per provider.
+    """moto on loopback, the HTTPS response endpoint and Lambda-like processes for providers.
 
     Use as a context manager. Boto3 clients from :meth:`client` talk to the
     embedded moto, in the account and region asked for; :meth:`invoke` runs a
     provider's handler from its asset folder the way Lambda does and returns
     the response it PUT. Every account and region used is remembered, so
     :meth:`snapshot` saves all of them.
+
+    Parameters
+    ----------
+    deletion_polls
+        The default IoT fake's ``deletion_polls``.
+    fake
+        The IoT fake to install instead of the default one.
+    time_scale
+        The virtual clock every provider process shares; ``None``: real time.
     """
 
-    def __init__(self, *, deletion_polls: int = 1, fake: StrictIotFake | None = None) -> None:
+    def __init__(
+        self, *, deletion_polls: int = 1, fake: StrictIotFake | None = None, time_scale: TimeScale | None = None
+    ) -> None:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         # Targets must exist, as in IoT: a job for a thing the stack never made fails locally too.
         # A caller may bring its own fake (a subclass, for example); it is installed and removed here.
         self.fake = fake or StrictIotFake(deletion_polls=deletion_polls, check_targets=True)
         self.endpoint = CloudFormationEndpoint()
-        self._providers: dict[tuple[Path, float, str, str, tuple[tuple[str, str], ...]], LambdaProcess] = {}
+        self.time_scale = time_scale
+        #: What DescribeStacks answers for the engine's stacks: stack ARN -> status.
+        self.stack_status: dict[str, str] = {}
+        #: The ResponseURL :meth:`invoke` issued last (of concurrent invokes, the one that started last).
+        self.last_response_url = ""
+        self._stacks = StackStatuses(self.stack_status)
+        self._functions = AsyncInvoke(self._start_async)
+        self._pools: dict[LocalFunction, LambdaPool] = {}
+        self._pools_lock = threading.Lock()
+        # The invocations of each event, by ResponseURL; the condition is notified as each ends.
+        self._chains: dict[str, _Chain] = {}
+        self._chains_changed = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._closing = False
         self._tmp = tempfile.TemporaryDirectory(prefix="cdk-iot-job-local-")
         self._runtime_path: Path | None = None
         self._credentials: dict[str, dict[str, str]] = {}
@@ -101,15 +167,25 @@ class LocalAws:
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         self.fake.install()
+        self._functions.install()
+        self._stacks.install()
         self.endpoint.start()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        for process in self._providers.values():
-            process.stop()
-        self._providers.clear()
+        with self._chains_changed:
+            self._closing = True
+        with self._pools_lock:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
+            pool.stop()  # a running invocation ends: its thread finishes
+        for thread in list(self._threads):
+            thread.join(timeout=10)
+        self._functions.uninstall()
+        self._stacks.uninstall()
         self.endpoint.stop()
         self.fake.uninstall()
         self._server.stop()
@@ -255,33 +331,67 @@ class LocalAws:
         *,
         timeout: float,
         variables: Mapping[str, str] | None = None,
+        on_wait: Callable[[], None] | None = None,
     ) -> tuple[CustomResourceResponse, str]:
         """Send one custom resource event to the provider in ``asset_dir``.
 
         The provider runs in the account and region of the event's
-        ``StackId``, with the function's environment ``variables``. Returns
-        the response CloudFormation received and the provider's log of this
-        invocation. A provider that never answers yields a FAILED response,
-        as CloudFormation's ``ServiceTimeout`` would.
+        ``StackId``, with the function's environment ``variables``, as the
+        function its ``ServiceToken`` names (when that is a Lambda function
+        ARN, which can then be invoked asynchronously). When the invocation
+        returns without a response at the ResponseURL, the invocations it
+        started (asynchronous invokes carrying the event's ResponseURL, and
+        theirs) are waited for, and the first response that arrives is
+        returned, as CloudFormation takes it.
+
+        Returns the response CloudFormation received and the log of the
+        invocations of this event. A provider that never answers yields a
+        FAILED response: when none of its invocations is left running, or
+        when the ``ServiceTimeout`` (in virtual time) has passed, as
+        CloudFormation's.
+
+        Parameters
+        ----------
+        on_wait
+            Called about every 0.2 s (real) while the event's invocations run
+            without a response yet.
         """
         url = self.endpoint.response_url(str(event.get("LogicalResourceId", "resource")))
+        self.last_response_url = url
         event = {**event, "ResponseURL": url, "RequestId": event.get("RequestId") or str(uuid.uuid4())}
         account, region = _stack_environment(str(event.get("StackId", "")))
-        process = self.provider(asset_dir, handler, timeout, account=account, region=region, variables=variables)
-        result = process.invoke(event, timeout=timeout + 30)
-        responses = self.endpoint.responses_for(url)
+        function = self._function(
+            asset_dir, handler, timeout, account, region, variables, _function_arn(event.get("ServiceToken"))
+        )
+        started = time.monotonic()
+        with self._chains_changed:
+            self._chains[url] = chain = _Chain()
+        # On a thread of its own, as the invocations it starts: on_wait runs meanwhile.
+        self._start_invocation(function, event, url)
+        responses, timed_out = self._await_response(chain, event, started, on_wait)
+        with self._chains_changed:
+            if chain.running == 0:
+                del self._chains[url]
+            logs = "\n".join(part for part in chain.logs if part)
+            errors = list(chain.errors)
+            crash = chain.crash
+        if not responses and crash is not None and not timed_out:
+            raise crash  # as before invocations ran on threads: the caller learns the function cannot run
         if not responses:
-            reason = result.get("error") or "the provider sent no response"
+            if timed_out:
+                reason = f"no response within the ServiceTimeout of {_service_timeout(event):g} s"
+            else:
+                reason = (errors[-1] if errors else "") or "the provider sent no response"
             fallback = str(event.get("PhysicalResourceId") or "")
-            return CustomResourceResponse("FAILED", fallback, f"no response: {reason}", {}), str(result.get("logs", ""))
-        body = responses[-1] if isinstance(responses[-1], dict) else {}
+            return CustomResourceResponse("FAILED", fallback, f"no response: {reason}", {}), logs
+        body = responses[0] if isinstance(responses[0], dict) else {}
         response = CustomResourceResponse(
             status=str(body.get("Status", "FAILED")),
             physical_id=str(body.get("PhysicalResourceId", "")),
             reason=str(body.get("Reason", "")),
             data=dict(body.get("Data") or {}),
         )
-        return response, str(result.get("logs", ""))
+        return response, logs
 
     def provider(
         self,
@@ -292,35 +402,183 @@ class LocalAws:
         account: str = DEFAULT_ACCOUNT,
         region: str = DEFAULT_REGION,
         variables: Mapping[str, str] | None = None,
+        function_arn: str = "",
     ) -> LambdaProcess:
-        """The running process of the provider in ``asset_dir`` (started on first use).
+        """The first process of the provider in ``asset_dir`` (started on first use).
 
-        One process per asset folder, function timeout, account, region and
-        environment variables, as :meth:`invoke` uses it; for its whole log or
-        an introspection of what the handler can import. It gets the
-        account's credentials and ``AWS_REGION``; the function's
-        ``variables`` cannot override those, nor the endpoint.
+        Processes are kept per asset folder, function timeout, account,
+        region, environment variables and function ARN, as :meth:`invoke`
+        uses them; this one serves invocations one after another, and others
+        start when invocations overlap. For its log or an introspection of
+        what the handler can import. It gets the account's credentials and
+        ``AWS_REGION``; the function's ``variables`` cannot override those,
+        nor the endpoint or the function's name. With ``function_arn``, the
+        function can be invoked asynchronously by that ARN.
         """
-        extra = tuple(sorted((variables or {}).items()))
-        key = (asset_dir.resolve(), timeout, account, region, extra)
-        process = self._providers.get(key)
-        if process is None:
-            if self._runtime_path is None:
-                self._runtime_path = lambda_runtime_path(Path(self._tmp.name))
-            self._use(account, region)
-            env = {
-                **dict(extra),
-                "AWS_ENDPOINT_URL": self.endpoint_url,
-                "AWS_REGION": region,
-                "AWS_DEFAULT_REGION": region,
-                "SSL_CERT_FILE": str(self.endpoint.ca_pem_path),
-                **self.credentials(account),
-            }
-            process = LambdaProcess(
-                asset_dir, handler, env, runtime_path=self._runtime_path, function_timeout=timeout, account_id=account
-            ).start()
-            self._providers[key] = process
-        return process
+        function = self._function(asset_dir, handler, timeout, account, region, variables, function_arn)
+        return self._pool(function).primary()
+
+    def processes(self) -> list[LambdaProcess]:
+        """Every provider process started so far (the logs of a whole run are theirs)."""
+        with self._pools_lock:
+            pools = list(self._pools.values())
+        return [process for pool in pools for process in pool.processes]
+
+    def _function(
+        self,
+        asset_dir: Path,
+        handler: str,
+        timeout: float,
+        account: str,
+        region: str,
+        variables: Mapping[str, str] | None,
+        function_arn: str,
+    ) -> LocalFunction:
+        """The function, registered for asynchronous invokes when it has an ARN."""
+        function = LocalFunction(
+            asset_dir.resolve(),
+            handler,
+            timeout,
+            account,
+            region,
+            tuple(sorted((variables or {}).items())),
+            function_arn,
+        )
+        self._functions.register(function)
+        return function
+
+    def _pool(self, function: LocalFunction) -> LambdaPool:
+        with self._pools_lock:
+            if self._closing:
+                raise RuntimeError("the local AWS is shutting down: no new invocation starts")
+            pool = self._pools.get(function)
+            if pool is None:
+                if self._runtime_path is None:
+                    self._runtime_path = lambda_runtime_path(Path(self._tmp.name))
+                self._use(function.account, function.region)
+                pool = self._pools[function] = LambdaPool(lambda: self._start_process(function))
+            return pool
+
+    def _start_process(self, function: LocalFunction) -> LambdaProcess:
+        env = {
+            **dict(function.variables),
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": function.region,
+            "AWS_DEFAULT_REGION": function.region,
+            "SSL_CERT_FILE": str(self.endpoint.ca_pem_path),
+            **self.credentials(function.account),
+        }
+        if function.name:
+            env["AWS_LAMBDA_FUNCTION_NAME"] = function.name
+        return LambdaProcess(
+            function.asset_dir,
+            function.handler,
+            env,
+            runtime_path=self._runtime_path,
+            function_timeout=function.timeout,
+            account_id=function.account,
+            function_arn=function.arn or None,
+            time_scale=self.time_scale,
+        ).start()
+
+    # -------------------------------------------------- asynchronous invokes
+    def _start_async(self, function: LocalFunction, payload: Any) -> None:
+        """Run an accepted ``Event`` invoke (called on moto's request thread, before it answers 202)."""
+        url = payload.get("ResponseURL") if isinstance(payload, dict) else None
+        self._start_invocation(function, payload, url if isinstance(url, str) else "")
+
+    def _start_invocation(self, function: LocalFunction, payload: Any, key: str) -> None:
+        """Run one invocation on a thread of its own, counted in the chain of the event at ``key``."""
+        with self._chains_changed:
+            if self._closing:
+                return  # the engine is shutting down: the invocation is lost, as in a deleted function
+            # Counted before it starts: whoever waits for the chain sees it running at once.
+            self._chains.setdefault(key, _Chain()).running += 1
+            thread = threading.Thread(
+                target=self._run, args=(function, payload, key), daemon=True, name=f"lambda-{function.name}"
+            )
+            self._threads = [alive for alive in self._threads if alive.is_alive()] + [thread]
+        thread.start()
+
+    def _run(self, function: LocalFunction, payload: Any, key: str) -> None:
+        result: dict[str, Any] = {}
+        crash: Exception | None = None
+        try:
+            result = self._pool(function).invoke(payload)
+        except Exception as error:  # the engine is closing, or the process would not start
+            crash = error
+            result = {"ok": False, "error": f"{type(error).__name__}: {error}", "logs": ""}
+        finally:
+            self._finished(key, result, crash)
+
+    def _finished(self, key: str, result: Mapping[str, Any], crash: Exception | None = None) -> None:
+        """Count one invocation of the event at ``key`` out, keeping its log and error."""
+        with self._chains_changed:
+            chain = self._chains.setdefault(key, _Chain(running=1))
+            if crash is not None and chain.crash is None:
+                chain.crash = crash
+            chain.running -= 1
+            chain.logs.append(str(result.get("logs") or ""))
+            if result.get("error"):
+                chain.errors.append(str(result["error"]))
+            if not key and chain.running == 0:
+                del self._chains[key]  # invocations of no event: nobody waits for them
+            self._chains_changed.notify_all()
+
+    def _await_response(
+        self, chain: _Chain, event: Mapping[str, Any], started: float, on_wait: Callable[[], None] | None
+    ) -> tuple[list[Any], bool]:
+        """The responses at the event's URL once one arrived or none of its invocations is left to run.
+
+        And whether CloudFormation's ServiceTimeout (virtual seconds) ran out first.
+        """
+        url = str(event["ResponseURL"])
+        scale = self.time_scale.scale if self.time_scale is not None else 1.0
+        deadline = started + _service_timeout(event) / scale
+        next_call = time.monotonic() + _ON_WAIT_S
+        while True:
+            # Running first: an invocation that ended had PUT its response already.
+            with self._chains_changed:
+                running = chain.running
+            responses = self.endpoint.responses_for(url)
+            if responses:
+                break
+            if running == 0:
+                return [], False
+            now = time.monotonic()
+            if now >= deadline:
+                return [], True
+            if on_wait is not None and now >= next_call:
+                on_wait()
+                next_call = time.monotonic() + _ON_WAIT_S
+            with self._chains_changed:
+                self._chains_changed.wait(_POLL_S)
+        # The invocation that answered is about to return: wait a moment for its log.
+        with self._chains_changed:
+            self._chains_changed.wait_for(lambda: chain.running == 0, timeout=_LOG_GRACE_S)
+        return responses, False
+
+
+def _function_arn(service_token: object) -> str:
+    """The ServiceToken when it is a Lambda function's ARN (which can be invoked), else ``""``."""
+    if not isinstance(service_token, str):
+        return ""
+    parts = service_token.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda" or parts[5] != "function":
+        return ""
+    account, region, name, qualifier = function_address(service_token)
+    return service_token if account and region and name and qualifier is None else ""
+
+
+def _service_timeout(event: Mapping[str, Any]) -> float:
+    """How long CloudFormation waits for the event's response: its ServiceTimeout, in seconds."""
+    properties = event.get("ResourceProperties")
+    value = properties.get("ServiceTimeout") if isinstance(properties, Mapping) else None
+    try:
+        seconds = float(value) if value is not None else _DEFAULT_SERVICE_TIMEOUT_S
+    except (TypeError, ValueError):
+        return _DEFAULT_SERVICE_TIMEOUT_S
+    return seconds if seconds > 0 else _DEFAULT_SERVICE_TIMEOUT_S
 
 
 def _stack_environment(stack_id: str) -> tuple[str, str]:

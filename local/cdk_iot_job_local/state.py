@@ -76,6 +76,8 @@ class State:
     path: Path
     stacks: dict[str, StackState] = field(default_factory=dict)
     moto: dict[str, Any] | None = None
+    # The virtual clock the saved jobs ran on (virtual_time.TimeScale.to_json); None: real time.
+    clock: dict[str, float] | None = None
 
     @classmethod
     def load(cls, path: Path) -> State:
@@ -86,7 +88,7 @@ class State:
         if data.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: unsupported state format {data.get('format_version')!r}")
         stacks = {name: StackState.from_json(item) for name, item in data.get("stacks", {}).items()}
-        return cls(path=path, stacks=stacks, moto=data.get("moto"))
+        return cls(path=path, stacks=stacks, moto=data.get("moto"), clock=data.get("clock"))
 
     def save(self) -> None:
         """Write atomically, so an interrupted run never leaves half a file."""
@@ -95,6 +97,7 @@ class State:
             "format_version": FORMAT_VERSION,
             "stacks": {name: asdict(stack) for name, stack in sorted(self.stacks.items())},
             "moto": self.moto,
+            "clock": self.clock,
         }
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".json")
         with os.fdopen(handle, "w") as stream:

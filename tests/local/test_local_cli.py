@@ -36,7 +36,10 @@ from typing import Any
 import pytest
 from job_arns import JOB_ARN_PREFIX, job_id_in
 
+from cdk_iot_job_local import cli as cli_module
 from cdk_iot_job_local.cli import main
+from cdk_iot_job_local.fleet import DEFAULT_FLEET, Answer
+from cdk_iot_job_local.state import State
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_PYTHON = REPO / ".venv" / "bin" / "python"
@@ -156,7 +159,11 @@ def job_card(stdout: str, logical_id: str) -> dict[str, str]:
     for line in lines[start + 1 :]:
         if not line.startswith("    "):
             break
-        label, value = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+        parts = re.split(r"\s{2,}", line.strip(), maxsplit=1)
+        if len(parts) == 1:  # another value of the label above (a job's second target, say)
+            card[label] += "\n" + parts[0]
+            continue
+        label, value = parts
         card[label] = value
     return card
 
@@ -241,13 +248,20 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
     assert f"Stack {DEMO}: CREATE_COMPLETE" in run.stdout, run
     assert f"Stack {PROVIDER}: CREATE_COMPLETE" in run.stdout, run
     saved = load_state(state)
-    for prefix in ("FirmwareRollout", "CanaryReboot"):
+    # The default fleet answers every execution with a success within 10 virtual seconds (a sixth of
+    # a second at the default time scale): the snapshot canary is done, a continuous job never is.
+    jobs_by_status = (
+        ("FirmwareRollout", "IN_PROGRESS"),
+        ("CanaryReboot", "COMPLETED"),
+        ("CanaryFirmware", "COMPLETED"),
+    )
+    for prefix, iot_status in jobs_by_status:
         logical_id = job_logical_id(saved, DEMO, prefix)
         job_id = job_id_in(saved["stacks"][DEMO]["resources"][logical_id]["physical_id"])
         card = job_card(run.stdout, logical_id)
         assert card["heading"] == "create  CREATE_COMPLETE", card
         assert card["JobId"] == job_id and card["ARN"] == JOB_ARN_PREFIX + job_id, card
-        assert card["IoT status"] == "IN_PROGRESS", card
+        assert card["IoT status"] == iot_status, card
         # progress lines came first, under the stack's heading, as each resource completed
         event = event_line(run.stdout, "CREATE_COMPLETE", "Custom::IotJob", logical_id)
         assert run.stdout.index(f"{DEMO}: deploying") < event < run.stdout.index(f"Stack {DEMO}: CREATE_COMPLETE")
@@ -266,12 +280,17 @@ def test_1_deploy_of_the_default_app_creates_the_jobs(state: Path) -> None:
         [
             *(
                 job_id_in(saved["stacks"][DEMO]["resources"][job_logical_id(saved, DEMO, p)]["physical_id"])
-                for p in ("FirmwareRollout", "CanaryReboot")
+                for p in ("FirmwareRollout", "CanaryReboot", "CanaryFirmware")
             ),
             job_id_in(file_job["physical_id"]),
         ]
     )
     assert saved["stacks"][PROVIDER]["exports"][EXPORT].startswith("arn:aws:lambda:us-east-1:123456789012:function:")
+    # the gated canary passed: its card shows the verdict, its outputs the final counts
+    canary = job_logical_id(saved, DEMO, "CanaryFirmware")
+    assert job_card(run.stdout, canary)["Rollout gate"].startswith("PASS"), job_card(run.stdout, canary)
+    outputs = saved["stacks"][DEMO]["outputs"]
+    assert (outputs["CanaryFirmwareVerdict"], outputs["CanaryFirmwareSucceeded"]) == ("PASS", "3")
 
 
 def test_2_description_edit_is_planned_and_deployed_in_place(tmp: Path, state: Path) -> None:
@@ -304,7 +323,7 @@ def test_2_description_edit_is_planned_and_deployed_in_place(tmp: Path, state: P
     jobs = moto_jobs(state)
     assert jobs[job_id]["description"] == "Sensor firmware 2.4.1, hotfix wave"
     assert jobs[job_id]["status"] == "IN_PROGRESS"
-    assert len(jobs) == 3  # app.py's three jobs, no new one
+    assert len(jobs) == 4  # app.py's four jobs, no new one
 
 
 def test_3_target_edit_is_planned_as_a_replacement(tmp: Path, state: Path) -> None:
@@ -384,7 +403,7 @@ def test_6_destroy_leaves_no_job_behind(state: Path) -> None:
     assert run.returncode == 0, run
     assert f"Stack {TEMPLATE_STACK}: DELETE_COMPLETE" in run.stdout, run
     jobs = moto_jobs(state)
-    assert template_job not in jobs and len(jobs) == 3
+    assert template_job not in jobs and len(jobs) == 4
     assert TEMPLATE_STACK not in load_state(state)["stacks"]
 
     # WHEN the app is destroyed (the provider stack's export is free now)
@@ -411,7 +430,7 @@ def test_deploy_json_reports_every_stack(background: Background) -> None:
     [demo] = [stack for stack in report["stacks"] if stack["stack"] == DEMO]
     assert demo["ok"] is True
     jobs = {name: res for name, res in demo["resources"].items() if res["type"] == "Custom::IotJob"}
-    assert len(jobs) == 2
+    assert len(jobs) == 3
     for resource in jobs.values():
         job_id = job_id_in(resource["physical_id"])
         assert resource["attributes"]["Arn"] == resource["physical_id"]
@@ -426,14 +445,14 @@ def test_deploy_json_reports_every_stack(background: Background) -> None:
     )
     assert described["status"] == "IN_PROGRESS" and described["createdAt"]
     # the events of a --json run are in the document, not printed as progress lines
-    assert [e["status"] for e in demo["events"] if e["resource_type"] == "Custom::IotJob"] == ["CREATE_COMPLETE"] * 2
+    assert [e["status"] for e in demo["events"] if e["resource_type"] == "Custom::IotJob"] == ["CREATE_COMPLETE"] * 3
     all_jobs = {
         job_id_in(res["physical_id"])
         for stack in report["stacks"]
         for res in stack["resources"].values()
         if res["type"] == "Custom::IotJob"
     }
-    assert set(moto_jobs(background.json_state)) == all_jobs and len(all_jobs) == 3
+    assert set(moto_jobs(background.json_state)) == all_jobs and len(all_jobs) == 4
 
 
 def test_failing_deploy_rolls_back_and_exits_1(background: Background) -> None:
@@ -703,3 +722,95 @@ def test_skip_unsupported_deploys_the_rest_and_records_it_as_skipped(
     event_line(out, "CREATE_SKIPPED", "Custom::Notify", r"Notify\s.*")
     assert "Stack fleet: CREATE_COMPLETE" in out
     assert set(load_state(state)["stacks"]["fleet"]["resources"]) == {"Sensor", "Notify"}
+
+
+# --------------------------------------------------------------------------
+# the simulated fleet and the time scale
+# --------------------------------------------------------------------------
+def test_help_says_what_the_fleet_and_time_scale_flags_do(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+
+    text = capsys.readouterr().out
+    for option in ("--fleet SPEC", "--fleet-thing NAME=OUTCOME[@DELAY]", "--time-scale N"):
+        assert re.search(rf"^  {re.escape(option)}\s*\S", text, re.MULTILINE), option
+    words = " ".join(text.split())
+    assert (
+        "local only: N virtual seconds per real second; a 10-minute bake takes 10 s at 60; "
+        "it has no effect in Lambda (default: 60)"
+    ) in words
+    assert "succeed=0.97,fail=0.03,delay=2..20s,seed=7" in words
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["deploy", "--time-scale", "0"], "--time-scale"),
+        (["deploy", "--time-scale", "fast"], "--time-scale"),
+        (["deploy", "--time-scale", "inf"], "--time-scale"),
+        (["deploy", "--fleet", "succeed=0.9,fail=0.2"], "--fleet"),
+        (["deploy", "--fleet", "win=1"], "--fleet"),
+        (["deploy", "--fleet-thing", "Sensor-1"], "--fleet-thing"),
+        (["deploy", "--fleet-thing", "Sensor-1=explode"], "--fleet-thing"),
+        (["deploy", "--fleet-thing", "Sensor-1=fail@soon"], "--fleet-thing"),
+        (["deploy", "--fleet-thing", "S=fail", "--fleet-thing", "S=succeed"], "--fleet-thing"),
+        (["destroy", "--fleet", "succeed=1"], "--fleet"),
+    ],
+    ids=[
+        "zero-scale",
+        "scale-not-a-number",
+        "infinite-scale",
+        "fractions-over-1",
+        "unknown-fleet-key",
+        "thing-without-outcome",
+        "unknown-outcome",
+        "bad-delay",
+        "thing-twice",
+        "fleet-on-destroy",
+    ],
+)
+def test_bad_fleet_and_time_scale_values_exit_2_naming_the_flag(
+    argv: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cdk-iot-job-local")
+    assert flag in err.splitlines()[-1], err
+
+
+def test_the_fleet_flags_make_the_fleet_the_fake_answers_with() -> None:
+    args = cli_module._parser().parse_args(
+        ["deploy", "--fleet", "succeed=0.5,fail=0.5,delay=1..2s,seed=7", "--fleet-thing", "Sensor-1=reject@3s"]
+    )
+
+    aws = cli_module._local_aws(args, State(path=Path("unused.json")))
+
+    fleet = aws.fake.fleet
+    assert fleet is not None
+    assert (fleet.fractions, fleet.delay, fleet.seed) == ((0.5, 0.5, 0.0, 0.0), (1.0, 2.0), 7)
+    assert fleet.answer("job-1", "Sensor-1") == Answer("reject", 3.0)
+
+
+def test_without_fleet_flags_every_device_succeeds_as_the_default_fleet_says() -> None:
+    arguments = cli_module._parser().parse_args(["deploy", "--fleet-thing", "Sensor-9=silent"])
+    aws = cli_module._local_aws(arguments, State(path=Path("unused.json")))
+
+    fleet = aws.fake.fleet
+    assert fleet is not None
+    assert (fleet.fractions, fleet.delay, fleet.seed) == (DEFAULT_FLEET.fractions, DEFAULT_FLEET.delay, 0)
+    assert fleet.answer("job-1", "Sensor-9").outcome == "silent"
+    assert fleet.answer("job-1", "Sensor-1").outcome == "succeed"
+
+
+def test_the_engine_and_its_providers_share_one_clock_at_the_time_scale() -> None:
+    default = cli_module._local_aws(cli_module._parser().parse_args(["deploy"]), State(path=Path("unused.json")))
+    real = cli_module._local_aws(
+        cli_module._parser().parse_args(["deploy", "--time-scale", "1"]), State(path=Path("unused.json"))
+    )
+
+    assert default.time_scale is not None and default.time_scale.scale == 60.0
+    assert default.fake.clock is default.time_scale
+    assert real.time_scale is None, "scale 1 is real time: the providers get no clock variables"

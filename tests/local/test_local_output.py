@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from job_arns import JOB_ARN_PREFIX
@@ -22,6 +23,10 @@ from cdk_iot_job_local import output
 from cdk_iot_job_local.engine import PlannedChange, Progress, StackResult
 from cdk_iot_job_local.state import ResourceState
 from cdk_iot_job_local.template import Stack
+from cdk_iot_job_local.virtual_time import TimeScale
+
+if TYPE_CHECKING:
+    from cdk_iot_job_local.runtime import LocalAws
 
 STACK = "CdkIotJobDemo"
 JOB_ID = "CdkIotJobDemo-FirmwareRollout76BDADD9-2dcab34fbd7b"
@@ -302,3 +307,160 @@ def test_synth_on_a_terminal_shows_a_spinner_then_the_result() -> None:
 
     assert "Synthesized no stack in 3.0 s" in stream.getvalue()
     assert "\u280b Synthesizing python3 app.py ..." in stream.getvalue(), "a spinner frame, then the line is erased"
+
+
+# ------------------------------------------------------------ rollout gates
+GATE = {"MinSucceededPercent": "95", "MaxFailedPercent": "5", "TimeoutInMinutes": "30"}
+GATE_ATTRIBUTES = {
+    "Arn": ARN,
+    "JobId": JOB_ID,
+    "GateVerdict": "PASS",
+    "TargetedThings": "100",
+    "SucceededThings": "97",
+    "FailedThings": "2",
+    "RejectedThings": "0",
+    "TimedOutThings": "1",
+    "CanceledThings": "0",
+    "RemovedThings": "0",
+    "InProgressThings": "0",
+    "QueuedThings": "0",
+}
+
+
+def a_gated_deploy() -> StackResult:
+    job = ResourceState("Custom::IotJob", ARN, {"RolloutGate": GATE}, dict(GATE_ATTRIBUTES))
+    return StackResult(
+        STACK,
+        "CREATE_COMPLETE",
+        events=[Progress(STACK, "FirmwareRollout76BDADD9", "Custom::IotJob", "CREATE_COMPLETE", ARN)],
+        resources={"FirmwareRollout76BDADD9": job},
+    )
+
+
+def test_a_gated_job_s_card_gives_the_final_counts(screen: Console) -> None:
+    output.print_result(screen, a_gated_deploy(), JOBS)
+
+    lines = [line.rstrip() for line in printed(screen)]
+    [gate_line] = [line for line in lines if line.lstrip().startswith("Rollout gate")]
+    assert re.split(r"\s{2,}", gate_line.strip()) == [
+        "Rollout gate",
+        "PASS: 97 of 100 succeeded, 2 failed, 1 timed out",
+    ]
+
+
+def test_a_job_without_a_gate_has_no_gate_row_nor_summary(screen: Console) -> None:
+    output.print_result(screen, a_deploy(), JOBS)
+
+    assert not [line for line in printed(screen) if "Rollout gate" in line]
+    assert output.gate_summary(ResourceState("Custom::IotJob", ARN, {"Targets": [GROUP_ARN]})) is None
+
+
+def test_the_gate_summary_holds_the_verdict_and_every_count() -> None:
+    resource = a_gated_deploy().resources["FirmwareRollout76BDADD9"]
+
+    assert output.gate_summary(resource) == {
+        "verdict": "PASS",
+        "targeted": 100,
+        "succeeded": 97,
+        "failed": 2,
+        "rejected": 0,
+        "timed_out": 1,
+        "canceled": 0,
+        "removed": 0,
+        "in_progress": 0,
+        "queued": 0,
+    }
+
+
+def test_a_gate_without_counts_answered_says_so() -> None:
+    resource = ResourceState(
+        "Custom::IotJob", ARN, {"RolloutGate": GATE}, {"GateVerdict": "NONE", "TargetedThings": ""}
+    )
+
+    summary = output.gate_summary(resource)
+
+    assert summary is not None
+    assert (summary["verdict"], summary["targeted"], summary["succeeded"]) == ("NONE", None, None)
+
+
+class _Iot:
+    """DescribeJob of the job the gate waits on, with the counts a fleet reached."""
+
+    def describe_job(self, jobId: str) -> dict[str, Any]:  # boto3's parameter name
+        assert jobId == JOB_ID
+        details = {"numberOfSucceededThings": 40, "numberOfFailedThings": 3, "numberOfInProgressThings": 57}
+        return {"job": {"jobId": jobId, "status": "IN_PROGRESS", "jobProcessDetails": details}}
+
+
+class _Fake:
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def jobs_tagged(self, key: str, value: str) -> list[str]:
+        self.asked.append((key, value))
+        return [ARN]
+
+
+class _Aws:
+    """What GateWatch uses of LocalAws: the IoT fake, clients and the time scale."""
+
+    def __init__(self) -> None:
+        self.fake = _Fake()
+        self.time_scale = TimeScale(60)
+
+    def client(self, service: str, *, account: str, region: str) -> _Iot:
+        assert (service, account, region) == ("iot", "123456789012", "us-east-1")
+        return _Iot()
+
+
+def gated_event(request_type: str = "Create", gate: dict[str, str] | None = GATE) -> dict[str, Any]:
+    properties: dict[str, Any] = {"Targets": [GROUP_ARN]}
+    if gate is not None:
+        properties["RolloutGate"] = gate
+    return {
+        "RequestType": request_type,
+        "RequestId": "req-1",
+        "LogicalResourceId": "FirmwareRollout76BDADD9",
+        "ResourceProperties": properties,
+    }
+
+
+def test_while_a_gate_waits_a_terminal_shows_its_progress_and_time_left() -> None:
+    # GIVEN a terminal, and a gate 10 real seconds (10 virtual minutes at 60) into its 30 minutes
+    stream = io.StringIO()
+    screen = Console(file=stream, force_terminal=True, width=120, color_system=None)
+    aws = _Aws()
+    ticks = iter([0.0, 0.0, 10.0, 10.0])
+    watch = output.GateWatch(screen, cast("LocalAws", aws), clock=lambda: next(ticks))
+
+    # WHEN the engine waits on the gated job's Create
+    with watch(gated_event()) as on_wait:
+        assert on_wait is not None
+        on_wait()
+
+    # THEN the line said how far the rollout is, and how long the gate has left
+    shown = stream.getvalue()
+    assert "40 succeeded, 3 failed, 57 in progress of 100; 20m 00s left" in shown
+    # AND the job was the one the provider tagged with the event's RequestId
+    assert aws.fake.asked == [("cdk-iot-job:request-id", "req-1")]
+
+
+@pytest.mark.parametrize(
+    ("terminal", "event"),
+    [
+        (False, gated_event()),  # a pipe, a log, --json: nothing while waiting
+        (True, gated_event(gate=None)),  # no gate: nothing to show
+        (True, gated_event("Delete")),  # a Delete never waits on the fleet
+    ],
+    ids=["off-a-terminal", "no-gate", "delete"],
+)
+def test_nothing_is_shown_while_waiting_off_a_terminal_or_without_a_gate(terminal: bool, event: dict[str, Any]) -> None:
+    stream = io.StringIO()
+    screen = Console(file=stream, force_terminal=terminal, width=120, color_system=None)
+    aws = _Aws()
+
+    with output.GateWatch(screen, cast("LocalAws", aws))(event) as on_wait:
+        assert on_wait is None
+
+    assert stream.getvalue() == ""
+    assert aws.fake.asked == []

@@ -98,7 +98,9 @@ def test_supported_intrinsics_and_attributes_pass() -> None:
         (
             {"Group": GROUP, "Job": JOB},
             {"Old": {"Value": {"Fn::GetAtt": ["Job", "JobArn"]}}},
-            "Outputs.Old: Fn::GetAtt Job.JobArn: Custom::IotJob has no attribute JobArn (has: Arn, CreatedAt, JobId)",
+            "Outputs.Old: Fn::GetAtt Job.JobArn: Custom::IotJob has no attribute JobArn (has: Arn, CanceledThings, "
+            "CreatedAt, FailedThings, GateVerdict, InProgressThings, JobId, QueuedThings, RejectedThings, "
+            "RemovedThings, SucceededThings, TargetedThings, TimedOutThings)",
         ),
         (
             {"Group": GROUP, "Job": JOB},
