@@ -292,12 +292,13 @@ def _summary(
     arn = resource.physical_id if resource else (first.physical_id if first else "")
     job_id = job_id_of(arn)
     status = first.status if first else "UNCHANGED"
-    # A replacement: the old job's Delete came in the cleanup phase.
+    # A replacement: the old job's Delete came in the cleanup phase. After a failed
+    # update it was the new job's: the rollback's cleanup removed what the update made.
     if resource and any(
         e.logical_id == name and e.status == "DELETE_COMPLETE" and e.physical_id != resource.physical_id
         for e in result.events
     ):
-        status += ", old job deleted"
+        status += ", new job deleted" if status.endswith("_FAILED") else ", old job deleted"
     described = jobs.get(job_id) if job_id else None
     targets = described.get("targets") if described else None
     return JobSummary(

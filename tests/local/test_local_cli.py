@@ -156,6 +156,7 @@ def job_card(stdout: str, logical_id: str) -> dict[str, str]:
     lines = [line.rstrip() for line in stdout.splitlines()]
     [start] = [i for i, line in enumerate(lines) if line.startswith(f"  {logical_id}  ")]
     card = {"heading": lines[start].strip().removeprefix(logical_id).strip()}
+    label = "heading"
     for line in lines[start + 1 :]:
         if not line.startswith("    "):
             break
