@@ -2,7 +2,7 @@
 """``make bench``: IotJob against AwsCustomResource, CfnJob and the bare-boto3 floor; writes ``BENCHMARKS.md``.
 
 Cases: (1) synth footprint, limits, time and memory, (2) asset size, (3) cold
-start, (4) event latency, (5) scaling from 1 to 490 jobs. Every figure is
+start, (4) event latency, (5) scaling from 1 to 490 jobs, (6) a rollout gate's cost. Every figure is
 measured side by side in this run, with repetitions; see each module.
 
 Exit status: 0 when every goal is met, 1 when one is missed (a stretch goal
@@ -28,6 +28,7 @@ from pathlib import Path
 from asset_case import function_asset_dir, measure_asset
 from cold_start_case import measure_cold_start
 from event_case import measure_events
+from gate_case import measure_gate
 from report import Report
 from synth_case import KINDS, STACK_NAME, run_synths, run_synths_in_one_process
 
@@ -42,6 +43,7 @@ class Plan:
     synth_repetitions: dict[int, int]
     cold_start_repetitions: int
     event_repetitions: int
+    gate_minutes: int
 
 
 FULL = Plan(
@@ -49,8 +51,11 @@ FULL = Plan(
     synth_repetitions={1: 3, 50: 3, 200: 3, 490: 2},
     cold_start_repetitions=10,
     event_repetitions=20,
+    gate_minutes=55,
 )
-SMOKE = Plan(job_counts=[1, 3], synth_repetitions={1: 1, 3: 1}, cold_start_repetitions=1, event_repetitions=1)
+SMOKE = Plan(
+    job_counts=[1, 3], synth_repetitions={1: 1, 3: 1}, cold_start_repetitions=1, event_repetitions=1, gate_minutes=6
+)
 
 
 def _version(command: list[str]) -> str:
@@ -103,6 +108,8 @@ def main(argv: list[str]) -> int:
         cold_start = measure_cold_start(provider_asset, plan.cold_start_repetitions)
         _progress(f"events: {plan.event_repetitions} cycles per side")
         events = measure_events(provider_asset, plan.event_repetitions, warm_up_cycles=1 if args.smoke else 2)
+        _progress(f"rollout gate: a {plan.gate_minutes}-minute gate at a time scale of 60")
+        gate = measure_gate(provider_asset, timeout_minutes=plan.gate_minutes, bake_minutes=1 if args.smoke else 5)
         elapsed = time.perf_counter() - started
         report = Report(
             smoke=args.smoke,
@@ -112,6 +119,7 @@ def main(argv: list[str]) -> int:
             assets=assets,
             cold_start=cold_start,
             events=events,
+            gate=gate,
         )
         text = report.render()
     args.output.write_text(text)

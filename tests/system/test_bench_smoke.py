@@ -25,6 +25,7 @@ SECTIONS = (
     "## 3. Cold start:",
     "## 4. Event latency:",
     "## 5. Scaling:",
+    "## 6. Rollout gates:",
 )
 RATIO_HEADER = "| figure | IotJob (ours) |"
 
