@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
+from aws_cdk import Validations
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -25,6 +26,7 @@ from cdk_iot_job import (
     TargetSelection,
     TimeoutConfig,
 )
+from cdk_iot_job.nag import IotJobChecks
 
 
 class FirmwareRolloutStack(cdk.Stack):
@@ -72,6 +74,7 @@ class FirmwareRolloutStack(cdk.Stack):
             targets=[self.format_arn(service="iot", resource="thing", resource_name=sensor.thing_name or "")],
             document={"operation": "reboot"},
             job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=50),
+            timeout_config=TimeoutConfig(in_progress_timeout_in_minutes=15),
         )
         reboot.node.add_dependency(sensor)
 
@@ -131,6 +134,19 @@ class FirmwareFromFileStack(cdk.Stack):
             target_selection=TargetSelection.CONTINUOUS,
             description="Gateway firmware 2.4.1 from a document file",
             document=JobDocument.from_file(Path(__file__).parent / "examples" / "firmware" / "sensor-2.4.1.job.json"),
+            # A safe rollout (IotJobChecks): rate-limited, aborted on failures, and timed out within the
+            # presigned URLs' 3600 s, so a device still in progress can download.
+            job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=20),
+            abort_config=AbortConfig(
+                criteria_list=[
+                    AbortCriteria(
+                        failure_type=JobExecutionFailureType.ALL,
+                        threshold_percentage=10,
+                        min_number_of_executed_things=10,
+                    )
+                ]
+            ),
+            timeout_config=TimeoutConfig(in_progress_timeout_in_minutes=60),
         )
         cdk.CfnOutput(self, "GatewayFirmwareJobArn", value=job.job_arn)
 
@@ -140,4 +156,6 @@ FirmwareRolloutStack(app, "CdkIotJobDemo")
 FirmwareFromFileStack(app, "CdkIotJobFirmwareFile")
 # For plain CloudFormation templates: exports cdk-iot-job-ServiceToken.
 IotJobProviderStack(app, "IotJobProviderStack")
+# IoT Jobs rules (docs/nag-rules.md): a finding fails the synth.
+Validations.of(app).add_plugins(IotJobChecks(app))
 app.synth()

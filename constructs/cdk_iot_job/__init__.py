@@ -6,6 +6,7 @@
 """
 
 from importlib.metadata import version as _distribution_version
+from typing import TYPE_CHECKING, Any
 
 from cdk_iot_job_provider.schema import InvalidPropertyError
 
@@ -35,6 +36,9 @@ from .provider_stack import IotJobProviderStack
 from .rollout_gate import GateFailureAction, RolloutGate
 from .targets import JobTarget, JobTemplate
 
+if TYPE_CHECKING:
+    from .nag import IotJobChecks
+
 #: The installed distribution's version (``cdk-iot-job``), from its metadata.
 __version__ = _distribution_version("cdk-iot-job")
 
@@ -48,6 +52,7 @@ __all__ = [
     "GateFailureAction",
     "InvalidPropertyError",
     "IotJob",
+    "IotJobChecks",
     "IotJobProvider",
     "IotJobProviderStack",
     "JobDocument",
@@ -67,3 +72,13 @@ __all__ = [
     "TargetSelection",
     "TimeoutConfig",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # IotJobChecks needs cdk-nag (the [nag] extra): imported on first use, so that
+    # `import cdk_iot_job` neither needs nor loads it.
+    if name == "IotJobChecks":
+        from .nag import IotJobChecks
+
+        return IotJobChecks
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,6 +14,7 @@ from constructs import Construct
 
 from cdk_iot_job_provider import schema
 
+from . import managed_templates
 from .config import (
     AbortConfig,
     DeleteBehavior,
@@ -28,6 +29,7 @@ from .config import (
 from .document import JobDocument, presigned_url_role
 from .provider import SERVICE_TIMEOUT, IotJobProvider
 from .provider_policy import check_no_wildcard
+from .python_paths import with_python_paths
 from .rollout_gate import RolloutGate, service_timeout
 from .targets import JobTarget, JobTemplate, PackageVersionLike, TargetLike, TemplateLike, package_version_arns
 from .tokens import is_unresolved
@@ -85,8 +87,9 @@ class IotJob(Construct):
     target_selection
         Default: ``TargetSelection.SNAPSHOT``.
     document_parameters
-        Parameters of an AWS managed job template (``JobTemplate.managed``).
-        Default: none.
+        Parameters of an AWS managed job template (``JobTemplate.managed``),
+        checked against the catalog of managed templates
+        (:mod:`cdk_iot_job.managed_templates`). Default: none.
     job_template
         ``JobTemplate.managed(name, version)``, ``JobTemplate.from_arn(arn)``,
         an ``aws_iot.CfnJobTemplate`` or an ARN. Default: none.
@@ -123,7 +126,11 @@ class IotJob(Construct):
     Raises
     ------
     ValueError
-        (``InvalidPropertyError``) when a literal value breaks an API limit.
+        (``InvalidPropertyError``) when a literal value breaks an API limit,
+        a combination CreateJob refuses, or the catalog of managed templates.
+        The message names the Python keyword path and the CloudFormation path,
+        e.g. ``job_executions_rollout_config.maximum_per_minute
+        (JobExecutionsRolloutConfig.MaximumPerMinute) 0 must be at least 1``.
     """
 
     def __init__(
@@ -155,20 +162,30 @@ class IotJob(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         if job_template is not None and job_template_arn is not None:
-            raise schema.InvalidPropertyError("job_template and job_template_arn are mutually exclusive: set only one")
+            raise schema.InvalidPropertyError(
+                "job_template and job_template_arn (both JobTemplateArn) are mutually exclusive: set only one"
+            )
+        template_keyword = "job_template_arn" if job_template_arn is not None else "job_template"
         template_like: TemplateLike | None = job_template if job_template is not None else job_template_arn
-        template = JobTemplate.of(template_like) if template_like is not None else None
+        template = (
+            JobTemplate.of(template_like, where=f"{template_keyword} (JobTemplateArn)")
+            if template_like is not None
+            else None
+        )
         # A literal ARN is checked by the schema; a CfnJobTemplate's is a token.
         if document_parameters is not None and template is not None and template.construct is not None:
             raise schema.InvalidPropertyError(
-                "JobTemplateArn of a CfnJobTemplate is a customer template, but DocumentParameters "
-                "requires an AWS managed one (use JobTemplate.managed(name, version))"
+                f"document_parameters (DocumentParameters) need an AWS managed template, but {template_keyword} "
+                "(JobTemplateArn) is a CfnJobTemplate, a customer template: use JobTemplate.managed(name, version)"
             )
         # Constructs given as targets, template or package versions need no DependsOn: their
         # Fn::GetAtt in the properties orders the job after them (cfn-lint W3005).
         # Most jobs sit right in their stack: no jsii round trip to find it.
         stack = scope if isinstance(scope, Stack) else Stack.of(self)
         target_arns = _target_arns(targets, stack)
+        _check_not_a_token_string(
+            "destination_package_versions", "DestinationPackageVersions", destination_package_versions
+        )
         package_arns = (
             package_version_arns(destination_package_versions)
             if destination_package_versions is not None and not isinstance(destination_package_versions, str)
@@ -203,13 +220,42 @@ class IotJob(Construct):
             "RolloutGate": rollout_gate,
         }
         if bound_document and bound_document.document_source and document_source is not None:
-            raise schema.InvalidPropertyError("document_source cannot be combined with a file or S3 JobDocument")
+            raise schema.InvalidPropertyError(
+                "document_source (DocumentSource) cannot be combined with a file or S3 JobDocument as document"
+            )
         properties = {name: to_cfn(value) for name, value in candidates.items() if value is not None}
-        parsed = schema.parse_properties(properties, is_unresolved=is_unresolved)
+        # The schema's messages name CloudFormation paths; the user wrote Python keywords.
+        keywords = {
+            "JobTemplateArn": template_keyword,
+            "DocumentSource": "document" if bound_document and bound_document.document_source else "document_source",
+        }
+        try:
+            parsed = schema.parse_properties(properties, is_unresolved=is_unresolved)
+        except schema.InvalidPropertyError as error:
+            raise schema.InvalidPropertyError(with_python_paths(str(error), keywords)) from None
+        # After the schema: a malformed key or value is reported as such, not as unknown.
+        if template is not None and template.catalog_entry is not None:
+            name, version = template.catalog_entry
+            managed_templates.check_document_parameters(
+                managed_templates.lookup(name, version),
+                version,
+                document_parameters,
+                is_unresolved=is_unresolved,
+            )
         # Time-relative rules only warn: the provider enforces them on Create, and
         # an app whose schedule has passed must still synthesize for other changes.
         for problem in schema.schedule_problems(properties, datetime.now(UTC)):
-            Annotations.of(self).add_warning_v2("cdk-iot-job:schedule", problem)
+            Annotations.of(self).add_warning_v2("cdk-iot-job:schedule", with_python_paths(problem, keywords))
+        given_document = "Document" in properties or "DocumentSource" in properties
+        if template is not None and template.is_managed and given_document:
+            # CreateJob's reference forbids neither, but documents no override of a managed
+            # template's predefined document either: a warning, not an error.
+            Annotations.of(self).add_warning_v2(
+                "cdk-iot-job:documentWithManagedTemplate",
+                f"document and {template_keyword} (Document/DocumentSource and JobTemplateArn): an AWS managed "
+                "template brings its own job document, filled in by document_parameters; CreateJob's reference "
+                "does not document replacing it, so check that IoT creates the job you mean",
+            )
 
         provider = IotJobProvider.of(stack)
         self.presigned_url_role: iam.IRole | None = None
@@ -281,8 +327,21 @@ class IotJob(Construct):
         return self.provider.role
 
 
+def _check_not_a_token_string(keyword: str, property_name: str, value: object) -> None:
+    """Refuse one token string where a list goes: the schema skips tokens, and IoT would fail.
+
+    A literal string is left to the schema's own "must be a list".
+    """
+    if isinstance(value, str) and is_unresolved(value):
+        raise schema.InvalidPropertyError(
+            f"{keyword} ({property_name}) {value!r} must be a list, not one token string: wrap one ARN as "
+            "[arn], or give a list token (a CommaDelimitedList parameter's value_as_list, Fn.split(...))"
+        )
+
+
 def _target_arns(targets: Sequence[TargetLike], stack: Stack) -> Any:
     """The targets' ARNs; a lone string or a token list is kept whole, for the schema to report."""
+    _check_not_a_token_string("targets", "Targets", targets)
     # (Only strings go to jsii: it cannot serialize a JobTarget.)
     if isinstance(targets, str) or (
         all(isinstance(target, str) for target in targets) and is_unresolved(list(targets))

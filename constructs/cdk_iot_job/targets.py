@@ -12,6 +12,7 @@ from constructs import Construct
 
 from cdk_iot_job_provider import schema
 
+from . import managed_templates
 from .tokens import is_unresolved
 
 __all__ = ["JobTarget", "JobTemplate", "PackageVersionLike", "TargetLike", "TemplateLike"]
@@ -71,34 +72,49 @@ class JobTemplate:
 
     ``is_managed`` is ``True`` for AWS managed templates, the only ones that
     take ``document_parameters``; ``None`` when an ARN token hides it.
+    ``catalog_entry`` is the ``(name, version)`` checked against the catalog of
+    managed templates (:mod:`cdk_iot_job.managed_templates`): set by
+    :meth:`managed` and for a literal managed ARN string, never by
+    :meth:`from_arn`, which takes templates the catalog does not know yet.
     """
 
     arn: str
     is_managed: bool | None
     construct: Construct | None = None
+    catalog_entry: tuple[str, str | None] | None = None
 
     @staticmethod
     def managed(name: str, version: str | None = None) -> JobTemplate:
         """An AWS managed template, e.g. ``JobTemplate.managed("AWS-Reboot", "1.0")``.
 
         The ARN is ``arn:<partition>:iot:<region>::jobtemplate/AWS-<name>[:<version>]``;
-        the ``AWS-`` prefix is added when missing.
+        the ``AWS-`` prefix is added when missing. Without ``version``, IoT uses
+        the template's default version.
 
         Raises
         ------
         ValueError
             (``InvalidPropertyError``) when ``name`` or ``version`` holds ``*``
-            or ``?``: the provider may ``CreateJob`` with exactly this template.
+            or ``?`` (the provider may ``CreateJob`` with exactly this
+            template), when the catalog of AWS managed templates has no such
+            name (naming the closest one) or version (listing the known ones).
+            ``JobTemplate.from_arn(arn)`` takes one the catalog does not know yet.
         """
         for label, value in (("name", name), ("version", version or "")):
             _check_no_wildcard(f"JobTemplateArn: managed template {label}", value)
         template = name if name.startswith("AWS-") else f"AWS-{name}"
+        managed_templates.lookup(template, version, where="JobTemplate.managed(...) name")
         suffix = f":{version}" if version else ""
-        return JobTemplate(f"arn:{Aws.PARTITION}:iot:{Aws.REGION}::jobtemplate/{template}{suffix}", True)
+        return JobTemplate(
+            f"arn:{Aws.PARTITION}:iot:{Aws.REGION}::jobtemplate/{template}{suffix}", True, None, (template, version)
+        )
 
     @staticmethod
     def from_arn(arn: str) -> JobTemplate:
         """A template by ARN; managed when the ARN has no account and names ``AWS-...``.
+
+        Not checked against the catalog of managed templates: use it for a
+        template or version newer than the catalog.
 
         Raises
         ------
@@ -114,13 +130,22 @@ class JobTemplate:
         return JobTemplate(arn, managed)
 
     @staticmethod
-    def of(template: TemplateLike) -> JobTemplate:
-        """Normalize any accepted template form."""
+    def of(template: TemplateLike, *, where: str = "job_template (JobTemplateArn)") -> JobTemplate:
+        """Normalize any accepted template form.
+
+        A literal managed template ARN string is checked against the catalog,
+        as ``managed(...)`` is; ``where`` names it in errors.
+        """
         if isinstance(template, JobTemplate):
             return template
         if isinstance(template, iot.CfnJobTemplate):
             return JobTemplate(template.attr_arn, False, template)
-        return JobTemplate.from_arn(template)
+        parsed = JobTemplate.from_arn(template)
+        entry = managed_templates.parse_managed_arn(template) if parsed.is_managed else None
+        if entry is None:
+            return parsed
+        managed_templates.lookup(*entry, where=where)
+        return JobTemplate(parsed.arn, True, None, entry)
 
 
 TemplateLike = Union[str, iot.CfnJobTemplate, JobTemplate]  # noqa: UP007 (a runtime alias)

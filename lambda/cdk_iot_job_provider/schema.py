@@ -216,7 +216,9 @@ SCHEDULE_MAX_START_AHEAD = timedelta(days=365)
 SCHEDULE_MAX_END_AHEAD = timedelta(days=2 * 365)
 SCHEDULE_MIN_DURATION = timedelta(minutes=30)
 # [0-9], not \d: \d also matches other scripts' digits, which name no account.
-_TARGET_ARN = r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:[0-9]{12}:(thing|thinggroup)/[^\s]+"
+# Thing and thing group names are [a-zA-Z0-9:_-]+ (CreateThing, CreateThingGroup): never an IAM wildcard,
+# which matters since a rollout gate's grants name the group targets.
+_TARGET_ARN = r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:[0-9]{12}:(thing|thinggroup)/[a-zA-Z0-9:_-]+"
 _NO_CONTROL = Check(_no_control_characters, "must not contain control characters")
 
 # "*" and "?" are IAM wildcards. S3 objects and roles named by these values
@@ -226,7 +228,8 @@ IAM_WILDCARD_RULE = "must not contain '*' or '?': it would become an IAM wildcar
 PLACEHOLDER_WILDCARD_RULE = (
     "must not contain a presigned-URL placeholder whose URL has '*' or '?': it would become an IAM wildcard"
 )
-_PRESIGNED_PLACEHOLDER = re.compile(r"\$\{aws:iot:s3-presigned-url(?:-v2)?:(?P<url>[^}]*)\}")
+#: A presigned-URL placeholder in a job document; ``url`` is the S3 object URL.
+PRESIGNED_PLACEHOLDER = re.compile(r"\$\{aws:iot:s3-presigned-url(?:-v2)?:(?P<url>[^}]*)\}")
 
 
 def has_no_iam_wildcard(text: str) -> bool:
@@ -243,7 +246,7 @@ def _placeholders_have_no_wildcard(document: str) -> bool:
     return all(
         has_no_iam_wildcard(match.group("url"))
         for text in (document, *decoded)
-        for match in _PRESIGNED_PLACEHOLDER.finditer(text)
+        for match in PRESIGNED_PLACEHOLDER.finditer(text)
     )
 
 
@@ -303,11 +306,7 @@ GATE_TAG_COUNT = 1
 PROPERTIES: Mapping[str, Field] = {
     "JobId": _string(1, 64, r"[a-zA-Z0-9_-]+"),
     "Targets": _list(
-        _string(
-            1,
-            2048,
-            _TARGET_ARN,
-        ),
+        _string(1, 2048, _TARGET_ARN),
         1,
         100,
     ),

@@ -450,14 +450,14 @@ def test_job_target_from_an_arn_token_renders_the_reference(built: Built) -> Non
 def test_target_count_outside_1_to_100_is_rejected_at_synth_naming_targets(targets: list[str], rule: str) -> None:
     with pytest.raises(schema.InvalidPropertyError) as caught:
         IotJob(fresh_stack(), "Job", targets=targets, document={"operation": "reboot"})
-    assert str(caught.value).startswith("Targets ")
+    assert str(caught.value).startswith("targets (Targets) ")
     assert rule in str(caught.value)
 
 
 def test_101_targets_counting_constructs_are_rejected_at_synth() -> None:
     stack = fresh_stack()
     fleet = iot.CfnThingGroup(stack, "Fleet")
-    with pytest.raises(schema.InvalidPropertyError, match=r"^Targets .*at most 100"):
+    with pytest.raises(schema.InvalidPropertyError, match=r"^targets \(Targets\) .*at most 100"):
         IotJob(stack, "Job", targets=[fleet] + [GROUP_ARN] * 100, document={"operation": "reboot"})
 
 
@@ -548,7 +548,7 @@ def test_document_parameters_with_a_literal_customer_template_arn_are_rejected(f
         IotJob(fresh_stack(), "Job", targets=[GROUP_ARN], document_parameters={"a": "b"}, **{kind: template})
     message = str(caught.value)
     # The value is quoted, shortened to 60 characters.
-    assert message.startswith(f"JobTemplateArn {CUSTOMER_TEMPLATE_ARN[:40]!r}"[:-1])
+    assert message.startswith(f"{kind} (JobTemplateArn) {CUSTOMER_TEMPLATE_ARN[:40]!r}"[:-1])
     assert "must be an AWS managed template ARN" in message and "DocumentParameters" in message
 
 
@@ -836,7 +836,7 @@ def test_tags_of_the_stack_reach_the_job_alongside_its_own_tags(built: Built) ->
 def test_reserved_tag_key_in_the_constructor_is_rejected_naming_it(key: str) -> None:
     with pytest.raises(schema.InvalidPropertyError) as caught:
         IotJob(fresh_stack(), "Job", targets=[GROUP_ARN], document={"operation": "reboot"}, tags={key: "x"})
-    assert str(caught.value).startswith("Tags[0].Key ") and repr(key) in str(caught.value)
+    assert str(caught.value).startswith("tags (Tags[0].Key) ") and repr(key) in str(caught.value)
 
 
 @pytest.mark.parametrize("key", ["aws:owner", "cdk-iot-job:stack-id"])
@@ -904,18 +904,22 @@ def test_a_schedule_start_that_is_not_creatable_now_still_synthesizes_with_a_war
     # A schedule that passed must not block unrelated later deploys of the app:
     # the provider enforces the rule when it creates the job.
     [warning] = _schedule_warnings(SchedulingConfig(start_time=datetime.now(UTC) + start))
-    assert warning.startswith("SchedulingConfig.StartTime ") and rule in warning
+    assert warning.startswith("scheduling_config.start_time (SchedulingConfig.StartTime) ") and rule in warning
     assert "when the job is created" in warning
 
 
 def test_end_ten_minutes_after_start_is_rejected() -> None:
     start = datetime.now(UTC) + timedelta(days=1)
     message = _schedule_error(SchedulingConfig(start_time=start, end_time=start + timedelta(minutes=10)))
-    assert message.startswith("SchedulingConfig.EndTime ") and "at least 30 minutes after StartTime" in message
+    assert message.startswith("scheduling_config.end_time (SchedulingConfig.EndTime) ")
+    assert "at least 30 minutes after StartTime" in message
 
 
 def test_maintenance_window_of_24_hours_is_rejected() -> None:
     window = MaintenanceWindow(start_time="cron(0 22 ? * SAT *)", duration_in_minutes=Duration.hours(24))
     message = _schedule_error(SchedulingConfig(maintenance_windows=[window]))
-    assert message.startswith("SchedulingConfig.MaintenanceWindows[0].DurationInMinutes 1440 ")
+    assert message.startswith(
+        "scheduling_config.maintenance_windows[0].duration_in_minutes "
+        "(SchedulingConfig.MaintenanceWindows[0].DurationInMinutes) 1440 "
+    )
     assert "at most 1430" in message

@@ -275,7 +275,7 @@ def test_document_file_with_a_wildcard_placeholder_is_refused_naming_the_file(
 def test_document_source_with_a_wildcard_is_refused(scratch: Callable[[str], Stack], url: str) -> None:
     with pytest.raises(schema.InvalidPropertyError) as caught:
         IotJob(scratch("DocumentSource"), "Job", targets=[GROUP_ARN], document_source=url)
-    assert str(caught.value) == f"DocumentSource {url!r} {WILDCARD_RULE}"
+    assert str(caught.value) == f"document_source (DocumentSource) {url!r} {WILDCARD_RULE}"
 
 
 @pytest.mark.parametrize("role_arn", [f"arn:aws:iam::{ACCOUNT}:role/*", f"arn:aws:iam::{ACCOUNT}:role/fw-?"])
@@ -288,7 +288,9 @@ def test_presigned_url_role_arn_with_a_wildcard_is_refused(scratch: Callable[[st
             document={"operation": "reboot"},
             presigned_url_config=PresignedUrlConfig(role_arn=role_arn),
         )
-    assert str(caught.value) == f"PresignedUrlConfig.RoleArn {role_arn!r} {WILDCARD_RULE}"
+    assert str(caught.value) == (
+        f"presigned_url_config.role_arn (PresignedUrlConfig.RoleArn) {role_arn!r} {WILDCARD_RULE}"
+    )
 
 
 def test_provider_refuses_to_pass_a_wildcard_role_given_directly(scratch: Callable[[str], Stack]) -> None:

@@ -12,13 +12,17 @@ import os
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
+import dataclasses
+import inspect
 import itertools
 import json
+import typing
 from typing import Any
 
 import pytest
-from aws_cdk import App, Aws, CfnParameter, Stack, Token
-from aws_cdk.assertions import Template
+from aws_cdk import App, Aws, CfnParameter, Fn, Stack, Token
+from aws_cdk import aws_iot as iot
+from aws_cdk.assertions import Annotations, Match, Template
 
 from cdk_iot_job import (
     AbortConfig,
@@ -34,12 +38,16 @@ from cdk_iot_job import (
     SchedulingConfig,
     TimeoutConfig,
 )
+from cdk_iot_job import config as config_module
+from cdk_iot_job.python_paths import python_path
+from cdk_iot_job.rollout_gate import RolloutGate
 from cdk_iot_job_provider import schema
 
 THING_ARN = "arn:aws:iot:eu-west-1:123456789012:thing/sensor-001"
 GROUP_ARN = "arn:aws:iot:eu-west-1:123456789012:thinggroup/sensors"
 ROLE_ARN = "arn:aws:iam::123456789012:role/firmware-download"
 MANAGED_TEMPLATE_ARN = "arn:aws:iot:eu-west-1::jobtemplate/AWS-Run-Command:1.0"
+REBOOT_TEMPLATE_ARN = "arn:aws:iot:eu-west-1::jobtemplate/AWS-Reboot:1.0"
 CUSTOMER_TEMPLATE_ARN = "arn:aws:iot:eu-west-1:123456789012:jobtemplate/my-template"
 S3_DOCUMENT_URL = "https://s3.amazonaws.com/firmware-bucket/jobs/reboot.json"
 
@@ -132,12 +140,12 @@ REJECTED = [
     pytest.param({"document": '{"operation": '}, ["Document", "must be valid JSON"], id="document-invalid-json"),
     pytest.param(
         {"document_source": S3_DOCUMENT_URL},
-        ["Document", "DocumentSource", "mutually exclusive"],
+        ["document (Document)", "document_source (DocumentSource)", "mutually exclusive"],
         id="document-and-document-source",
     ),
     pytest.param(
         {"document": None},
-        ["Document", "DocumentSource", "required unless JobTemplateArn"],
+        ["document (Document)", "document_source (DocumentSource)", "required unless job_template (JobTemplateArn)"],
         id="neither-document-nor-source",
     ),
     pytest.param(
@@ -165,7 +173,7 @@ REJECTED = [
     # DocumentParameters / JobTemplateArn
     pytest.param(
         {"document_parameters": {"command": "reboot"}},
-        ["DocumentParameters", "requires JobTemplateArn"],
+        ["document_parameters (DocumentParameters)", "requires job_template (JobTemplateArn)"],
         id="document-parameters-without-template",
     ),
     pytest.param(
@@ -186,12 +194,12 @@ REJECTED = [
     pytest.param(
         managed_template(command="reboot\x00now"),
         # A parameter's value may be a secret: the path and the rule, never the value.
-        ["DocumentParameters.command must not contain control characters"],
+        ["(DocumentParameters.command) must not contain control characters"],
         id="document-parameters-value-control-character",
     ),
     pytest.param(
         managed_template(command=""),
-        ["DocumentParameters.command must be at least 1 character"],
+        ["(DocumentParameters.command) must be at least 1 character"],
         id="document-parameters-value-empty",
     ),
     pytest.param(
@@ -414,7 +422,7 @@ REJECTED = [
     pytest.param(
         # Tag values may be secrets: the message names the tag, never the value.
         {"tags": {"team": "v" * 257}},
-        ["Tags[0].Value must be at most 256 characters"],
+        ["tags (Tags[0].Value) must be at most 256 characters"],
         id="tag-value-too-long",
     ),
     pytest.param(
@@ -453,7 +461,7 @@ def test_a_single_arn_string_where_a_list_is_expected_is_rejected_as_not_a_list(
     # THEN the message quotes the string given and says a list is needed,
     # rather than complaining about its first character
     message = str(caught.value)
-    assert f"{path} {arn!r} must be a list" in message, message
+    assert f"{prop} ({path}) {arn!r} must be a list" in message, message
 
 
 def test_rejection_is_an_invalid_property_error(app: App) -> None:
@@ -505,8 +513,8 @@ ACCEPTED_EDGES = [
     pytest.param({"scheduling_config": window(1)}, id="window-1"),
     pytest.param({"tags": many_tags(schema.MAX_USER_TAGS)}, id="tags-max"),
     pytest.param({"tags": {"t" * 128: "v" * 256, "cost center: eu/west=1+@": ""}}, id="tag-key-128-and-characters"),
-    pytest.param({"document": None, "job_template_arn": MANAGED_TEMPLATE_ARN}, id="template-without-document"),
-    pytest.param(managed_template(command="reboot", run_as_user="root"), id="managed-template-parameters"),
+    pytest.param({"document": None, "job_template_arn": REBOOT_TEMPLATE_ARN}, id="template-without-document"),
+    pytest.param(managed_template(command="reboot", runAsUser="root"), id="managed-template-parameters"),
 ]
 
 
@@ -702,3 +710,203 @@ def test_parse_properties_rejects_an_unknown_nested_property_naming_its_path() -
 def test_parse_properties_requires_targets() -> None:
     with pytest.raises(ValueError, match=r"Targets is required"):
         schema.parse_properties({"Document": "{}"})
+
+
+# ---------------------------------------------------------------------------
+# Messages name the Python keyword path and the CloudFormation property
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "start"),
+    [
+        pytest.param({"job_id": "bad id!"}, "job_id (JobId) 'bad id!' must match", id="top-level"),
+        pytest.param(
+            {"job_executions_rollout_config": JobExecutionsRolloutConfig(maximum_per_minute=0)},
+            "job_executions_rollout_config.maximum_per_minute (JobExecutionsRolloutConfig.MaximumPerMinute) 0 "
+            "must be at least 1",
+            id="nested",
+        ),
+        pytest.param(
+            {"abort_config": abort(threshold_percentage=100.5)},
+            "abort_config.criteria_list[0].threshold_percentage (AbortConfig.CriteriaList[0].ThresholdPercentage) "
+            "100.5 must be at most 100",
+            id="list-indexed",
+        ),
+        pytest.param(
+            {"job_executions_rollout_config": exponential(increment_factor=1.0)},
+            "job_executions_rollout_config.exponential_rate.increment_factor "
+            "(JobExecutionsRolloutConfig.ExponentialRate.IncrementFactor) 1.0 must be at least 1.1",
+            id="two-levels-deep",
+        ),
+        pytest.param(
+            managed_template(command="reboot\x00now"),
+            "document_parameters['command'] (DocumentParameters.command) must not contain control characters",
+            id="map-entry",
+        ),
+        pytest.param(
+            {"targets": [THING_ARN, "sensor-001"]},
+            "targets[1] (Targets[1]) 'sensor-001' must match",
+            id="targets-index",
+        ),
+        pytest.param(
+            {"document": None, "document_source": "https://s3.amazonaws.com/fw/jobs/*.json"},
+            "document_source (DocumentSource) 'https://s3.amazonaws.com/fw/jobs/*.json' must not contain",
+            id="document-source",
+        ),
+    ],
+)
+def test_a_message_names_the_python_keyword_path_then_the_cloudformation_path(
+    app: App, overrides: dict[str, Any], start: str
+) -> None:
+    with pytest.raises(schema.InvalidPropertyError) as caught:
+        build_job(app, **overrides)
+    assert str(caught.value).startswith(start), str(caught.value)
+
+
+def test_a_template_arn_is_named_by_the_keyword_it_was_given_with(app: App) -> None:
+    with pytest.raises(schema.InvalidPropertyError) as caught:
+        build_job(app, document=None, job_template_arn=CUSTOMER_TEMPLATE_ARN, document_parameters={"a": "b"})
+    assert str(caught.value).startswith(f"job_template_arn (JobTemplateArn) {CUSTOMER_TEMPLATE_ARN!r}")
+    assert "when document_parameters (DocumentParameters) is set" in str(caught.value)
+
+
+def test_a_message_that_is_not_led_by_a_path_names_the_keywords_too(app: App) -> None:
+    with pytest.raises(schema.InvalidPropertyError) as caught:
+        build_job(app, document=None)
+    assert str(caught.value) == (
+        "one of document (Document) or document_source (DocumentSource) is required unless "
+        "job_template (JobTemplateArn) is set"
+    )
+
+
+def test_a_quoted_value_that_looks_like_a_property_is_not_rewritten(app: App) -> None:
+    with pytest.raises(schema.InvalidPropertyError) as caught:
+        build_job(app, description="Tags\nJobId")
+    assert str(caught.value).startswith("description (Description) 'Tags\\nJobId' must not contain")
+
+
+_CONFIG_CLASSES = {
+    "PresignedUrlConfig": config_module.PresignedUrlConfig,
+    "JobExecutionsRolloutConfig": config_module.JobExecutionsRolloutConfig,
+    "AbortConfig": config_module.AbortConfig,
+    "TimeoutConfig": config_module.TimeoutConfig,
+    "JobExecutionsRetryConfig": config_module.JobExecutionsRetryConfig,
+    "SchedulingConfig": config_module.SchedulingConfig,
+    "RolloutGate": RolloutGate,
+}
+
+
+def _dataclass_in(hint: Any) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return hint
+    for argument in typing.get_args(hint):
+        found = _dataclass_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _python_fields(spec: schema.Field, cls: Any, cfn_path: str) -> list[tuple[str, str]]:
+    """(CloudFormation path, Python path) of every nested property, checked against ``cls``'s fields."""
+    pairs: list[tuple[str, str]] = []
+    hints = typing.get_type_hints(cls)
+    for name, field in spec.fields.items():
+        path = f"{cfn_path}.{name}"
+        python = python_path(path)
+        attribute = python.rsplit(".", 1)[-1]
+        pairs.append((path, python))
+        assert attribute in hints, f"{path} maps to {python}, but {cls.__name__} has no field {attribute}"
+        if field.kind == "object":
+            pairs += _python_fields(field, _dataclass_in(hints[attribute]), path)
+        elif field.kind == "list" and field.items is not None and field.items.kind == "object":
+            pairs += _python_fields(field.items, _dataclass_in(hints[attribute]), f"{path}[0]")
+    return pairs
+
+
+def test_every_nested_property_maps_to_the_dataclass_field_a_user_sets() -> None:
+    # Derived, not listed: a new property whose field is named otherwise fails here.
+    pairs = [pair for top, cls in _CONFIG_CLASSES.items() for pair in _python_fields(schema.PROPERTIES[top], cls, top)]
+    assert ("RolloutGate.BakeTimeInMinutes", "rollout_gate.bake_time") in pairs
+    assert (
+        "AbortConfig.CriteriaList[0].MinNumberOfExecutedThings",
+        "abort_config.criteria_list[0].min_number_of_executed_things",
+    ) in pairs
+
+
+def test_every_top_level_property_maps_to_an_iot_job_keyword() -> None:
+    keywords = inspect.signature(IotJob.__init__).parameters
+    for name in schema.PROPERTIES:
+        assert python_path(name, {"JobTemplateArn": "job_template"}) in keywords, name
+
+
+# ---------------------------------------------------------------------------
+# Document and template combinations, as CreateJob takes them
+# (https://docs.aws.amazon.com/iot/latest/apireference/API_CreateJob.html)
+# ---------------------------------------------------------------------------
+
+
+def test_document_with_a_customer_template_is_accepted(app: App) -> None:
+    # CreateJob requires document only "if you don't specify a value for documentSource" and
+    # forbids no pairing with jobTemplateArn; the Developer Guide's "Create a job from a custom
+    # job template" lets the console pick "a different job document".
+    job = build_job(app, job_template_arn=CUSTOMER_TEMPLATE_ARN)
+    properties = Template.from_stack(Stack.of(job)).find_resources("Custom::IotJob")
+    [resource] = properties.values()
+    assert {"Document", "JobTemplateArn"} <= set(resource["Properties"])
+
+
+def test_document_with_a_managed_template_synthesizes_with_a_warning(app: App) -> None:
+    # CreateJob documents no override of a managed template's predefined document either way.
+    job = build_job(app, job_template_arn=REBOOT_TEMPLATE_ARN)
+    warnings = Annotations.from_stack(Stack.of(job)).find_warning(
+        "*", Match.string_like_regexp("document and job_template_arn")
+    )
+    assert len(warnings) == 1
+
+
+def test_a_customer_template_without_document_is_accepted(app: App) -> None:
+    build_job(app, document=None, job_template_arn=CUSTOMER_TEMPLATE_ARN)
+
+
+def test_job_template_and_job_template_arn_together_are_rejected_naming_both(app: App) -> None:
+    with pytest.raises(
+        schema.InvalidPropertyError, match=r"^job_template and job_template_arn \(both JobTemplateArn\)"
+    ):
+        build_job(app, document=None, job_template=REBOOT_TEMPLATE_ARN, job_template_arn=REBOOT_TEMPLATE_ARN)
+
+
+def test_document_parameters_with_a_cfn_job_template_name_both_keywords(app: App) -> None:
+    stack = Stack(app, f"Case{next(_stack_ids)}")
+    template = iot.CfnJobTemplate(stack, "Template", job_template_id="t", description="t", document="{}")
+    with pytest.raises(schema.InvalidPropertyError) as caught:
+        IotJob(stack, "Job", targets=[THING_ARN], job_template=template, document_parameters={"a": "b"})
+    message = str(caught.value)
+    assert message.startswith("document_parameters (DocumentParameters) need an AWS managed template")
+    assert "job_template (JobTemplateArn) is a CfnJobTemplate" in message
+
+
+# ---------------------------------------------------------------------------
+# One token string where a list goes
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", ["parameter", "import"])
+@pytest.mark.parametrize(
+    ("prop", "path"),
+    [("targets", "Targets"), ("destination_package_versions", "DestinationPackageVersions")],
+)
+def test_a_single_token_string_where_a_list_is_expected_is_rejected_as_not_a_list(
+    app: App, source: str, prop: str, path: str
+) -> None:
+    # GIVEN one token string (IoT would get one ARN string, not a list, at deploy time)
+    stack = Stack(app, f"Case{next(_stack_ids)}")
+    token = CfnParameter(stack, "Arn").value_as_string if source == "parameter" else Fn.import_value("FleetArn")
+    props: dict[str, Any] = {"targets": [THING_ARN], "document": {"operation": "reboot"}, prop: token}
+    # WHEN the job is built
+    with pytest.raises(schema.InvalidPropertyError) as caught:
+        IotJob(stack, "Job", **props)
+    # THEN it gets the same "must be a list" a literal string gets, and how to give a list
+    message = str(caught.value)
+    assert message.startswith(f"{prop} ({path}) ") and "must be a list" in message
+    assert "value_as_list" in message

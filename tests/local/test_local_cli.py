@@ -65,6 +65,17 @@ FAILING_JOB = """        reboot.node.add_dependency(sensor)
             targets=[fleet.attr_arn],
             document={"operation": "inventory"},
             job_executions_rollout_config=JobExecutionsRolloutConfig(maximum_per_minute=rate.value_as_number),
+            # A safe rollout otherwise, so the app's IotJobChecks pass at synth.
+            abort_config=AbortConfig(
+                criteria_list=[
+                    AbortCriteria(
+                        failure_type=JobExecutionFailureType.FAILED,
+                        threshold_percentage=10,
+                        min_number_of_executed_things=20,
+                    )
+                ]
+            ),
+            timeout_config=TimeoutConfig(in_progress_timeout_in_minutes=30),
         )
 """
 

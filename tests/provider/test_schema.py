@@ -287,7 +287,7 @@ def test_an_unknown_property_with_a_very_long_name_is_shortened_in_the_message()
         (
             props(Targets=["arn:aws:s3:us-east-1:123456789012:thinggroup/x"]),
             "Targets[0] 'arn:aws:s3:us-east-1:123456789012:thinggroup/x' must match "
-            r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:[0-9]{12}:(thing|thinggroup)/[^\s]+",
+            r"arn:[a-z0-9-]+:iot:[a-z0-9-]+:[0-9]{12}:(thing|thinggroup)/[a-zA-Z0-9:_-]+",
         ),
         (props(NamespaceId="fleet ns"), "NamespaceId 'fleet ns' must match [a-zA-Z0-9_-]+"),
         (props(DestinationPackageVersions=["v1"]), "DestinationPackageVersions[0] 'v1' must match arn:[!-~]+"),

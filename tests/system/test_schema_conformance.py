@@ -956,6 +956,10 @@ def construct_kwargs(properties: dict[str, Any]) -> dict[str, Any] | None:
             kwargs["tags"] = as_mapping
         elif name == "Document" and isinstance(value, dict):
             return None
+        elif name == "JobTemplateArn" and isinstance(value, str):
+            # The managed-template catalog is a construct-only check; from_arn is its
+            # documented way around, so both sides apply the schema's rules alone.
+            kwargs["job_template"] = cdk_iot_job.JobTemplate.from_arn(value)
         elif isinstance(getattr(cdk_iot_job, name, None), type):
             kwargs[_snake(name)] = as_config(getattr(cdk_iot_job, name), value)
         else:
