@@ -266,7 +266,7 @@ class IotJob(Construct):
                 properties["PresignedUrlConfig"] = {
                     **configured,
                     "RoleArn": self.presigned_url_role.role_arn,
-                    "ExpiresInSec": configured.get("ExpiresInSec", 3600),
+                    "ExpiresInSec": configured.get("ExpiresInSec", schema.DEFAULT_PRESIGNED_URL_EXPIRES_IN_SEC),
                 }
         role_arn = properties.get("PresignedUrlConfig", {}).get("RoleArn")
         if role_arn is not None:

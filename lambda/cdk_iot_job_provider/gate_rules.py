@@ -15,10 +15,10 @@ from typing import Any, Literal
 
 from .schema import DEFAULT_GATE_TIMEOUT_MINUTES, GATE_FAILURE_TYPES
 
-__all__ = ["COUNT_ATTRIBUTES", "Counts", "GateConfig", "Verdict", "denominator", "evaluate"]
+__all__ = ["COUNT_ATTRIBUTES", "COUNT_KEYS", "Counts", "GateConfig", "Verdict", "denominator", "evaluate"]
 
-# DescribeJob's jobProcessDetails member for each execution status.
-_COUNT_KEYS = {
+#: DescribeJob's jobProcessDetails member for each execution status.
+COUNT_KEYS = {
     "SUCCEEDED": "numberOfSucceededThings",
     "FAILED": "numberOfFailedThings",
     "REJECTED": "numberOfRejectedThings",
@@ -29,17 +29,8 @@ _COUNT_KEYS = {
     "QUEUED": "numberOfQueuedThings",
 }
 
-#: ``Fn::GetAtt`` attribute name of each execution status's count.
-COUNT_ATTRIBUTES = {
-    "SUCCEEDED": "SucceededThings",
-    "FAILED": "FailedThings",
-    "REJECTED": "RejectedThings",
-    "TIMED_OUT": "TimedOutThings",
-    "CANCELED": "CanceledThings",
-    "REMOVED": "RemovedThings",
-    "IN_PROGRESS": "InProgressThings",
-    "QUEUED": "QueuedThings",
-}
+#: ``Fn::GetAtt`` attribute name of each execution status's count: ``SucceededThings``, ...
+COUNT_ATTRIBUTES = {status: key.removeprefix("numberOf") for status, key in COUNT_KEYS.items()}
 
 _NOT_SUCCEEDED_TERMINAL = ("FAILED", "REJECTED", "TIMED_OUT", "CANCELED")
 
@@ -102,7 +93,7 @@ class Counts:
     def of(cls, process_details: Mapping[str, Any] | None) -> Counts:
         """The counts of DescribeJob's ``jobProcessDetails`` (missing members count 0)."""
         details = process_details or {}
-        return cls({status: int(details.get(key) or 0) for status, key in _COUNT_KEYS.items()})
+        return cls({status: int(details.get(key) or 0) for status, key in COUNT_KEYS.items()})
 
     def __getitem__(self, status: str) -> int:
         return int(self.by_status.get(status, 0))
@@ -110,11 +101,11 @@ class Counts:
     @property
     def executions(self) -> int:
         """Every execution IoT counted, REMOVED ones included."""
-        return sum(self[status] for status in _COUNT_KEYS)
+        return sum(self[status] for status in COUNT_KEYS)
 
     def attributes(self) -> dict[str, str]:
         """The counts as ``Fn::GetAtt`` attributes (``SucceededThings``, ...)."""
-        return {COUNT_ATTRIBUTES[status]: str(self[status]) for status in _COUNT_KEYS}
+        return {COUNT_ATTRIBUTES[status]: str(self[status]) for status in COUNT_KEYS}
 
 
 def denominator(counts: Counts, *, counted: int, expected: int | None) -> int:

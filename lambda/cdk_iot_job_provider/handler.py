@@ -33,7 +33,7 @@ __all__ = ["Dependencies", "ProviderHandler", "Reserve", "handler", "helper", "m
 
 logger = logging.getLogger(__name__)
 
-_SERVICE_TIMEOUT_RANGE = range(1, 3601)
+_SERVICE_TIMEOUT_RANGE = range(1, schema.MAX_SERVICE_TIMEOUT_SECONDS + 1)
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def _gate_config(request: lifecycle.JobRequest, event: dict[str, Any]) -> gate_r
         raise schema.InvalidPropertyError(
             f"RolloutGate.TimeoutInMinutes {config.timeout_seconds / 60:g} does not fit ServiceTimeout "
             f"{service_timeout:g} s: a gate needs its timeout plus {schema.GATE_MARGIN_SECONDS} s; "
-            "raise ServiceTimeout (at most 3600) or shorten the gate"
+            f"raise ServiceTimeout (at most {schema.MAX_SERVICE_TIMEOUT_SECONDS}) or shorten the gate"
         )
     return config
 

@@ -297,6 +297,8 @@ GATE_FAILURE_ACTIONS = ("CANCEL", "CANCEL_FORCE", "DELETE")
 #: CloudFormation waits at most 3600 s; the provider keeps this much of it beyond a gate's
 #: timeout for CreateJob, the failure action and the answer.
 GATE_MARGIN_SECONDS = 300
+#: IoT's presigned-URL lifetime when PresignedUrlConfig.ExpiresInSec is not given.
+DEFAULT_PRESIGNED_URL_EXPIRES_IN_SEC = 3600
 MAX_SERVICE_TIMEOUT_SECONDS = 3600
 MAX_GATE_TIMEOUT_MINUTES = (MAX_SERVICE_TIMEOUT_SECONDS - GATE_MARGIN_SECONDS) // 60
 DEFAULT_GATE_TIMEOUT_MINUTES = 30

@@ -77,6 +77,8 @@ from typing import Any, Protocol
 
 from moto.iot.models import FakeJob, FakeJobExecution, IoTBackend
 
+from cdk_iot_job_provider.gate_rules import COUNT_KEYS as PROCESS_DETAIL_KEYS
+
 from .fleet import FleetPolicy
 
 __all__ = [
@@ -96,17 +98,8 @@ __all__ = [
 #: The fake's reasonCode on a job its abort criteria canceled (IoT's own value is not documented).
 ABORT_REASON_CODE = "ABORT_CRITERIA_MET"
 
-#: DescribeJob's jobProcessDetails member for each execution status.
-COUNT_KEYS: Mapping[str, str] = {
-    "CANCELED": "numberOfCanceledThings",
-    "SUCCEEDED": "numberOfSucceededThings",
-    "FAILED": "numberOfFailedThings",
-    "REJECTED": "numberOfRejectedThings",
-    "QUEUED": "numberOfQueuedThings",
-    "IN_PROGRESS": "numberOfInProgressThings",
-    "REMOVED": "numberOfRemovedThings",
-    "TIMED_OUT": "numberOfTimedOutThings",
-}
+#: DescribeJob's jobProcessDetails member for each execution status (the provider reads the same).
+COUNT_KEYS: Mapping[str, str] = PROCESS_DETAIL_KEYS
 
 DELETING = "DELETION_IN_PROGRESS"
 ACTIVE = frozenset({"QUEUED", "IN_PROGRESS"})

@@ -39,10 +39,11 @@ from urllib.parse import unquote
 from moto.awslambda.responses import LambdaResponse
 from moto.core.exceptions import JsonRESTError
 
+from cdk_iot_job_provider.gate_api import MAX_ASYNC_PAYLOAD_BYTES
+
 __all__ = ["MAX_ASYNC_PAYLOAD_BYTES", "AsyncInvoke", "LocalFunction", "SharedPatch", "function_address"]
 
 #: Lambda's quota on an asynchronous invocation's payload (1 MB).
-MAX_ASYNC_PAYLOAD_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from cdk_iot_job_provider import schema
+
 from .cfn_endpoint import CloudFormationEndpoint
 from .environment import DEFAULT_ACCOUNT, DEFAULT_PARTITION, DEFAULT_REGION
 from .iot_fake import StrictIotFake
@@ -74,7 +76,7 @@ _ACCOUNT_ROLE = "arn:aws:iam::{account}:role/cdk-iot-job-local"
 # Path-style S3 addressing: a bucket name cannot be a subdomain of 127.0.0.1.
 _CONFIG = Config(s3={"addressing_style": "path"})
 #: How long CloudFormation waits for a custom resource without a ServiceTimeout (seconds).
-_DEFAULT_SERVICE_TIMEOUT_S = 3600.0
+_DEFAULT_SERVICE_TIMEOUT_S = float(schema.MAX_SERVICE_TIMEOUT_SECONDS)
 #: Real seconds between looks at the ResponseURL while a chain of invocations runs.
 _POLL_S = 0.05
 #: Real seconds between two calls of ``on_wait``.

@@ -16,7 +16,7 @@ from .rule import NATIVE_AND_CUSTOM, Level, Rule, Verdict
 __all__ = ["DOCUMENT_URLS", "unsafe_urls"]
 
 # The provider's own pattern of ${aws:iot:s3-presigned-url[-v2]:<url>}: IoT swaps these for a presigned URL.
-_PLACEHOLDER = schema.PRESIGNED_PLACEHOLDER
+
 _URL = re.compile(r"\b(?:https?)://[^\s\"'<>\\]+", re.IGNORECASE)
 # Virtual-hosted and path-style S3 endpoints: bucket.s3.amazonaws.com, s3.<region>.amazonaws.com,
 # bucket.s3-<region>.amazonaws.com, s3.dualstack.<region>.amazonaws.com, ...amazonaws.com.cn.
@@ -31,7 +31,7 @@ def unsafe_urls(text: str) -> Iterator[str]:
     Presigned-URL placeholders are not looked at: IoT replaces them with an
     HTTPS presigned URL when a device asks for the document.
     """
-    for match in _URL.finditer(_PLACEHOLDER.sub(" ", text)):
+    for match in _URL.finditer(schema.PRESIGNED_PLACEHOLDER.sub(" ", text)):
         url = match.group(0)
         parts = urlsplit(url)
         plain_http = parts.scheme.lower() == "http"

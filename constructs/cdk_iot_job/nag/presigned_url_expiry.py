@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from .document_urls import _PLACEHOLDER
+from cdk_iot_job_provider import schema
+
 from .job_properties import JobProperties, is_known, literal_text
 from .rule import NATIVE_AND_CUSTOM, Level, Rule, Verdict
 
 __all__ = ["DEFAULT_EXPIRES_IN_SEC", "PRESIGNED_URL_EXPIRY"]
 
 #: PresignedUrlConfig.ExpiresInSec when not set (API PresignedUrlConfig: 60-3600, default 3600).
-DEFAULT_EXPIRES_IN_SEC = 3600
+DEFAULT_EXPIRES_IN_SEC = schema.DEFAULT_PRESIGNED_URL_EXPIRES_IN_SEC
 
 
 def _has_placeholder(document: Any) -> bool:
-    return any(_PLACEHOLDER.search(text) for text in literal_text(document))
+    return any(schema.PRESIGNED_PLACEHOLDER.search(text) for text in literal_text(document))
 
 
 def _check(job: JobProperties) -> Verdict:
