@@ -81,8 +81,9 @@ _DEFAULT_SERVICE_TIMEOUT_S = float(schema.MAX_SERVICE_TIMEOUT_SECONDS)
 _POLL_S = 0.05
 #: Real seconds between two calls of ``on_wait``.
 _ON_WAIT_S = 0.2
-#: Real seconds a chain may go on after its response arrived, for its last logs.
-_LOG_GRACE_S = 2.0
+#: Real seconds a chain may go on after its response arrived, for its last logs (a loaded machine
+#: can take a few seconds to hand the last invocation's log back; the wait ends as soon as it has).
+_LOG_GRACE_S = 10.0
 
 
 @dataclass(frozen=True)
